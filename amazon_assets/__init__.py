@@ -1,0 +1,1 @@
+"""amazon-assets: an open, self-hosted data platform for Amazon sellers, as one Dagster asset graph."""

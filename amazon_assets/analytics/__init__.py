@@ -1,0 +1,1 @@
+"""Pure analytics over the mart: features, baseline score, alerts and competitor comparison."""

@@ -1,0 +1,186 @@
+"""features_asin_daily: rolling features per (account, asin) and day, computed from the mart.
+
+Every window is trailing and bounded by report_date: a "7d" window on day t covers (t-7d, t], a
+"prior 7d" window [t-7d, t). Windows are measured in days, not rows, so a missing row never
+stretches a window; nulls inside a window are skipped, and a window with fewer than
+`_min_samples(days)` observations gives null. Nothing looks ahead (no centered windows, no negative
+shifts), so a day's features depend only on rows up to that day.
+
+Day-over-day differences (BSR volatility, new reviews) are taken between consecutive rows of an
+ASIN; the mart's spine has one row per day, so a missing observation shows up as a null that the
+forward fill of review counts carries over, not as a longer step.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+GROUP = ("account", "asin")
+
+FEATURE_COLUMNS: tuple[str, ...] = (
+    "bsr_slope_7d",
+    "bsr_slope_14d",
+    "bsr_slope_30d",
+    "bsr_volatility_30d",
+    "price_cv_7d",
+    "price_cv_30d",
+    "price_change_vs_median_7d",
+    "review_velocity_7d",
+    "review_velocity_30d",
+    "review_acceleration",
+    "rating_drift_30d",
+    "sessions_trend",
+    "conversion_7d",
+    "conversion_trend",
+    "buy_box_share_7d",
+    "buy_box_trend",
+    "acos_7d",
+    "acos_trend",
+    "tacos_7d",
+    "tacos_trend",
+    "listing_quality",
+    "stock_out_days_7d",
+    "stock_out_days_30d",
+)
+
+# Keys first, then the features; category is the last category the ASIN was ranked in.
+FEATURES_ASIN_DAILY_SCHEMA = pl.Schema(
+    {
+        "account": pl.Utf8,
+        "asin": pl.Utf8,
+        "report_date": pl.Date,
+        "marketplace_id": pl.Utf8,
+        "category": pl.Utf8,
+        **{
+            name: pl.Int64 if name.startswith("stock_out_days") else pl.Float64
+            for name in FEATURE_COLUMNS
+        },
+    }
+)
+
+# Rolling float sums add and subtract, so a window whose values are all 0 can sum to 1e-15 rather
+# than 0; every denominator here (cents, sessions, prices) is either 0 or far above this.
+_ZERO = 1e-6
+
+# Review depth reaches 1 at 10,000 reviews: log10(1 + reviews) / 4.
+_REVIEW_DEPTH_DECADES = 4.0
+
+
+def _min_samples(days: int) -> int:
+    """Observations a window needs: half the window, and at least 3 so a slope is defined."""
+    return max(3, days // 2)
+
+
+def _roll(expr: pl.Expr, how: str, days: int, *, prior: bool = False) -> pl.Expr:
+    """A trailing rolling statistic of `expr` per ASIN over `days` days of report_date."""
+    fn = getattr(expr, f"rolling_{how}_by")
+    window = fn(
+        "report_date",
+        f"{days}d",
+        min_samples=_min_samples(days),
+        # "left" is [t - days, t): the days before t, for comparing t against its own past.
+        closed="left" if prior else "right",
+    )
+    return window.over(GROUP)
+
+
+def _slope(y: str, t: str, days: int) -> pl.Expr:
+    """Least-squares slope of y on t per day, from rolling means: cov(t, y) / var(t)."""
+    mask = pl.col(y).is_not_null()
+    tm = pl.when(mask).then(pl.col(t))  # t only where y exists, so every mean sees the same rows
+    mean_t = _roll(tm, "mean", days)
+    mean_y = _roll(pl.col(y), "mean", days)
+    mean_ty = _roll(tm * pl.col(y), "mean", days)
+    mean_tt = _roll(tm * tm, "mean", days)
+    var_t = mean_tt - mean_t * mean_t
+    return pl.when(var_t > _ZERO).then((mean_ty - mean_t * mean_y) / var_t)
+
+
+def _ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
+    """numerator / denominator, null when the denominator is (numerically) zero."""
+    return pl.when(denominator > _ZERO).then(numerator / denominator)
+
+
+def features_asin_daily(mart: pl.LazyFrame) -> pl.LazyFrame:
+    """Rolling features per (account, asin, report_date) in FEATURES_ASIN_DAILY_SCHEMA."""
+    f64 = pl.Float64
+    base = (
+        mart.select(
+            "account",
+            "asin",
+            "report_date",
+            "marketplace_id",
+            "category",
+            pl.when(pl.col("bsr") > 0).then(pl.col("bsr").cast(f64).log()).alias("_log_bsr"),
+            pl.col("price").cast(f64).alias("_price"),
+            pl.col("review_count").cast(f64).alias("_reviews"),
+            pl.col("rating").cast(f64).alias("_rating"),
+            # Counts stay integers: their rolling sums are exact.
+            pl.col("sessions").alias("_sessions"),
+            pl.col("units_ordered").alias("_units"),
+            pl.col("buy_box_percentage").cast(f64).alias("_bb_pct"),
+            pl.col("has_buy_box").cast(f64).alias("_has_bb"),
+            pl.col("ad_spend").cast(f64).alias("_spend"),
+            pl.col("ad_sales").cast(f64).alias("_ad_sales"),
+            pl.col("ordered_product_sales").cast(f64).alias("_sales"),
+            (~pl.col("in_stock")).cast(pl.Int64).alias("_out"),
+        )
+        .sort("account", "asin", "report_date")
+        .with_columns(
+            # Days since the ASIN's first row keep t small, so t*t loses no precision.
+            (pl.col("report_date") - pl.col("report_date").first())
+            .dt.total_days()
+            .cast(f64)
+            .over(GROUP)
+            .alias("_t"),
+            pl.col("_log_bsr").diff().over(GROUP).alias("_log_bsr_step"),
+            pl.col("_reviews").forward_fill().diff().over(GROUP).alias("_new_reviews"),
+            pl.col("category").forward_fill().over(GROUP),
+        )
+    )
+
+    c = pl.col
+    windows = base.with_columns(
+        _slope("_log_bsr", "_t", 7).alias("bsr_slope_7d"),
+        _slope("_log_bsr", "_t", 14).alias("bsr_slope_14d"),
+        _slope("_log_bsr", "_t", 30).alias("bsr_slope_30d"),
+        _roll(c("_log_bsr_step"), "std", 30).alias("bsr_volatility_30d"),
+        _ratio(_roll(c("_price"), "std", 7), _roll(c("_price"), "mean", 7)).alias("price_cv_7d"),
+        _ratio(_roll(c("_price"), "std", 30), _roll(c("_price"), "mean", 30)).alias("price_cv_30d"),
+        _ratio(c("_price"), _roll(c("_price"), "median", 7, prior=True))
+        .sub(1)
+        .alias("price_change_vs_median_7d"),
+        (_roll(c("_new_reviews"), "sum", 7) / 7).alias("review_velocity_7d"),
+        (_roll(c("_new_reviews"), "sum", 30) / 30).alias("review_velocity_30d"),
+        (c("_rating") - _roll(c("_rating"), "mean", 30, prior=True)).alias("rating_drift_30d"),
+        _ratio(_roll(c("_sessions"), "mean", 7), _roll(c("_sessions"), "mean", 30))
+        .sub(1)
+        .alias("sessions_trend"),
+        _ratio(_roll(c("_units"), "sum", 7), _roll(c("_sessions"), "sum", 7)).alias(
+            "conversion_7d"
+        ),
+        _ratio(_roll(c("_units"), "sum", 30), _roll(c("_sessions"), "sum", 30)).alias("_conv_30d"),
+        _roll(c("_has_bb"), "mean", 7).alias("buy_box_share_7d"),
+        (_roll(c("_bb_pct"), "mean", 7) - _roll(c("_bb_pct"), "mean", 30)).alias("buy_box_trend"),
+        _ratio(_roll(c("_spend"), "sum", 7), _roll(c("_ad_sales"), "sum", 7)).alias("acos_7d"),
+        _ratio(_roll(c("_spend"), "sum", 30), _roll(c("_ad_sales"), "sum", 30)).alias("_acos_30d"),
+        _ratio(_roll(c("_spend"), "sum", 7), _roll(c("_sales"), "sum", 7)).alias("tacos_7d"),
+        _ratio(_roll(c("_spend"), "sum", 30), _roll(c("_sales"), "sum", 30)).alias("_tacos_30d"),
+        _roll(c("_out"), "sum", 7).alias("stock_out_days_7d"),
+        _roll(c("_out"), "sum", 30).alias("stock_out_days_30d"),
+    )
+    # Listing quality from what the APIs expose: stars, review depth and buy box ownership, each
+    # on 0..1; a missing component is left out of the mean rather than counted as zero.
+    review_depth = ((c("_reviews") + 1).log10() / _REVIEW_DEPTH_DECADES).clip(upper_bound=1.0)
+    derived = windows.with_columns(
+        (c("review_velocity_7d") - c("review_velocity_30d")).alias("review_acceleration"),
+        (c("conversion_7d") - c("_conv_30d")).alias("conversion_trend"),
+        (c("acos_7d") - c("_acos_30d")).alias("acos_trend"),
+        (c("tacos_7d") - c("_tacos_30d")).alias("tacos_trend"),
+        pl.mean_horizontal(c("_rating") / 5, review_depth, c("buy_box_share_7d")).alias(
+            "listing_quality"
+        ),
+    )
+    return derived.select(
+        pl.col(name).cast(dtype) for name, dtype in FEATURES_ASIN_DAILY_SCHEMA.items()
+    )

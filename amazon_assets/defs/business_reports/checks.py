@@ -1,0 +1,170 @@
+"""Data-quality checks on fact_business_reports_us, evaluated on the partitions each run writes.
+
+Writes replace whole days, so the frame a run writes is exactly what the table holds for those
+days: checking it is checking the table, without a second read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+
+import dagster as dg
+import polars as pl
+
+SILVER_TABLE = "fact_business_reports_us"
+KEY_COLUMNS = ("report_date", "msku", "asin")
+
+
+def _key(dataset: str) -> dg.AssetKey:
+    return dg.AssetKey([dataset, SILVER_TABLE])
+
+
+def business_report_check_specs(dataset: str) -> list[dg.AssetCheckSpec]:
+    """Blocking checks stop downstream assets; the reconciliation only warns."""
+    asset = _key(dataset)
+    return [
+        dg.AssetCheckSpec(
+            "keys_not_null_and_unique",
+            asset=asset,
+            blocking=True,
+            description="(report_date, msku, asin) is non-null and unique.",
+        ),
+        dg.AssetCheckSpec(
+            "buy_box_percentage_in_range",
+            asset=asset,
+            blocking=True,
+            description="buy_box_percentage lies within 0..100.",
+        ),
+        dg.AssetCheckSpec(
+            "unit_session_percentage_not_negative",
+            asset=asset,
+            blocking=True,
+            description="unit_session_percentage >= 0 (it may exceed 100).",
+        ),
+        dg.AssetCheckSpec(
+            "every_document_row_loaded",
+            asset=asset,
+            blocking=True,
+            description="Every SKU row of each day's document is in silver.",
+        ),
+        dg.AssetCheckSpec(
+            "totals_reconcile_with_document",
+            asset=asset,
+            blocking=False,
+            description="Silver totals against the document's by-date totals (warns).",
+        ),
+    ]
+
+
+def keys_not_null_and_unique(asset_key: dg.AssetKey, facts: pl.DataFrame) -> dg.AssetCheckResult:
+    nulls = facts.filter(pl.any_horizontal(pl.col(c).is_null() for c in KEY_COLUMNS)).height
+    duplicates = facts.height - facts.select(KEY_COLUMNS).unique().height
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name="keys_not_null_and_unique",
+        passed=nulls == 0 and duplicates == 0,
+        metadata={"null_keys": nulls, "duplicate_keys": duplicates, "rows": facts.height},
+    )
+
+
+def buy_box_percentage_in_range(asset_key: dg.AssetKey, facts: pl.DataFrame) -> dg.AssetCheckResult:
+    bad = facts.filter(~pl.col("buy_box_percentage").is_between(0, 100)).height
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name="buy_box_percentage_in_range",
+        passed=bad == 0,
+        metadata={"rows_out_of_range": bad},
+    )
+
+
+def unit_session_percentage_not_negative(
+    asset_key: dg.AssetKey, facts: pl.DataFrame
+) -> dg.AssetCheckResult:
+    bad = facts.filter(pl.col("unit_session_percentage") < 0).height
+    above_100 = facts.filter(pl.col("unit_session_percentage") > 100).height
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name="unit_session_percentage_not_negative",
+        passed=bad == 0,
+        metadata={"negative_rows": bad, "rows_above_100": above_100},
+    )
+
+
+def every_document_row_loaded(
+    asset_key: dg.AssetKey,
+    facts: pl.DataFrame,
+    quarantine: pl.DataFrame,
+    document_rows: Mapping[str, int],
+) -> dg.AssetCheckResult:
+    loaded = {
+        row["report_date"].isoformat(): row["len"]
+        for row in facts.group_by("report_date").len().iter_rows(named=True)
+    }
+    short = {
+        day: (n, loaded.get(day, 0)) for day, n in document_rows.items() if loaded.get(day, 0) != n
+    }
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name="every_document_row_loaded",
+        passed=not short,
+        metadata={
+            "document_rows": sum(document_rows.values()),
+            "loaded_rows": facts.height,
+            "quarantined_rows": quarantine.height,
+            "days_short": dg.MetadataValue.json(
+                {day: {"document": n, "loaded": got} for day, (n, got) in sorted(short.items())}
+            ),
+        },
+    )
+
+
+def totals_reconcile_with_document(
+    asset_key: dg.AssetKey, facts: pl.DataFrame, totals: Mapping[str, Mapping[str, object]]
+) -> dg.AssetCheckResult:
+    """Amazon's SKU section omits SKUs without orders, so differences are reported, not fatal."""
+    sums = {
+        row["report_date"].isoformat(): row
+        for row in facts.group_by("report_date")
+        .agg(
+            pl.col("sessions").sum(),
+            pl.col("units_ordered").sum(),
+            pl.col("ordered_product_sales").sum(),
+        )
+        .iter_rows(named=True)
+    }
+    differences: dict[str, dict[str, str]] = {}
+    for day, document in sorted(totals.items()):
+        silver = sums.get(day, {})
+        for column in ("sessions", "units_ordered", "ordered_product_sales"):
+            expected = document.get(column)
+            got = silver.get(column) or 0
+            if expected is not None and Decimal(str(expected)) != Decimal(str(got)):
+                differences.setdefault(day, {})[column] = f"document {expected}, silver {got}"
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name="totals_reconcile_with_document",
+        passed=not differences,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "days_checked": len(totals),
+            "days_differing": len(differences),
+            "differences": dg.MetadataValue.json(differences),
+        },
+    )
+
+
+def evaluate_business_report_checks(
+    dataset: str,
+    facts: pl.DataFrame,
+    quarantine: pl.DataFrame,
+    document_rows: Mapping[str, int],
+    totals: Mapping[str, Mapping[str, object]],
+) -> Iterator[dg.AssetCheckResult]:
+    """Every check above, for the days one run wrote."""
+    key = _key(dataset)
+    yield keys_not_null_and_unique(key, facts)
+    yield buy_box_percentage_in_range(key, facts)
+    yield unit_session_percentage_not_negative(key, facts)
+    yield every_document_row_loaded(key, facts, quarantine, document_rows)
+    yield totals_reconcile_with_document(key, facts, totals)

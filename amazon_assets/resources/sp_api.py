@@ -1,0 +1,859 @@
+"""The Selling Partner API Reports resource: python-amazon-sp-api, paced, retried and resumable.
+
+Every SP-API call goes through `sp_api.api.Reports`; the presigned report document is fetched with
+a plain httpx GET (no auth headers) so bronze keeps the bytes exactly as Amazon served them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import random
+import re
+import threading
+import time
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import cache
+from typing import Any
+from urllib.parse import urlsplit
+
+import dagster as dg
+import httpx
+from sp_api.api import Reports
+from sp_api.auth import AccessTokenClient
+from sp_api.auth import access_token_client as _token_module
+from sp_api.auth._core import build_cache_key
+from sp_api.auth.exceptions import AuthorizationError
+from sp_api.base import ApiResponse
+from sp_api.base.credential_provider import FromCodeCredentialProvider
+from sp_api.base.exceptions import (
+    SellingApiException,
+    SellingApiForbiddenException,
+    SellingApiNotFoundException,
+    SellingApiRequestThrottledException,
+)
+
+from amazon_assets.settings import DEFAULT_ACCOUNT, SANDBOX_REFRESH_TOKEN_PREFIX, Settings
+from amazon_assets.sources.quotas import REPORT_TYPE_QUOTAS, SP_API_QUOTAS, Clock, Quota
+from amazon_assets.sources.state import (
+    COMPLETED,
+    FATAL,
+    FORGOTTEN,
+    LedgerEntry,
+    ReportRequest,
+    StateStore,
+)
+
+log = logging.getLogger(__name__)
+
+# The client library logs request headers (the access token) and token responses at DEBUG; httpx
+# logs every URL at INFO. Keep both quiet whatever level the application's root logger has.
+_QUIET_LOGGERS = ("sp_api", "httpx", "httpcore")
+
+# Keep a margin under Amazon's rates: the server's bucket refills on its own clock, and a request
+# taken here at t arrives there a little later or earlier.
+QUOTA_SAFETY = 0.97
+RETENTION_SECONDS = 90 * 24 * 3600  # Amazon serves reports created in the last 90 days
+POLL_INTERVALS = (15.0, 30.0, 60.0, 120.0, 240.0, 300.0)  # simulated seconds, last one repeats
+BACKOFF_BASE_SECONDS = 5.0
+BACKOFF_CAP_SECONDS = 300.0
+DOWNLOAD_ATTEMPTS = 3
+_TRANSIENT_STATUSES = {408, 429, 500, 502, 503, 504}
+_TOKEN_LOCK = threading.RLock()
+_AMAZON_TOKEN = re.compile(r"Atz[ar]\|[^\s'\",&}]+")
+
+
+def _quiet_client_loggers() -> None:
+    for name in list(logging.root.manager.loggerDict):
+        if name.split(".")[0] in _QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+_quiet_client_loggers()
+
+
+class SpApiError(Exception):
+    """The SP-API could not do what was asked; the message says what and what to do."""
+
+
+class ReportFatalError(SpApiError):
+    """Amazon ended a report FATAL twice, once after a cooldown."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        report_type: str,
+        data_start: date,
+        data_end: date,
+        report_ids: tuple[str, ...],
+        document_excerpt: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.report_type = report_type
+        self.data_start = data_start
+        self.data_end = data_end
+        self.report_ids = report_ids
+        self.document_excerpt = document_excerpt
+
+
+class ReportTimeoutError(SpApiError):
+    """A report did not finish within the polling timeout (it stays in the ledger to resume)."""
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """One report's outcome and its document exactly as downloaded.
+
+    `requests` counts what this result cost: HTTP requests sent per operation (createReport,
+    getReport, getReportDocument, downloadDocument; retries included), plus `throttled` (429s
+    received) and `retries` (requests sent again after a 429, 5xx, timeout or connection error).
+    """
+
+    report_type: str
+    report_id: str
+    status: str  # "DONE" | "CANCELLED"
+    document_id: str | None
+    compression: str | None  # "GZIP" or None
+    body: bytes = field(repr=False)
+    data_start: date
+    data_end: date
+    fetched_at: datetime
+    requests: dict[str, int]
+
+    def content(self) -> bytes:
+        """The document decompressed."""
+        if self.compression == "GZIP":
+            return gzip.decompress(self.body)
+        return self.body
+
+
+@dataclass(frozen=True)
+class _Marketplace:
+    """Duck-typed stand-in for `sp_api.base.Marketplaces`: any endpoint, any marketplace."""
+
+    endpoint: str
+    marketplace_id: str
+    region: str
+
+
+class LwaTokenClient(AccessTokenClient):
+    """Login-with-Amazon token client for a configurable token URL.
+
+    Subclasses made by `for_url` carry scheme/host/path of the URL. The library caches tokens in a
+    module cache keyed on the refresh token alone; the key here also holds the token URL and the
+    app's credentials so two token servers or apps never share tokens. A token is refreshed a
+    minute before its `expires_in` (real seconds, as Amazon means it), whatever the cache TTL.
+    """
+
+    @classmethod
+    def for_url(cls, token_url: str) -> type[LwaTokenClient]:
+        return _token_client_class(token_url)
+
+    @property
+    def token_url(self) -> str:
+        return self.scheme + self.host + self.path
+
+    def _get_cache_key(self, token_flavor: str = "") -> str:
+        # Hashed into the key with the refresh token: other credentials never reuse a token.
+        namespace = (
+            f"{token_flavor}|{self.token_url}|{self.cred.client_id}|{self.cred.client_secret}|"
+        )
+        return build_cache_key(self.cred.refresh_token, namespace)
+
+    def get_auth(self):  # noqa: ANN201 - the library's AccessTokenResponse
+        key = self._get_cache_key()
+        # The library's cache is a plain TTLCache; fetch_report may run in several threads.
+        with _TOKEN_LOCK:
+            entry = _token_module.cache.get(key)
+            if entry is None or entry.get("_expires_at", 0.0) <= time.time():
+                response = self._request(self.token_url, self.data, self.headers)
+                lifetime = float(response.get("expires_in") or 3600)
+                expires_at = time.time() + max(lifetime - 60.0, lifetime / 2)
+                entry = {**response, "_expires_at": expires_at}
+                _token_module.cache[key] = entry
+        return _token_module.AccessTokenResponse(
+            **{k: v for k, v in entry.items() if k != "_expires_at"}
+        )
+
+    def forget_token(self) -> None:
+        """Drop the cached token (after a 403) so the next call logs in again."""
+        with _TOKEN_LOCK:
+            _token_module.cache.pop(self._get_cache_key(), None)
+
+    def cached_access_token(self) -> str | None:
+        with _TOKEN_LOCK:
+            entry = _token_module.cache.get(self._get_cache_key())
+        return entry.get("access_token") if entry else None
+
+
+@cache
+def _token_client_class(token_url: str) -> type[LwaTokenClient]:
+    parts = urlsplit(token_url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return type(
+        "LwaTokenClient",
+        (LwaTokenClient,),
+        {
+            "scheme": f"{parts.scheme}://",
+            "host": parts.netloc,
+            "path": path,
+        },
+    )
+
+
+def _as_secret(value: str, variable: str) -> str:
+    """Resolve a credential that may be a `dg.EnvVar` (used outside a Dagster run)."""
+    if isinstance(value, dg.EnvVar):
+        resolved = value.get_value()
+        if not resolved:
+            raise SpApiError(f"{value.env_var_name} is not set; set it to the {variable}.")
+        return resolved
+    return value
+
+
+def _env_suffix(account: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "_", account).upper()
+
+
+def _describe_range(data_start: date, data_end: date) -> str:
+    return str(data_start) if data_start == data_end else f"{data_start} to {data_end}"
+
+
+def gzip_is_complete(body: bytes) -> bool:
+    """True when `body` is a complete gzip stream (every member ends and its CRC matches)."""
+    if not body:
+        return False
+    data = body
+    try:
+        while data:
+            decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            chunk = data
+            while not decompressor.eof:
+                # Bounded output per step: checking a document never holds it all inflated.
+                produced = decompressor.decompress(chunk, 1 << 24)
+                chunk = decompressor.unconsumed_tail
+                if not produced and not chunk:
+                    break
+            if not decompressor.eof:
+                return False
+            data = decompressor.unused_data
+    except zlib.error:
+        return False
+    return True
+
+
+class SpApiResource(dg.ConfigurableResource):
+    """Selling Partner API Reports for one seller account in one marketplace.
+
+    `fetch_report` runs a report's whole life: createReport -> getReport until final ->
+    getReportDocument -> download. Policies:
+
+    - Quotas: every call first takes a token from client-side buckets (Amazon's default usage
+      plans per operation, per seller; report-type limits per application) persisted in the SQLite
+      file `state_path`, shared by every process, with a 3% margin under Amazon's rates, so steady
+      state never earns a 429.
+    - Retries: 429, 5xx, timeouts and connection errors are retried with exponential backoff and
+      full jitter, at most `max_attempts` times per call; a 429 also empties the local bucket.
+    - Resume: the report id is written to the ledger right after createReport, so a run that
+      crashed before the download polls the same report instead of creating another. A finished
+      report closes its entry, so fetching the same range later (restatements) asks for a fresh
+      one. Entries older than Amazon's 90-day retention, or unknown to the server (404), are
+      forgotten and the report is requested again.
+    - Polling: 15 s, 30 s, 60 s ... up to every 5 minutes, for at most `report_timeout_seconds`.
+    - FATAL: Amazon gives no reason; it often means a per-report-type threshold was crossed. Wait
+      `fatal_cooldown_seconds` (30 minutes) and request once more; a second FATAL raises
+      `ReportFatalError` naming the report type, the range and both report ids (with an excerpt of
+      the FATAL report's document when Amazon attaches one).
+    - CANCELLED means there is no data for the range: status "CANCELLED" and an empty body.
+
+    Times are simulated seconds on `Clock(clock_speed)`; against Amazon the speed is 1.
+    """
+
+    endpoint: str
+    lwa_token_url: str
+    refresh_token: str
+    client_id: str
+    client_secret: str
+    marketplace_id: str = "ATVPDKIKX0DER"
+    region: str = "us-east-1"
+    account: str = DEFAULT_ACCOUNT
+    state_path: str
+    clock_speed: float = 1.0
+    source_label: str = "amazon"
+    request_timeout_seconds: float = 60.0  # real seconds per HTTP request
+    max_attempts: int = 8
+    fatal_cooldown_seconds: float = 1800.0
+    report_timeout_seconds: float = 4 * 3600.0
+    pace_requests: bool = True  # off only for benchmarks against a sandbox without quotas
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            if name in ("refresh_token", "client_secret") and not isinstance(value, dg.EnvVar):
+                yield name, "***"
+            else:
+                yield name, value
+
+    @classmethod
+    def from_settings(cls, settings: Settings, account: str = DEFAULT_ACCOUNT) -> SpApiResource:
+        """The resource for `account`; real credentials stay environment variables in Dagster."""
+        api = settings.sp_api
+        if api.is_sandbox:
+            credentials: dict[str, Any] = {
+                "refresh_token": SANDBOX_REFRESH_TOKEN_PREFIX + account,
+                "client_id": api.credentials.client_id,
+                "client_secret": api.credentials.client_secret,
+            }
+        else:
+            # Same convention as python-amazon-sp-api: a second seller's token in
+            # SP_API_REFRESH_TOKEN_<ACCOUNT>; the app's id and secret are shared.
+            suffix = "" if account == DEFAULT_ACCOUNT else f"_{_env_suffix(account)}"
+            credentials = {
+                "refresh_token": dg.EnvVar(f"SP_API_REFRESH_TOKEN{suffix}"),
+                "client_id": dg.EnvVar("SP_API_CLIENT_ID"),
+                "client_secret": dg.EnvVar("SP_API_CLIENT_SECRET"),
+            }
+        return cls(
+            endpoint=api.endpoint,
+            lwa_token_url=api.lwa_token_url,
+            region=api.region,
+            account=account,
+            state_path=str(settings.state_path),
+            clock_speed=settings.clock_speed,
+            source_label=settings.source_label,
+            **credentials,
+        )
+
+    def fetch_report(
+        self,
+        report_type: str,
+        data_start: date,
+        data_end: date,
+        report_options: dict[str, str] | None = None,
+        *,
+        complete: bool = True,
+    ) -> ReportResult:
+        """Request (or resume), wait for and download one report.
+
+        With `complete=False` the ledger keeps the report open until `complete_reports`: a
+        multi-day run that fails on a later day re-downloads the earlier days' documents on
+        retry instead of spending createReport quota on them again.
+        """
+        with _Session(self) as session:
+            return session.fetch(
+                report_type, data_start, data_end, report_options or {}, complete=complete
+            )
+
+    def complete_reports(self, report_ids: Iterable[str]) -> None:
+        """Close ledger entries once their documents are stored (see `fetch_report`)."""
+        with _Session(self) as session:
+            session.store.complete_reports(session.endpoint, list(report_ids), session.clock)
+
+    def request_report(
+        self,
+        report_type: str,
+        data_start: date,
+        data_end: date,
+        report_options: dict[str, str] | None = None,
+    ) -> str:
+        """Create a report and record its id in the ledger (or return the open one); no waiting."""
+        with _Session(self) as session:
+            request = session.report_request(
+                report_type, data_start, data_end, report_options or {}
+            )
+            return session.open_or_create(request)[0]
+
+    def list_reports(
+        self,
+        report_types: Iterable[str],
+        created_since: datetime | date,
+        processing_statuses: Iterable[str] = ("DONE",),
+    ) -> list[dict]:
+        """Reports Amazon holds (getReports, every page), e.g. settlements it generated itself."""
+        with _Session(self) as session:
+            return session.list_reports(
+                list(report_types), created_since, list(processing_statuses)
+            )
+
+    def download_document(self, document_id: str) -> tuple[bytes, str | None]:
+        """A report document's bytes as served and its compression ("GZIP" or None)."""
+        with _Session(self) as session:
+            return session.download(document_id)
+
+
+class _Session:
+    """One resource call: a Reports client, counters and the shared state file."""
+
+    def __init__(self, resource: SpApiResource) -> None:
+        _quiet_client_loggers()
+        self.resource = resource
+        self.clock = Clock(resource.clock_speed)
+        self.store = StateStore(resource.state_path)
+        self.requests: Counter[str] = Counter()
+        self.refresh_token = _as_secret(resource.refresh_token, "seller's LWA refresh token")
+        self.client_id = _as_secret(resource.client_id, "LWA client id of the app")
+        self.client_secret = _as_secret(resource.client_secret, "LWA client secret of the app")
+        self.endpoint = resource.endpoint.rstrip("/")
+        self.host = urlsplit(self.endpoint).netloc
+        marketplace = _Marketplace(self.endpoint, resource.marketplace_id, resource.region)
+        self.client = Reports(
+            marketplace,  # type: ignore[arg-type]  # duck-typed: endpoint, marketplace_id, region
+            refresh_token=self.refresh_token,
+            account=resource.account,
+            credentials={
+                "refresh_token": self.refresh_token,
+                "lwa_app_id": self.client_id,
+                "lwa_client_secret": self.client_secret,
+            },
+            credential_providers=(FromCodeCredentialProvider,),
+            auth_token_client_class=LwaTokenClient.for_url(resource.lwa_token_url),
+            timeout=resource.request_timeout_seconds,
+        )
+        # SP_API_DEFAULT_MARKETPLACE in the environment overrides the constructor argument.
+        self.client.endpoint = self.endpoint
+        self.client.marketplace_id = resource.marketplace_id
+        self.client.region = resource.region
+        self.downloader = httpx.Client(
+            timeout=resource.request_timeout_seconds, follow_redirects=True
+        )
+
+    def __enter__(self) -> _Session:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.client.close()
+        self.client._auth._transport.close()
+        self.downloader.close()
+
+    # -- secrets -------------------------------------------------------------------------------
+
+    def redact(self, text: str) -> str:
+        """`text` without the refresh token, client secret or access token."""
+        secrets = [self.refresh_token, self.client_secret, self.client._auth.cached_access_token()]
+        for secret in sorted(filter(None, secrets), key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return _AMAZON_TOKEN.sub("***", text)
+
+    # -- quotas and retries --------------------------------------------------------------------
+
+    def _buckets(self, operation: str, report_type: str | None) -> list[tuple[str, Quota]]:
+        buckets = []
+        plan = SP_API_QUOTAS.get(operation)
+        if plan is not None:
+            # Operation plans are per selling partner and application.
+            key = f"{self.host}|{self.client_id}|{self.resource.account}|{operation}"
+            buckets.append((key, Quota(plan.rate * QUOTA_SAFETY, plan.burst)))
+        type_quota = (
+            REPORT_TYPE_QUOTAS.get(report_type or "") if operation == "createReport" else None
+        )
+        if type_quota is not None:
+            # Report-type limits are per application, across all of its sellers.
+            key = f"{self.host}|{self.client_id}|{operation}:{report_type}"
+            buckets.append((key, Quota(type_quota.rate * QUOTA_SAFETY, type_quota.burst)))
+        return buckets
+
+    def _backoff(self, attempt: int) -> float:
+        return random.uniform(
+            0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+        )
+
+    def call(
+        self,
+        operation: str,
+        function: Callable[..., ApiResponse],
+        *args: Any,
+        report_type: str | None = None,
+        require: str | None = None,
+        not_found_ok: bool = False,
+        **kwargs: Any,
+    ) -> ApiResponse | None:
+        """One SP-API operation: paced, retried; 404 -> None when `not_found_ok`."""
+        buckets = self._buckets(operation, report_type)
+        relogged = False
+        attempts = self.resource.max_attempts
+        for attempt in range(1, attempts + 1):
+            paced = self.resource.pace_requests and bool(buckets)
+            sent = self.store.take(buckets, self.clock) if paced else self.clock.now()
+            self.requests[operation] += 1
+            try:
+                try:
+                    response = function(*args, **kwargs)
+                finally:
+                    if paced:
+                        self.store.settle(buckets, self.clock.now() - sent)
+                if require and not response.payload.get(require):
+                    reason = f"an answer without {require}"
+                else:
+                    return response
+            except SellingApiRequestThrottledException:
+                self.requests["throttled"] += 1
+                self.store.drain([key for key, _ in buckets], self.clock)
+                reason = "429 QuotaExceeded"
+            except SellingApiNotFoundException as error:
+                if not_found_ok:
+                    return None
+                raise self._refused(operation, error) from None
+            except SellingApiForbiddenException as error:
+                if relogged:
+                    raise SpApiError(
+                        f"The SP-API refused {operation} for account {self.resource.account!r} "
+                        f"with 403 ({self.redact(str(error.message))}): check that the seller "
+                        "authorized this app and that the app has the role this report needs."
+                    ) from None
+                # An expired or revoked access token: log in again once.
+                self.client._auth.forget_token()
+                relogged = True
+                reason = "403 (logging in again)"
+            except SellingApiException as error:
+                if (
+                    type(error).code not in _TRANSIENT_STATUSES
+                    and type(error) is not SellingApiException
+                ):
+                    raise self._refused(operation, error) from None
+                reason = f"HTTP {type(error).code if type(error).code != 999 else 'error'}"
+            except AuthorizationError as error:
+                if error.status_code not in _TRANSIENT_STATUSES:
+                    raise SpApiError(
+                        f"Login with Amazon at {self.resource.lwa_token_url} refused the "
+                        f"credentials of account {self.resource.account!r} "
+                        f"({error.status_code} {error.error_code}: "
+                        f"{self.redact(str(error.message))}); check the refresh token, client id "
+                        "and client secret."
+                    ) from None
+                reason = f"login answered {error.status_code}"
+            except httpx.TransportError as error:
+                reason = type(error).__name__
+            except json.JSONDecodeError:
+                reason = "an answer that is not JSON"
+            if attempt == attempts:
+                raise SpApiError(
+                    f"{operation} failed {attempts} times (last: {reason}) for account "
+                    f"{self.resource.account!r} at {self.endpoint}; Amazon may be overloaded or "
+                    "down, retry later."
+                )
+            self.requests["retries"] += 1
+            delay = self._backoff(attempt)
+            log.warning(
+                "%s: %s; retry %d of %d in %.0f s (simulated)",
+                operation,
+                reason,
+                attempt,
+                attempts - 1,
+                delay,
+            )
+            self.clock.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _refused(self, operation: str, error: SellingApiException) -> SpApiError:
+        code = getattr(error, "amzn_code", None) or "error"
+        message = self.redact(str(getattr(error, "message", "") or ""))
+        return SpApiError(
+            f"The SP-API refused {operation} for account {self.resource.account!r} with "
+            f"HTTP {type(error).code} {code}: {message}"
+        )
+
+    # -- reports -------------------------------------------------------------------------------
+
+    def report_request(
+        self,
+        report_type: str,
+        data_start: date,
+        data_end: date,
+        report_options: Mapping[str, str],
+    ) -> ReportRequest:
+        if data_end < data_start:
+            raise SpApiError(
+                f"{report_type}: data_end {data_end} is before data_start {data_start}."
+            )
+        return ReportRequest(
+            endpoint=self.endpoint,
+            account=self.resource.account,
+            marketplace_id=self.resource.marketplace_id,
+            report_type=report_type,
+            data_start=data_start.isoformat(),
+            data_end=data_end.isoformat(),
+            report_options=dict(report_options),
+        )
+
+    def _usable(self, entry: LedgerEntry) -> bool:
+        return entry.clock_speed == self.clock.speed and (
+            self.clock.now() - entry.created_at < RETENTION_SECONDS
+        )
+
+    def open_or_create(self, request: ReportRequest) -> tuple[str, bool]:
+        """The open report of this request from the ledger, else a new one; (id, resumed)."""
+        entry = self.store.open_report(request)
+        if entry is not None:
+            if self._usable(entry):
+                log.info("Resuming %s report %s", request.report_type, entry.report_id)
+                return entry.report_id, True
+            self.store.finish_report(request, entry.report_id, FORGOTTEN, self.clock)
+        return self.create(request), False
+
+    def create(self, request: ReportRequest) -> str:
+        body: dict[str, Any] = {
+            "reportType": request.report_type,
+            "marketplaceIds": [request.marketplace_id],
+            "dataStartTime": f"{request.data_start}T00:00:00Z",
+            "dataEndTime": f"{request.data_end}T23:59:59Z",
+        }
+        if request.report_options:
+            body["reportOptions"] = dict(request.report_options)
+        response = self.call(
+            "createReport",
+            self.client.create_report,
+            report_type=request.report_type,
+            require="reportId",
+            **body,
+        )
+        report_id = str(response.payload["reportId"])
+        # Persist before anything else can fail: a crash from here on resumes this report.
+        self.store.record_report(request, report_id, self.clock)
+        log.info(
+            "Requested %s for %s: report %s",
+            request.report_type,
+            _describe_range(
+                date.fromisoformat(request.data_start), date.fromisoformat(request.data_end)
+            ),
+            report_id,
+        )
+        return report_id
+
+    def wait(self, request: ReportRequest, report_id: str, poll_first: bool) -> dict | None:
+        """Poll getReport until DONE / CANCELLED / FATAL; None when the server does not know it."""
+        deadline = self.clock.now() + self.resource.report_timeout_seconds
+        polls = 0
+        if not poll_first:
+            self.clock.sleep(POLL_INTERVALS[0])
+            polls = 1
+        while True:
+            response = self.call(
+                "getReport",
+                self.client.get_report,
+                report_id,
+                require="processingStatus",  # a proxy's HTML error page parses as {}
+                not_found_ok=True,
+            )
+            if response is None:
+                return None
+            report = dict(response.payload)
+            if report.get("processingStatus") in ("DONE", "CANCELLED", "FATAL"):
+                return report
+            interval = POLL_INTERVALS[min(polls, len(POLL_INTERVALS) - 1)]
+            polls += 1
+            if self.clock.now() + interval > deadline:
+                hours = self.resource.report_timeout_seconds / 3600
+                raise ReportTimeoutError(
+                    f"{request.report_type} report {report_id} for "
+                    f"{_describe_range(date.fromisoformat(request.data_start), date.fromisoformat(request.data_end))} "
+                    f"is still {report.get('processingStatus')} after {hours:g} hours; the next run "
+                    "resumes polling it."
+                )
+            self.clock.sleep(interval)
+
+    def fetch(
+        self,
+        report_type: str,
+        data_start: date,
+        data_end: date,
+        report_options: Mapping[str, str],
+        complete: bool = True,
+    ) -> ReportResult:
+        request = self.report_request(report_type, data_start, data_end, report_options)
+        fatal: list[tuple[str, str | None]] = []  # (report id, document excerpt)
+        report_id, resumed = self.open_or_create(request)
+        created = set() if resumed else {report_id}
+        while True:
+            report = self.wait(request, report_id, poll_first=resumed)
+            if report is None:
+                if report_id in created:
+                    raise SpApiError(
+                        f"The SP-API does not know report {report_id} it created a moment ago "
+                        f"({report_type}); retry later."
+                    )
+                log.info("Report %s is unknown to the server; requesting it again", report_id)
+                self.store.finish_report(request, report_id, FORGOTTEN, self.clock)
+                report_id, resumed = self.create(request), False
+                created.add(report_id)
+                continue
+            status = report["processingStatus"]
+            if status == "DONE":
+                document_id = report.get("reportDocumentId")
+                if not document_id:
+                    raise SpApiError(f"Report {report_id} is DONE but has no reportDocumentId.")
+                body, compression = self.download(document_id)
+                if complete:
+                    self.store.finish_report(
+                        request, report_id, COMPLETED, self.clock, document_id
+                    )
+                return self._result(request, report_id, "DONE", document_id, compression, body)
+            if status == "CANCELLED":
+                if complete:
+                    self.store.finish_report(request, report_id, COMPLETED, self.clock)
+                return self._result(request, report_id, "CANCELLED", None, None, b"")
+            # FATAL
+            excerpt = self._fatal_excerpt(report)
+            self.store.finish_report(
+                request, report_id, FATAL, self.clock, report.get("reportDocumentId")
+            )
+            fatal.append((report_id, excerpt))
+            if len(fatal) >= 2:
+                raise self._fatal_error(request, fatal)
+            log.warning(
+                "%s report %s ended FATAL; requesting it once more after a %.0f-minute cooldown",
+                report_type,
+                report_id,
+                self.resource.fatal_cooldown_seconds / 60,
+            )
+            self.clock.sleep(self.resource.fatal_cooldown_seconds)
+            report_id, resumed = self.create(request), False
+            created.add(report_id)
+
+    def _result(
+        self,
+        request: ReportRequest,
+        report_id: str,
+        status: str,
+        document_id: str | None,
+        compression: str | None,
+        body: bytes,
+    ) -> ReportResult:
+        return ReportResult(
+            report_type=request.report_type,
+            report_id=report_id,
+            status=status,
+            document_id=document_id,
+            compression=compression,
+            body=body,
+            data_start=date.fromisoformat(request.data_start),
+            data_end=date.fromisoformat(request.data_end),
+            fetched_at=datetime.now(UTC),
+            requests=dict(self.requests),
+        )
+
+    def _fatal_excerpt(self, report: Mapping[str, Any]) -> str | None:
+        document_id = report.get("reportDocumentId")
+        if not document_id:
+            return None
+        try:
+            body, compression = self.download(document_id)
+            text = (gzip.decompress(body) if compression == "GZIP" else body).decode(
+                "utf-8", "replace"
+            )
+        except (SpApiError, OSError, EOFError, zlib.error) as error:
+            log.warning("Could not read the document of FATAL report: %s", self.redact(str(error)))
+            return None
+        excerpt = " ".join(text.split())
+        return excerpt[:200] + ("..." if len(excerpt) > 200 else "")
+
+    def _fatal_error(
+        self, request: ReportRequest, fatal: list[tuple[str, str | None]]
+    ) -> ReportFatalError:
+        data_start = date.fromisoformat(request.data_start)
+        data_end = date.fromisoformat(request.data_end)
+        ids = tuple(report_id for report_id, _ in fatal)
+        excerpt = next((text for _, text in reversed(fatal) if text), None)
+        said = f'; its document says "{excerpt}"' if excerpt else ""
+        message = (
+            f"Amazon ended {request.report_type} for {_describe_range(data_start, data_end)} "
+            f"FATAL twice (report {ids[0]}, then report {ids[1]} requested again "
+            f"{self.resource.fatal_cooldown_seconds / 60:.0f} minutes later{said}); "
+            "Amazon gives no reason; retry later or narrow the range."
+        )
+        return ReportFatalError(
+            message,
+            report_type=request.report_type,
+            data_start=data_start,
+            data_end=data_end,
+            report_ids=ids,
+            document_excerpt=excerpt,
+        )
+
+    # -- documents -----------------------------------------------------------------------------
+
+    def download(self, document_id: str) -> tuple[bytes, str | None]:
+        problem = ""
+        for _ in range(DOWNLOAD_ATTEMPTS):
+            # A fresh presigned url each time: it lives 5 minutes and a bad copy may be cached.
+            document = self.call(
+                "getReportDocument",
+                self.client.get_report_document,
+                document_id,
+                require="url",
+            ).payload
+            compression = document.get("compressionAlgorithm") or None
+            body = self._get(document["url"])
+            if body is None:
+                problem = "the download link had expired"
+                continue
+            if compression == "GZIP" and not gzip_is_complete(body):
+                problem = f"the gzip stream was incomplete ({len(body)} bytes)"
+                log.warning("Document %s: %s; downloading it again", document_id, problem)
+                continue
+            return body, compression
+        raise SpApiError(
+            f"Report document {document_id} could not be downloaded whole in "
+            f"{DOWNLOAD_ATTEMPTS} attempts (last: {problem}); retry later."
+        )
+
+    def _get(self, url: str) -> bytes | None:
+        """GET a presigned url without SP-API auth; None when the link is refused (expired)."""
+        attempts = self.resource.max_attempts
+        for attempt in range(1, attempts + 1):
+            self.requests["downloadDocument"] += 1
+            try:
+                response = self.downloader.get(url)
+                if response.status_code == 200:
+                    return response.content
+                if response.status_code in (401, 403):
+                    return None
+                if response.status_code not in _TRANSIENT_STATUSES:
+                    raise SpApiError(
+                        f"Downloading a report document answered HTTP {response.status_code}."
+                    )
+                reason = f"HTTP {response.status_code}"
+            except httpx.TransportError as error:
+                reason = type(error).__name__
+            if attempt == attempts:
+                raise SpApiError(
+                    f"Downloading a report document failed {attempts} times (last: {reason}); "
+                    "retry later."
+                )
+            self.requests["retries"] += 1
+            self.clock.sleep(self._backoff(attempt))
+        raise AssertionError("unreachable")
+
+    # -- listing -------------------------------------------------------------------------------
+
+    def list_reports(
+        self,
+        report_types: list[str],
+        created_since: datetime | date,
+        processing_statuses: list[str],
+    ) -> list[dict]:
+        if isinstance(created_since, datetime):
+            since = created_since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        else:
+            since = f"{created_since.isoformat()}T00:00:00Z"
+        params: dict[str, Any] = {
+            "reportTypes": report_types,
+            "processingStatuses": processing_statuses,
+            "marketplaceIds": [self.resource.marketplace_id],
+            "createdSince": since,
+            "pageSize": 100,
+        }
+        reports: list[dict] = []
+        while True:
+            response = self.call("getReports", self.client.get_reports, **params)
+            reports.extend(response.payload.get("reports") or [])
+            if not response.next_token:
+                return reports
+            # Amazon wants the token as the only parameter.
+            params = {"nextToken": response.next_token}

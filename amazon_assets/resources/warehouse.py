@@ -1,0 +1,611 @@
+"""The silver warehouse: polars frames in DuckDB (embedded default) or BigQuery (production).
+
+Both IO managers are Dagster's DbIOManager (asset key ["amazon_econ", "fact_x"] -> schema or
+dataset `amazon_econ`, table `fact_x`; a write deletes the run's partition window, then loads)
+and share one piece of logic below: polars schema -> column types per dialect, the CREATE TABLE
+and ADD COLUMN statements, and the partition-window WHERE clause of the delete and the select.
+
+Definition metadata an asset sets: `partition_expr` (the date column, e.g. "report_date") and
+`cluster_by` (list of columns; BigQuery CLUSTER BY, DuckDB has no equivalent and ignores it).
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import dagster as dg
+import duckdb
+import polars as pl
+from dagster._core.definitions.partitions.utils import TimeWindow
+from dagster._core.storage.db_io_manager import (
+    DbIOManager,
+    DbTypeHandler,
+    TablePartitionDimension,
+    TableSlice,
+    static_where_clause,
+)
+from dagster_duckdb.io_manager import DuckDbClient, DuckDBIOManager
+from dagster_gcp.bigquery.io_manager import BigQueryClient, BigQueryIOManager
+
+if TYPE_CHECKING:
+    from amazon_assets.settings import Settings
+
+Dialect = Literal["duckdb", "bigquery"]
+
+# BigQuery NUMERIC holds up to 29 integer digits and 9 decimals; BIGNUMERIC 38 and 38.
+_NUMERIC_MAX_SCALE, _NUMERIC_MAX_INTEGER_DIGITS = 9, 29
+_MAX_DECIMAL_PRECISION = 38
+_BIGQUERY_MAX_CLUSTER_COLUMNS = 4
+
+_SIMPLE_TYPES: dict[type[pl.DataType], tuple[str, str]] = {
+    pl.Boolean: ("BOOLEAN", "BOOL"),
+    pl.Int8: ("BIGINT", "INT64"),
+    pl.Int16: ("BIGINT", "INT64"),
+    pl.Int32: ("BIGINT", "INT64"),
+    pl.Int64: ("BIGINT", "INT64"),
+    pl.UInt8: ("BIGINT", "INT64"),
+    pl.UInt16: ("BIGINT", "INT64"),
+    pl.UInt32: ("BIGINT", "INT64"),
+    pl.UInt64: ("UBIGINT", "INT64"),
+    pl.Int128: ("HUGEINT", "NUMERIC(38, 0)"),
+    pl.Float32: ("DOUBLE", "FLOAT64"),
+    pl.Float64: ("DOUBLE", "FLOAT64"),
+    pl.String: ("VARCHAR", "STRING"),
+    pl.Categorical: ("VARCHAR", "STRING"),
+    pl.Enum: ("VARCHAR", "STRING"),
+    pl.Binary: ("BLOB", "BYTES"),
+    pl.Date: ("DATE", "DATE"),
+    pl.Time: ("TIME", "TIME"),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared column / DDL logic
+# ---------------------------------------------------------------------------------------------
+
+
+def quote(name: str, dialect: Dialect) -> str:
+    """A quoted identifier: "name" in DuckDB, `name` in BigQuery."""
+    if dialect == "duckdb":
+        return '"' + name.replace('"', '""') + '"'
+    if "`" in name:
+        raise ValueError(f"BigQuery column names cannot contain backticks: {name!r}.")
+    return f"`{name}`"
+
+
+def sql_type(dtype: pl.DataType, dialect: Dialect, column: str = "?") -> str:
+    """The column type a polars dtype is stored as in `dialect`."""
+    duckdb_side = dialect == "duckdb"
+    if isinstance(dtype, pl.Decimal):
+        precision = dtype.precision or _MAX_DECIMAL_PRECISION
+        scale = dtype.scale or 0
+        if duckdb_side:
+            return f"DECIMAL({precision}, {scale})"
+        if scale <= _NUMERIC_MAX_SCALE and precision - scale <= _NUMERIC_MAX_INTEGER_DIGITS:
+            return f"NUMERIC({precision}, {scale})"
+        return f"BIGNUMERIC({precision}, {scale})"
+    if isinstance(dtype, pl.Datetime):
+        # BigQuery TIMESTAMP is an instant; naive datetimes are stored as UTC (see `conform`).
+        if duckdb_side:
+            return "TIMESTAMPTZ" if dtype.time_zone else "TIMESTAMP"
+        return "TIMESTAMP"
+    if isinstance(dtype, pl.Duration) and duckdb_side:
+        return "INTERVAL"
+    if isinstance(dtype, pl.List | pl.Array):
+        inner = sql_type(dtype.inner, dialect, column)
+        return f"{inner}[]" if duckdb_side else f"ARRAY<{inner}>"
+    if isinstance(dtype, pl.Struct):
+        fields = [
+            f"{quote(f.name, dialect)} {sql_type(f.dtype, dialect, column)}" for f in dtype.fields
+        ]
+        return f"STRUCT({', '.join(fields)})" if duckdb_side else f"STRUCT<{', '.join(fields)}>"
+    types = _SIMPLE_TYPES.get(dtype.base_type())
+    if types is None:
+        raise TypeError(
+            f"Column {column!r} has polars type {dtype}, which the {dialect} warehouse does not "
+            "store; cast it to a string, number, decimal, date or datetime first."
+        )
+    return types[0] if duckdb_side else types[1]
+
+
+def _instances(schema: Mapping[str, Any]) -> dict[str, pl.DataType]:
+    # Schemas written by hand may hold dtype classes (pl.Date) rather than instances (pl.Date()).
+    return {name: dtype() if isinstance(dtype, type) else dtype for name, dtype in schema.items()}
+
+
+def column_definitions(
+    schema: Mapping[str, pl.DataType], dialect: Dialect
+) -> list[tuple[str, str]]:
+    """(name, SQL type) for every column of a polars schema."""
+    return [(name, sql_type(dtype, dialect, name)) for name, dtype in _instances(schema).items()]
+
+
+def create_table_sql(
+    table: str,
+    schema: Mapping[str, pl.DataType],
+    dialect: Dialect,
+    *,
+    partition_expr: str | None = None,
+    cluster_by: Sequence[str] = (),
+) -> str:
+    """CREATE TABLE IF NOT EXISTS from a polars schema; BigQuery adds PARTITION BY / CLUSTER BY."""
+    columns = ",\n  ".join(
+        f"{quote(name, dialect)} {type_}" for name, type_ in column_definitions(schema, dialect)
+    )
+    statement = f"CREATE TABLE IF NOT EXISTS {table} (\n  {columns}\n)"
+    if dialect == "bigquery":
+        if partition_expr:
+            statement += f"\nPARTITION BY {_bigquery_partitioning(partition_expr, schema)}"
+        if cluster_by:
+            unknown = [name for name in cluster_by if name not in schema]
+            if unknown or len(cluster_by) > _BIGQUERY_MAX_CLUSTER_COLUMNS:
+                raise ValueError(
+                    f"cluster_by must name at most {_BIGQUERY_MAX_CLUSTER_COLUMNS} columns of the "
+                    f"frame; got {list(cluster_by)} (unknown: {unknown})."
+                )
+            statement += "\nCLUSTER BY " + ", ".join(quote(name, dialect) for name in cluster_by)
+    return statement
+
+
+def _bigquery_partitioning(partition_expr: str, schema: Mapping[str, pl.DataType]) -> str:
+    dtype = _instances(schema).get(partition_expr)
+    if dtype is None:  # an expression, used as written
+        return partition_expr
+    if isinstance(dtype, pl.Date):
+        return quote(partition_expr, "bigquery")
+    if isinstance(dtype, pl.Datetime):
+        return f"TIMESTAMP_TRUNC({quote(partition_expr, 'bigquery')}, DAY)"
+    raise ValueError(
+        f"partition_expr column {partition_expr!r} is {dtype}; BigQuery partitions by a date or "
+        "datetime column."
+    )
+
+
+def missing_columns(
+    schema: Mapping[str, pl.DataType], existing: Sequence[str], dialect: Dialect
+) -> list[tuple[str, str]]:
+    """The frame's columns the table lacks, with their SQL types."""
+    present = {name.lower() for name in existing}
+    return [(n, t) for n, t in column_definitions(schema, dialect) if n.lower() not in present]
+
+
+def add_columns_sql(table: str, columns: Sequence[tuple[str, str]], dialect: Dialect) -> list[str]:
+    """ALTER TABLE statements adding `columns` (one statement in BigQuery, one each in DuckDB)."""
+    if not columns:
+        return []
+    clauses = [
+        f"ADD COLUMN IF NOT EXISTS {quote(name, dialect)} {type_}" for name, type_ in columns
+    ]
+    if dialect == "bigquery":
+        return [f"ALTER TABLE {table} " + ", ".join(clauses)]
+    return [f"ALTER TABLE {table} {clause}" for clause in clauses]
+
+
+def conform(frame: pl.DataFrame, dialect: Dialect) -> pl.DataFrame:
+    """Cast columns to what the table stores, so a load writes exactly the declared types."""
+    casts = []
+    for name, dtype in frame.schema.items():
+        column = pl.col(name)
+        if isinstance(dtype, pl.Categorical | pl.Enum):
+            casts.append(column.cast(pl.String))
+        elif isinstance(dtype, pl.Datetime) and dtype.time_zone:
+            casts.append(column.dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
+        elif isinstance(dtype, pl.Datetime) and dialect == "bigquery":
+            casts.append(column.dt.replace_time_zone("UTC").dt.cast_time_unit("us"))
+        elif dialect == "bigquery" and dtype.is_integer() and dtype != pl.Int64:
+            casts.append(column.cast(pl.Decimal(38, 0) if dtype == pl.Int128 else pl.Int64))
+        elif dialect == "bigquery" and dtype == pl.Float32:
+            casts.append(column.cast(pl.Float64))
+        elif isinstance(dtype, pl.Decimal) and dtype.precision is None:
+            casts.append(column.cast(pl.Decimal(_MAX_DECIMAL_PRECISION, dtype.scale or 0)))
+    return frame.with_columns(casts) if casts else frame
+
+
+def _is_midnight(moment: datetime) -> bool:
+    return (moment.hour, moment.minute, moment.second, moment.microsecond) == (0, 0, 0, 0)
+
+
+def _time_window_where_clause(dimension: TablePartitionDimension) -> str:
+    start, end = dimension.partitions  # type: ignore[misc]
+    if _is_midnight(start) and _is_midnight(end):
+        # Day-aligned windows compare as dates: BigQuery refuses to cast '2026-01-05 00:00:00'
+        # to DATE (dagster-io/dagster#13147), while '2026-01-05' compares with DATE, DATETIME and
+        # TIMESTAMP columns alike, in both dialects.
+        low, high = start.date().isoformat(), end.date().isoformat()
+    else:
+        low, high = start.strftime("%Y-%m-%d %H:%M:%S"), end.strftime("%Y-%m-%d %H:%M:%S")
+    expr = dimension.partition_expr
+    return f"{expr} >= '{low}' AND {expr} < '{high}'"
+
+
+def partition_where_clause(dimensions: Sequence[TablePartitionDimension]) -> str:
+    """The WHERE clause selecting a table slice's partitions, the same in both dialects."""
+    return " AND\n".join(
+        _time_window_where_clause(dimension)
+        if isinstance(dimension.partitions, TimeWindow)
+        else static_where_clause(dimension)
+        for dimension in dimensions
+    )
+
+
+def delete_sql(table: str, table_slice: TableSlice) -> str:
+    """DELETE the slice's partition window (the whole table when unpartitioned)."""
+    if not table_slice.partition_dimensions:
+        return f"DELETE FROM {table} WHERE TRUE"
+    return f"DELETE FROM {table} WHERE\n" + partition_where_clause(table_slice.partition_dimensions)
+
+
+def select_sql(table: str, table_slice: TableSlice) -> str:
+    """SELECT the slice's columns and partitions."""
+    columns = ", ".join(table_slice.columns) if table_slice.columns else "*"
+    statement = f"SELECT {columns} FROM {table}"
+    if table_slice.partition_dimensions:
+        statement += " WHERE\n" + partition_where_clause(table_slice.partition_dimensions)
+    return statement
+
+
+def duckdb_table(table_slice: TableSlice) -> str:
+    return f"{quote(table_slice.schema, 'duckdb')}.{quote(table_slice.table, 'duckdb')}"
+
+
+def bigquery_table(table_slice: TableSlice) -> str:
+    return f"`{table_slice.database}.{table_slice.schema}.{table_slice.table}`"
+
+
+def check_rows_in_window(frame: pl.DataFrame, table_slice: TableSlice) -> None:
+    """Refuse rows outside the run's days: the next run of a day could not replace them."""
+    for dimension in table_slice.partition_dimensions or ():
+        name = dimension.partition_expr
+        if not isinstance(dimension.partitions, TimeWindow) or name not in frame.columns:
+            continue
+        start, end = dimension.partitions
+        if not (_is_midnight(start) and _is_midnight(end)):
+            continue
+        column = frame[name]
+        if isinstance(column.dtype, pl.Datetime):
+            column = column.dt.date()
+        if not isinstance(column.dtype, pl.Date):
+            continue
+        outside = frame.filter((column < start.date()) | (column >= end.date()) | column.is_null())
+        if len(outside):
+            raise ValueError(
+                f"{len(outside)} row(s) have {name} outside this run's partitions "
+                f"[{start.date()}, {end.date()}), e.g. {outside[name][0]}; a partitioned asset "
+                "returns rows of its own days only."
+            )
+
+
+def normalize_loaded(frame: pl.DataFrame) -> pl.DataFrame:
+    """Loaded instants in "UTC" (DuckDB says "Etc/UTC"), so both warehouses return one schema."""
+    utc = [
+        pl.col(name).dt.convert_time_zone("UTC")
+        for name, dtype in frame.schema.items()
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone and dtype.time_zone != "UTC"
+    ]
+    return frame.with_columns(utc) if utc else frame
+
+
+def _output_metadata(frame: pl.DataFrame) -> dict[str, Any]:
+    schema = dg.TableSchema(
+        columns=[dg.TableColumn(name=n, type=str(t)) for n, t in frame.schema.items()]
+    )
+    return {"dagster/row_count": len(frame), "dagster/column_schema": schema}
+
+
+# ---------------------------------------------------------------------------------------------
+# DuckDB
+# ---------------------------------------------------------------------------------------------
+
+
+class WarehouseDuckDbClient(DuckDbClient):
+    """Dagster's DuckDB client (connect with retries on lock errors) with the shared SQL."""
+
+    @staticmethod
+    def delete_table_slice(context: dg.OutputContext, table_slice: TableSlice, connection) -> None:
+        # A missing table is fine: the type handler creates it.
+        with suppress(duckdb.CatalogException):
+            connection.execute(delete_sql(duckdb_table(table_slice), table_slice))
+
+    @staticmethod
+    def get_select_statement(table_slice: TableSlice) -> str:
+        return select_sql(duckdb_table(table_slice), table_slice)
+
+    @staticmethod
+    def get_table_name(table_slice: TableSlice) -> str:
+        # The database is a file path: keep it out of the table name users see in the UI.
+        return f"{table_slice.schema}.{table_slice.table}"
+
+
+class DuckDBPolarsWarehouseTypeHandler(DbTypeHandler[pl.DataFrame]):
+    """Writes polars frames by column name into a table created from the frame's schema."""
+
+    def handle_output(
+        self, context: dg.OutputContext, table_slice: TableSlice, obj: pl.DataFrame, connection
+    ) -> Mapping[str, Any]:
+        frame = conform(obj, "duckdb")
+        if not frame.columns:
+            context.log.warning("The frame has no columns: nothing to create or write.")
+            return _output_metadata(frame)
+        check_rows_in_window(frame, table_slice)
+        table = duckdb_table(table_slice)
+        connection.execute(create_table_sql(table, frame.schema, "duckdb"))
+        existing = [
+            row[0]
+            for row in connection.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_schema = ? AND table_name = ?",
+                [table_slice.schema, table_slice.table],
+            ).fetchall()
+        ]
+        for statement in add_columns_sql(
+            table, missing_columns(frame.schema, existing, "duckdb"), "duckdb"
+        ):
+            connection.execute(statement)
+        if len(frame):
+            connection.register("_warehouse_frame", frame.to_arrow())
+            try:
+                connection.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _warehouse_frame")
+            finally:
+                connection.unregister("_warehouse_frame")
+        return _output_metadata(frame)
+
+    def load_input(
+        self, context: dg.InputContext, table_slice: TableSlice, connection
+    ) -> pl.DataFrame:
+        if table_slice.partition_dimensions and not context.asset_partition_keys:
+            return pl.DataFrame()
+        select = WarehouseDuckDbClient.get_select_statement(table_slice)
+        return normalize_loaded(connection.execute(select).pl())
+
+    @property
+    def supported_types(self) -> Sequence[type[object]]:
+        return [pl.DataFrame]
+
+
+class DuckDBWarehouseIOManager(DuckDBIOManager):
+    """Silver tables in a DuckDB file: one table per asset, partitions replaced on every write."""
+
+    @staticmethod
+    def type_handlers() -> Sequence[DbTypeHandler]:
+        return [DuckDBPolarsWarehouseTypeHandler()]
+
+    @staticmethod
+    def default_load_type() -> type | None:
+        return pl.DataFrame
+
+    def create_io_manager(self, context) -> DbIOManager:
+        return DbIOManager(
+            db_client=WarehouseDuckDbClient(),
+            database=self.database,
+            schema=self.schema_,
+            type_handlers=self.type_handlers(),
+            default_load_type=self.default_load_type(),
+            io_manager_name="DuckDBWarehouseIOManager",
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# BigQuery
+# ---------------------------------------------------------------------------------------------
+
+
+def bigquery_load_job_config() -> Any:
+    """Append parquet written by polars; decimals land as NUMERIC, or BIGNUMERIC when too wide."""
+    from google.cloud import bigquery
+
+    parquet_options = bigquery.ParquetOptions()
+    parquet_options.enable_list_inference = True
+    return bigquery.LoadJobConfig(
+        source_format=bigquery.SourceFormat.PARQUET,
+        write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+        decimal_target_types=["NUMERIC", "BIGNUMERIC"],
+        parquet_options=parquet_options,
+    )
+
+
+class WarehouseBigQueryClient(BigQueryClient):
+    """Dagster's BigQuery client with the shared partition SQL (dates compare as DATE)."""
+
+    @staticmethod
+    def delete_table_slice(context: dg.OutputContext, table_slice: TableSlice, connection) -> None:
+        from google.api_core.exceptions import NotFound
+
+        if not table_slice.partition_dimensions:
+            BigQueryClient.delete_table_slice(context, table_slice, connection)
+            return
+        # A missing table is fine: the type handler creates it.
+        with suppress(NotFound):
+            connection.query(delete_sql(bigquery_table(table_slice), table_slice)).result()
+
+    @staticmethod
+    def get_select_statement(table_slice: TableSlice) -> str:
+        return select_sql(bigquery_table(table_slice), table_slice)
+
+    @staticmethod
+    def ensure_schema_exists(
+        context: dg.OutputContext, table_slice: TableSlice, connection
+    ) -> None:
+        connection.query(
+            f"CREATE SCHEMA IF NOT EXISTS `{table_slice.database}.{table_slice.schema}`"
+        ).result()
+
+
+class BigQueryPolarsWarehouseTypeHandler(DbTypeHandler[pl.DataFrame]):
+    """Creates the partitioned, clustered table from the frame's schema and appends parquet."""
+
+    def handle_output(
+        self, context: dg.OutputContext, table_slice: TableSlice, obj: pl.DataFrame, connection
+    ) -> Mapping[str, Any]:
+        frame = conform(obj, "bigquery")
+        if not frame.columns:
+            context.log.warning("The frame has no columns: nothing to create or write.")
+            return _output_metadata(frame)
+        check_rows_in_window(frame, table_slice)
+        metadata = context.definition_metadata or {}
+        partition_expr = metadata.get("partition_expr")
+        table = bigquery_table(table_slice)
+        connection.query(
+            create_table_sql(
+                table,
+                frame.schema,
+                "bigquery",
+                partition_expr=partition_expr if isinstance(partition_expr, str) else None,
+                cluster_by=list(metadata.get("cluster_by") or ()),
+            )
+        ).result()
+        table_id = f"{table_slice.database}.{table_slice.schema}.{table_slice.table}"
+        existing = [field.name for field in connection.get_table(table_id).schema]
+        for statement in add_columns_sql(
+            table, missing_columns(frame.schema, existing, "bigquery"), "bigquery"
+        ):
+            connection.query(statement).result()
+        if len(frame):
+            buffer = io.BytesIO()
+            frame.write_parquet(buffer, compression="snappy")
+            config = context.resource_config or {}
+            connection.load_table_from_file(
+                buffer,
+                table_id,
+                rewind=True,
+                job_config=bigquery_load_job_config(),
+                location=config.get("location"),
+                timeout=config.get("timeout"),
+            ).result()
+        return _output_metadata(frame)
+
+    def load_input(
+        self, context: dg.InputContext, table_slice: TableSlice, connection
+    ) -> pl.DataFrame:
+        if table_slice.partition_dimensions and not context.asset_partition_keys:
+            return pl.DataFrame()
+        config = context.resource_config or {}
+        arrow = connection.query(
+            WarehouseBigQueryClient.get_select_statement(table_slice),
+            project=table_slice.database,
+            location=config.get("location"),
+            timeout=config.get("timeout"),
+        ).to_arrow()
+        return normalize_loaded(pl.from_arrow(arrow))  # type: ignore[arg-type]
+
+    @property
+    def supported_types(self) -> Sequence[type[object]]:
+        return [pl.DataFrame]
+
+
+class BigQueryWarehouseIOManager(BigQueryIOManager):
+    """Silver tables in BigQuery: date-partitioned, clustered, partitions replaced on every write."""
+
+    @staticmethod
+    def type_handlers() -> Sequence[DbTypeHandler]:
+        return [BigQueryPolarsWarehouseTypeHandler()]
+
+    @staticmethod
+    def default_load_type() -> type | None:
+        return pl.DataFrame
+
+    def create_io_manager(self, context) -> DbIOManager:
+        return DbIOManager(
+            db_client=WarehouseBigQueryClient(
+                write_mode=self.write_mode, gcp_credentials=self.gcp_credentials
+            ),
+            io_manager_name="BigQueryWarehouseIOManager",
+            database=self.project,
+            schema=self.dataset,
+            type_handlers=self.type_handlers(),
+            default_load_type=self.default_load_type(),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Resource for checks and ad-hoc queries
+# ---------------------------------------------------------------------------------------------
+
+_LOCK_RETRY_SECONDS = 60.0
+
+
+@contextmanager
+def _duckdb_connection(database: str, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived connection; waits (with jittered backoff) while another process writes."""
+    if read_only and not Path(database).exists():
+        read_only = False  # a read-only connection cannot create the file
+    deadline = time.monotonic() + _LOCK_RETRY_SECONDS
+    delay = 0.05
+    while True:
+        try:
+            connection = duckdb.connect(database, read_only=read_only)
+            break
+        except duckdb.ConnectionException:
+            if not read_only:
+                raise
+            # This process already holds a read-write connection to the file (DuckDB allows one
+            # configuration per file and process): share it instead of waiting for ourselves.
+            read_only = False
+        except duckdb.IOException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 2.0)
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """Queries the warehouse the IO manager writes to (for asset checks and reports)."""
+
+    kind: Literal["duckdb", "bigquery"] = "duckdb"
+    database: str | None = None
+    project: str | None = None
+    location: str | None = None
+
+    def table(self, schema: str, name: str) -> str:
+        """The qualified table name to use in SQL for this warehouse."""
+        if self.kind == "bigquery":
+            return f"`{self._project()}.{schema}.{name}`"
+        return f"{schema}.{name}"
+
+    def query(self, sql: str, *, read_only: bool = True) -> pl.DataFrame:
+        """Run `sql` and return its result as a polars frame."""
+        if self.kind == "bigquery":
+            from google.cloud import bigquery
+
+            client = bigquery.Client(project=self._project(), location=self.location)
+            try:
+                return normalize_loaded(pl.from_arrow(client.query(sql).to_arrow()))  # type: ignore[arg-type]
+            finally:
+                client.close()
+        if not self.database:
+            raise ValueError("WarehouseResource(kind='duckdb') needs `database`, the DuckDB file.")
+        with _duckdb_connection(self.database, read_only) as connection:
+            return normalize_loaded(connection.execute(sql).pl())
+
+    def _project(self) -> str:
+        if not self.project:
+            raise ValueError(
+                "WarehouseResource(kind='bigquery') needs `project` (GOOGLE_CLOUD_PROJECT)."
+            )
+        return self.project
+
+
+def warehouse_from_settings(
+    settings: Settings,
+) -> tuple[DuckDBWarehouseIOManager | BigQueryWarehouseIOManager, WarehouseResource]:
+    """The IO manager and query resource: BigQuery when GOOGLE_CLOUD_PROJECT is set, else DuckDB."""
+    if settings.gcp_project:
+        return (
+            BigQueryWarehouseIOManager(project=settings.gcp_project),
+            WarehouseResource(kind="bigquery", project=settings.gcp_project),
+        )
+    database = str(settings.warehouse_path)
+    return (
+        DuckDBWarehouseIOManager(database=database),
+        WarehouseResource(kind="duckdb", database=database),
+    )

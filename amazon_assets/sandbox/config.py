@@ -1,0 +1,66 @@
+"""Configuration of the sandbox: marketplace shape, clock speed, quotas and random fault storms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from amazon_assets.settings import (
+    DEFAULT_ACCOUNT,
+    DEFAULT_SANDBOX_SPEED,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    US_MARKETPLACE_ID,
+)
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Everything that shapes one sandbox: same config (and seed) -> same documents."""
+
+    seed: int = 7
+    accounts: tuple[str, ...] = (DEFAULT_ACCOUNT,)
+    skus_per_account: int = 40
+    speed: float = DEFAULT_SANDBOX_SPEED
+    quotas: bool = True
+    # The data calendar: days strictly before `today` have data; it does not move with the clock.
+    today: date = field(default_factory=date.today)
+    # First day of data of the first account (later accounts start up to ~6 months later);
+    # default: three years before `today`, so Amazon's two-year rule is what cancels old ranges.
+    start_date: date | None = None
+    take_off_share: float = 0.05
+    b2b: bool = True  # B2B sellers' documents carry the *B2B fields of Amazon's schema
+    marketplace_id: str = US_MARKETPLACE_ID
+    currency: str = "USD"
+    # Report lifecycle in simulated seconds.
+    queue_seconds: float = 30.0
+    processing_seconds: float = 60.0
+    document_url_seconds: float = 300.0
+    # ... but never shorter than this many real seconds: at speed 3600 five Amazon minutes are
+    # 83 ms, which would expire links between getReportDocument and the download itself.
+    document_url_min_real_seconds: float = 2.0
+    # Random storms (each SP-API call independently): a 429 or a 500/503.
+    throttle_probability: float = 0.0
+    error_probability: float = 0.0
+    # Extra login-with-Amazon applications besides the sandbox one: (client_id, client_secret).
+    extra_clients: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.accounts:
+            raise ValueError("SandboxConfig.accounts needs at least one account name.")
+        if self.skus_per_account < 1:
+            raise ValueError("SandboxConfig.skus_per_account must be at least 1.")
+        if self.speed <= 0:
+            raise ValueError("SandboxConfig.speed must be greater than zero.")
+
+    @property
+    def clients(self) -> dict[str, str]:
+        """Known applications: client_id -> client_secret."""
+        return {SANDBOX_CLIENT_ID: SANDBOX_CLIENT_SECRET, **dict(self.extra_clients)}
+
+    def __repr__(self) -> str:  # client secrets of extra apps never reach logs
+        return (
+            f"SandboxConfig(seed={self.seed}, accounts={self.accounts}, "
+            f"skus_per_account={self.skus_per_account}, speed={self.speed}, quotas={self.quotas}, "
+            f"today={self.today}, start_date={self.start_date})"
+        )

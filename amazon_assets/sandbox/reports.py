@@ -1,0 +1,263 @@
+"""Report types the sandbox can generate, and the store that walks reports through their lifecycle.
+
+`REPORT_GENERATORS` maps an Amazon reportType to its `ReportGenerator`; later report types add an
+entry here and the HTTP layer serves them unchanged. Statuses are derived from the simulated clock
+on every read: IN_QUEUE for `queue_seconds`, IN_PROGRESS for `processing_seconds`, then DONE (the
+document is generated at that moment), CANCELLED (no data, or a forced outcome) or FATAL.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from amazon_assets.sandbox import sales_and_traffic
+from amazon_assets.sandbox.marketplace import Marketplace
+from amazon_assets.sources.quotas import Clock
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """What a createReport asked for, with the dates already reduced to days."""
+
+    account: str
+    report_type: str
+    start: date
+    end: date
+    options: dict[str, str]
+    marketplace_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReportGenerator:
+    """How one reportType is checked, built and broken on purpose."""
+
+    build: Callable[[Marketplace, ReportRequest], bytes | None]  # None -> CANCELLED (no data)
+    validate_options: Callable[[dict[str, str]], str | None] = lambda options: None
+    malform: Callable[[bytes], bytes] = lambda document: document[: len(document) // 2]
+    content_type: str = "application/json"
+
+
+def _sales_and_traffic(marketplace: Marketplace, request: ReportRequest) -> bytes | None:
+    return sales_and_traffic.build_sales_and_traffic(
+        marketplace,
+        request.account,
+        request.start,
+        request.end,
+        request.options,
+        request.marketplace_ids,
+    )
+
+
+REPORT_GENERATORS: dict[str, ReportGenerator] = {
+    sales_and_traffic.REPORT_TYPE: ReportGenerator(
+        build=_sales_and_traffic,
+        validate_options=sales_and_traffic.validate_options,
+        malform=sales_and_traffic.malform,
+    ),
+}
+
+TERMINAL = ("DONE", "CANCELLED", "FATAL")
+RETENTION = timedelta(days=90)
+
+
+@dataclass
+class Report:
+    """One report as the sandbox tracks it (times in simulated seconds)."""
+
+    report_id: str
+    request: ReportRequest
+    created: float
+    forced_outcome: str | None = None  # "FATAL" | "CANCELLED" from faults
+    malformed: bool = False
+    cancelled_at: float | None = None
+    final_status: str | None = None
+    document_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Document:
+    document_id: str
+    report_id: str
+    gzipped: bytes
+    content_type: str
+
+
+class ReportStore:
+    """Every report and document of one sandbox; thread-safe."""
+
+    def __init__(
+        self,
+        marketplace: Marketplace,
+        clock: Clock,
+        queue_seconds: float = 30.0,
+        processing_seconds: float = 60.0,
+    ) -> None:
+        self.marketplace = marketplace
+        self.clock = clock
+        self.queue_seconds = queue_seconds
+        self.processing_seconds = processing_seconds
+        self._reports: dict[str, Report] = {}
+        self._documents: dict[str, Document] = {}
+        self._ids = itertools.count(50_000_000_001)
+        self._lock = threading.RLock()
+        # Simulated wall time starts at the real time the store was made and runs `speed` times faster.
+        self._epoch_real = datetime.now(UTC).replace(microsecond=0)
+        self._epoch_sim = clock.now()
+
+    # -- simulated time ---------------------------------------------------------------------
+
+    def sim_datetime(self, sim_seconds: float | None = None) -> datetime:
+        """The simulated wall-clock time of a simulated-seconds reading (default: now)."""
+        seconds = self.clock.now() if sim_seconds is None else sim_seconds
+        return self._epoch_real + timedelta(seconds=seconds - self._epoch_sim)
+
+    def sim_seconds(self, moment: datetime) -> float:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return self._epoch_sim + (moment - self._epoch_real).total_seconds()
+
+    # -- operations -------------------------------------------------------------------------
+
+    def create(self, request: ReportRequest, forced_outcome: str | None, malformed: bool) -> Report:
+        with self._lock:
+            report = Report(
+                report_id=str(next(self._ids)),
+                request=request,
+                created=self.clock.now(),
+                forced_outcome=forced_outcome,
+                malformed=malformed,
+            )
+            self._reports[report.report_id] = report
+            return report
+
+    def get(self, report_id: str, account: str) -> Report | None:
+        with self._lock:
+            report = self._reports.get(report_id)
+            if report is None or report.request.account != account or self._expired(report):
+                return None
+            self._advance(report)
+            return report
+
+    def cancel(self, report_id: str, account: str) -> str:
+        """'ok', 'missing', or the status that forbids cancelling (only IN_QUEUE can be cancelled)."""
+        with self._lock:
+            report = self.get(report_id, account)
+            if report is None:
+                return "missing"
+            status = self.status(report)
+            if status != "IN_QUEUE":
+                return status
+            report.cancelled_at = self.clock.now()
+            report.final_status = "CANCELLED"
+            return "ok"
+
+    def list(self, account: str) -> list[Report]:
+        with self._lock:
+            reports = [
+                r
+                for r in self._reports.values()
+                if r.request.account == account and not self._expired(r)
+            ]
+            for report in reports:
+                self._advance(report)
+            return sorted(reports, key=lambda r: (-r.created, r.report_id))
+
+    def all(self) -> list[Report]:
+        with self._lock:
+            for report in self._reports.values():
+                self._advance(report)
+            return list(self._reports.values())
+
+    def document(self, document_id: str) -> Document | None:
+        with self._lock:
+            return self._documents.get(document_id)
+
+    def document_for(self, document_id: str, account: str) -> Document | None:
+        with self._lock:
+            document = self._documents.get(document_id)
+            if document is None:
+                return None
+            report = self._reports[document.report_id]
+            return document if report.request.account == account else None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def status(self, report: Report) -> str:
+        if report.final_status:
+            return report.final_status
+        elapsed = self.clock.now() - report.created
+        if elapsed < self.queue_seconds:
+            return "IN_QUEUE"
+        if elapsed < self.queue_seconds + self.processing_seconds:
+            return "IN_PROGRESS"
+        return "DONE"  # resolved by _advance
+
+    def to_json(self, report: Report) -> dict[str, Any]:
+        """The report object with Amazon's field names."""
+        status = self.status(report)
+        request = report.request
+        body: dict[str, Any] = {
+            "reportId": report.report_id,
+            "reportType": request.report_type,
+            "dataStartTime": _iso(datetime.combine(request.start, datetime.min.time(), UTC)),
+            "dataEndTime": _iso(datetime.combine(request.end, datetime.max.time(), UTC)),
+            "marketplaceIds": list(request.marketplace_ids),
+            "createdTime": _iso(self.sim_datetime(report.created)),
+            "processingStatus": status,
+        }
+        if report.cancelled_at is not None:
+            body["processingEndTime"] = _iso(self.sim_datetime(report.cancelled_at))
+            return body
+        if status != "IN_QUEUE":
+            body["processingStartTime"] = _iso(
+                self.sim_datetime(report.created + self.queue_seconds)
+            )
+        if status in TERMINAL:
+            end = report.created + self.queue_seconds + self.processing_seconds
+            body["processingEndTime"] = _iso(self.sim_datetime(end))
+        if report.document_id:
+            body["reportDocumentId"] = report.document_id
+        return body
+
+    def _expired(self, report: Report) -> bool:
+        return self.clock.now() - report.created > RETENTION.total_seconds()
+
+    def _advance(self, report: Report) -> None:
+        """Resolve a report whose processing time is over: generate its document or end it."""
+        if report.final_status or self.status(report) != "DONE":
+            return
+        if report.forced_outcome:
+            report.final_status = report.forced_outcome
+            return
+        generator = REPORT_GENERATORS[report.request.report_type]
+        try:
+            body = generator.build(self.marketplace, report.request)
+        except Exception as error:  # a generator bug is Amazon's FATAL, not a 500 on getReport
+            report.final_status = "FATAL"
+            report.extra["error"] = repr(error)
+            return
+        if body is None:
+            report.final_status = "CANCELLED"
+            return
+        if report.malformed:
+            body = generator.malform(body)
+        document_id = f"amzn1.spdoc.1.4.na.{uuid.uuid4()}"
+        # mtime=0 keeps the gzip bytes a pure function of the document.
+        gzipped = gzip.compress(body, mtime=0)
+        self._documents[document_id] = Document(
+            document_id, report.report_id, gzipped, generator.content_type
+        )
+        report.document_id = document_id
+        report.final_status = "DONE"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat()

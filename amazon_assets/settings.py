@@ -1,0 +1,251 @@
+"""The one settings object: every environment variable in DESIGN.md, validated once.
+
+Bad configuration raises `ConfigError` whose message is one sentence naming the variable; the
+CLI prints that sentence and exits non-zero, and the code location refuses to load with it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlparse
+
+# Amazon's SP-API hosts per AWS region (public SP-API documentation, "SP-API endpoints").
+SP_API_REGION_ENDPOINTS = {
+    "us-east-1": "https://sellingpartnerapi-na.amazon.com",
+    "eu-west-1": "https://sellingpartnerapi-eu.amazon.com",
+    "us-west-2": "https://sellingpartnerapi-fe.amazon.com",
+}
+# Amazon Ads API hosts per region.
+ADS_API_REGION_ENDPOINTS = {
+    "us-east-1": "https://advertising-api.amazon.com",
+    "eu-west-1": "https://advertising-api-eu.amazon.com",
+    "us-west-2": "https://advertising-api-fe.amazon.com",
+}
+AMAZON_LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
+US_MARKETPLACE_ID = "ATVPDKIKX0DER"
+
+# Credentials the sandbox accepts; used whenever no real credentials are configured.
+SANDBOX_CLIENT_ID = "amzn1.application-oa2-client.sandbox"
+SANDBOX_CLIENT_SECRET = "sandbox-client-secret"
+SANDBOX_REFRESH_TOKEN_PREFIX = "Atzr|sandbox-"
+DEFAULT_ACCOUNT = "default"
+DEFAULT_SANDBOX_PORT = 8765
+DEFAULT_SANDBOX_SPEED = 900.0  # 15 Amazon minutes per real second: the demo takes minutes
+
+
+class ConfigError(ValueError):
+    """Configuration is invalid; the message is one sentence naming the variable."""
+
+
+@dataclass(frozen=True)
+class ApiCredentials:
+    """Login-with-Amazon credentials of one application and one seller (or advertiser)."""
+
+    refresh_token: str
+    client_id: str
+    client_secret: str
+
+    def __repr__(self) -> str:  # secrets never reach logs through a repr
+        return f"ApiCredentials(client_id={self.client_id[:12]}..., refresh_token=***, client_secret=***)"
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Where one Amazon API lives and how to log in to it."""
+
+    endpoint: str
+    lwa_token_url: str
+    region: str
+    credentials: ApiCredentials
+    is_sandbox: bool
+    aws_access_key: str | None = field(default=None, repr=False)
+    aws_secret_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the platform reads from its environment."""
+
+    home: Path
+    sp_api: ApiSettings
+    ads_api: ApiSettings
+    sandbox_port: int
+    sandbox_speed: float
+    gcp_project: str | None
+    bigquery_dataset: str
+    gcs_bucket: str | None
+    database_url: str | None
+    start_date: date | None
+
+    @property
+    def uses_sandbox(self) -> bool:
+        return self.sp_api.is_sandbox
+
+    @property
+    def source_label(self) -> str:
+        """What every materialization says about where its data came from."""
+        return "sandbox" if self.sp_api.is_sandbox else "amazon"
+
+    @property
+    def lake_root(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def state_path(self) -> Path:
+        """SQLite file for client-side quota buckets and the ledger of requested reports."""
+        return self.home / "state.sqlite"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def uses_bigquery(self) -> bool:
+        return self.gcp_project is not None
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://127.0.0.1:{self.sandbox_port}"
+
+    @property
+    def clock_speed(self) -> float:
+        """How fast simulated Amazon time runs against real time (1 against real Amazon)."""
+        return self.sandbox_speed if self.uses_sandbox else 1.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        home = _home(env)
+        sandbox_port = _int(env, "AMAZON_ASSETS_SANDBOX_PORT", DEFAULT_SANDBOX_PORT, 1, 65535)
+        sandbox_speed = _float(env, "AMAZON_ASSETS_SANDBOX_SPEED", DEFAULT_SANDBOX_SPEED)
+        sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+        sp_api = _api_settings(env, "SP_API", SP_API_REGION_ENDPOINTS, sandbox_url)
+        ads_api = _api_settings(env, "ADS_API", ADS_API_REGION_ENDPOINTS, sandbox_url)
+        dataset = env.get("BIGQUERY_DATASET") or "amazon_econ"
+        if not dataset.replace("_", "").isalnum() or dataset[0].isdigit():
+            raise ConfigError(
+                f"BIGQUERY_DATASET must be letters, digits and underscores, not starting with a digit; got {dataset!r}."
+            )
+        database_url = env.get("DATABASE_URL") or None
+        if database_url and urlparse(database_url).scheme not in ("postgresql", "postgres"):
+            raise ConfigError("DATABASE_URL must be a postgresql:// URL.")
+        return cls(
+            home=home,
+            sp_api=sp_api,
+            ads_api=ads_api,
+            sandbox_port=sandbox_port,
+            sandbox_speed=sandbox_speed,
+            gcp_project=env.get("GOOGLE_CLOUD_PROJECT") or None,
+            bigquery_dataset=dataset,
+            gcs_bucket=env.get("GCS_BUCKET") or None,
+            database_url=database_url,
+            start_date=_date(env, "AMAZON_ASSETS_START_DATE"),
+        )
+
+
+def _home(env: Mapping[str, str]) -> Path:
+    home = Path(env.get("AMAZON_ASSETS_HOME") or ".amazon_assets").expanduser().resolve()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        probe = home / ".write-probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        raise ConfigError(
+            f"AMAZON_ASSETS_HOME is not a writable directory: {home} ({error.strerror or error})."
+        ) from None
+    return home
+
+
+def _api_settings(
+    env: Mapping[str, str], prefix: str, region_endpoints: Mapping[str, str], sandbox_url: str
+) -> ApiSettings:
+    region = env.get(f"{prefix}_REGION") or "us-east-1"
+    if region not in region_endpoints:
+        raise ConfigError(
+            f"{prefix}_REGION must be one of {', '.join(sorted(region_endpoints))}; got {region!r}."
+        )
+    names = [f"{prefix}_REFRESH_TOKEN", f"{prefix}_CLIENT_ID", f"{prefix}_CLIENT_SECRET"]
+    present = [name for name in names if env.get(name)]
+    if present and len(present) < len(names):
+        missing = ", ".join(name for name in names if name not in present)
+        raise ConfigError(
+            f"{', '.join(present)} is set but {missing} is not: set all three credentials or none (none uses the sandbox)."
+        )
+    is_sandbox = not present
+    aws_keys = [env.get(f"{prefix}_AWS_ACCESS_KEY"), env.get(f"{prefix}_AWS_SECRET_KEY")]
+    if any(aws_keys) and not all(aws_keys):
+        raise ConfigError(
+            f"{prefix}_AWS_ACCESS_KEY and {prefix}_AWS_SECRET_KEY go together: set both or neither."
+        )
+    if is_sandbox:
+        credentials = ApiCredentials(
+            refresh_token=SANDBOX_REFRESH_TOKEN_PREFIX + DEFAULT_ACCOUNT,
+            client_id=SANDBOX_CLIENT_ID,
+            client_secret=SANDBOX_CLIENT_SECRET,
+        )
+        default_endpoint, default_token_url = sandbox_url, f"{sandbox_url}/auth/o2/token"
+    else:
+        credentials = ApiCredentials(*(env[name] for name in names))
+        default_endpoint, default_token_url = region_endpoints[region], AMAZON_LWA_TOKEN_URL
+    return ApiSettings(
+        endpoint=_url(env, f"{prefix}_ENDPOINT", default_endpoint).rstrip("/"),
+        lwa_token_url=_url(env, f"{prefix}_LWA_TOKEN_URL", default_token_url),
+        region=region,
+        credentials=credentials,
+        is_sandbox=is_sandbox,
+        aws_access_key=aws_keys[0],
+        aws_secret_key=aws_keys[1],
+    )
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name) or default
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ConfigError(f"{name} is not an http(s) URL: {value!r}.")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number; got {raw!r}.") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}; got {value}.")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number; got {raw!r}.") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than zero; got {raw!r}.")
+    return value
+
+
+def _date(env: Mapping[str, str], name: str) -> date | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a date written YYYY-MM-DD; got {raw!r}.") from None

@@ -1,0 +1,85 @@
+"""Amazon's rate limits as token buckets on a clock that can run faster than real time.
+
+The sandbox enforces these buckets and the SP-API client paces itself with the same ones, so in
+steady state the client never earns a 429. Both sides read the same `Clock`: simulated seconds
+are `time.time() * speed`, which agrees across processes without any coordination.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Simulated Amazon time; `speed` simulated seconds pass per real second."""
+
+    speed: float = 1.0
+
+    def now(self) -> float:
+        return time.time() * self.speed
+
+    def sleep(self, simulated_seconds: float) -> None:
+        if simulated_seconds > 0:
+            time.sleep(simulated_seconds / self.speed)
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A token bucket: `rate` tokens per second, holding at most `burst`."""
+
+    rate: float
+    burst: float
+
+    def refill(self, tokens: float, elapsed: float) -> float:
+        return min(self.burst, tokens + max(0.0, elapsed) * self.rate)
+
+    def wait_for_token(self, tokens: float) -> float:
+        """Seconds until a bucket holding `tokens` holds one."""
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
+
+# Default usage plans, per selling partner and application (SP-API reference, per operation).
+SP_API_QUOTAS: dict[str, Quota] = {
+    "createReport": Quota(0.0167, 15),
+    "getReport": Quota(2.0, 15),
+    "getReports": Quota(0.0222, 10),
+    "cancelReport": Quota(0.0222, 10),
+    "getReportDocument": Quota(0.0167, 15),
+    "listFinancialEvents": Quota(0.5, 30),
+}
+
+# Limits Amazon applies per report type on top of createReport, per application (across every
+# seller of one app). Sales and traffic: one request per 15 minutes, hence at most 96 a day.
+REPORT_TYPE_QUOTAS: dict[str, Quota] = {
+    "GET_SALES_AND_TRAFFIC_REPORT": Quota(1 / 900, 1),
+}
+
+
+class TokenBucket:
+    """An in-memory, thread-safe token bucket on a `Clock`."""
+
+    def __init__(self, quota: Quota, clock: Clock) -> None:
+        self.quota = quota
+        self.clock = clock
+        self._tokens = float(quota.burst)
+        self._updated = clock.now()
+        self._lock = threading.Lock()
+
+    def try_take(self) -> float:
+        """Take a token if one is there and return 0, else return the simulated seconds to wait."""
+        with self._lock:
+            now = self.clock.now()
+            self._tokens = self.quota.refill(self._tokens, now - self._updated)
+            self._updated = now
+            wait = self.quota.wait_for_token(self._tokens)
+            if wait == 0:
+                self._tokens -= 1
+            return wait
+
+    def take(self) -> None:
+        """Block (in simulated time) until a token is taken."""
+        while (wait := self.try_take()) > 0:
+            self.clock.sleep(wait)

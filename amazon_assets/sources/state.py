@@ -1,0 +1,284 @@
+"""Persistent client state in one SQLite file: quota buckets and the ledger of requested reports.
+
+Both survive process restarts and are shared by every process that points at the same file
+(Dagster runs, backfill workers, the CLI). Quota takes run inside `BEGIN IMMEDIATE`, which takes
+SQLite's write lock before reading, so two processes can never both spend the last token.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from amazon_assets.sources.quotas import Clock, Quota
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS quota_buckets (
+    key TEXT PRIMARY KEY,
+    tokens REAL NOT NULL,
+    updated REAL NOT NULL,
+    clock_speed REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS report_ledger (
+    report_id TEXT NOT NULL,
+    ledger_key TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    account TEXT NOT NULL,
+    marketplace_id TEXT NOT NULL,
+    report_type TEXT NOT NULL,
+    data_start TEXT NOT NULL,
+    data_end TEXT NOT NULL,
+    report_options TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    clock_speed REAL NOT NULL,
+    finished_at REAL,
+    document_id TEXT,
+    PRIMARY KEY (endpoint, report_id)
+);
+CREATE INDEX IF NOT EXISTS report_ledger_key ON report_ledger (ledger_key, status);
+"""
+
+# Ledger statuses: REQUESTED until the outcome is known; the others are final.
+REQUESTED = "REQUESTED"
+COMPLETED = "COMPLETED"  # document downloaded (DONE) or nothing to download (CANCELLED)
+FATAL = "FATAL"
+FORGOTTEN = "FORGOTTEN"  # past Amazon's retention or unknown to the server
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """What identifies one report request: the same request resumes the same report."""
+
+    endpoint: str
+    account: str
+    marketplace_id: str
+    report_type: str
+    data_start: str
+    data_end: str
+    report_options: Mapping[str, str]
+
+    @property
+    def key(self) -> str:
+        return json.dumps(
+            [
+                self.endpoint,
+                self.account,
+                self.marketplace_id,
+                self.report_type,
+                self.data_start,
+                self.data_end,
+                sorted(self.report_options.items()),
+            ],
+            separators=(",", ":"),
+        )
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One report Amazon created for us."""
+
+    report_id: str
+    status: str
+    created_at: float  # simulated seconds on the clock that requested it
+    clock_speed: float
+    finished_at: float | None
+    document_id: str | None
+
+
+class StateStore:
+    """Quota buckets and the report ledger in the SQLite file at `path`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as connection:
+            # WAL lets readers go on while one process holds the write lock.
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        # Autocommit mode: every transaction below is explicit. The busy timeout lets concurrent
+        # processes queue for the write lock instead of failing.
+        connection = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        try:
+            connection.execute("PRAGMA busy_timeout = 60000")
+            # WAL + NORMAL: a commit survives a crash of the process (not of the machine) without
+            # an fsync per quota token.
+            connection.execute("PRAGMA synchronous = NORMAL")
+            yield connection
+        finally:
+            connection.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+    # -- quota buckets -------------------------------------------------------------------------
+
+    def try_take(self, buckets: Sequence[tuple[str, Quota]], clock: Clock) -> float:
+        """Take one token from every bucket if all hold one and return 0, else the seconds to wait.
+
+        All or nothing: a createReport needs both its operation token and its report-type token.
+        """
+        return self._try_take(buckets, clock)[0]
+
+    def take(self, buckets: Sequence[tuple[str, Quota]], clock: Clock) -> float:
+        """Block (in simulated time) until a token of every bucket is taken; return when it was.
+
+        The moment returned is the one the token was counted at, before the commit: `settle`
+        measures from it, so a slow disk cannot make the next request early.
+        """
+        while True:
+            wait, taken_at = self._try_take(buckets, clock)
+            if wait == 0:
+                return taken_at
+            clock.sleep(wait)
+
+    def _try_take(self, buckets: Sequence[tuple[str, Quota]], clock: Clock) -> tuple[float, float]:
+        with self._write() as connection:
+            now = clock.now()
+            states = [
+                (key, quota, self._refilled(connection, key, quota, clock, now))
+                for key, quota in buckets
+            ]
+            wait = max((quota.wait_for_token(tokens) for _, quota, tokens in states), default=0.0)
+            for key, _, tokens in states:
+                self._store(connection, key, tokens - 1 if wait == 0 else tokens, now, clock)
+            return wait, now
+
+    def settle(self, buckets: Sequence[tuple[str, Quota]], elapsed: float) -> None:
+        """Count the last take as spent when the answer came back, `elapsed` seconds after it.
+
+        The server took its token somewhere between our take and its answer; assuming the latest
+        moment keeps slow requests (a login before the call, a pause) from earning a 429 next time.
+        """
+        if elapsed <= 0:
+            return
+        with self._write() as connection:
+            for key, quota in buckets:
+                connection.execute(
+                    "UPDATE quota_buckets SET tokens = tokens - ? WHERE key = ?",
+                    (quota.rate * elapsed, key),
+                )
+
+    def drain(self, keys: Sequence[str], clock: Clock) -> None:
+        """Empty buckets now: the server said 429, so its bucket is empty whatever we counted."""
+        with self._write() as connection:
+            now = clock.now()
+            for key in keys:
+                self._store(connection, key, 0.0, now, clock)
+
+    def tokens(self, key: str, quota: Quota, clock: Clock) -> float:
+        """Tokens a bucket holds now (a full bucket if it was never used)."""
+        with self._connect() as connection:
+            return self._refilled(connection, key, quota, clock, clock.now())
+
+    @staticmethod
+    def _refilled(
+        connection: sqlite3.Connection, key: str, quota: Quota, clock: Clock, now: float
+    ) -> float:
+        row = connection.execute(
+            "SELECT tokens, updated, clock_speed FROM quota_buckets WHERE key = ?", (key,)
+        ).fetchone()
+        # A bucket written on another clock (another sandbox speed) means nothing on this one.
+        if row is None or row[2] != clock.speed:
+            return float(quota.burst)
+        tokens, updated, _ = row
+        return quota.refill(min(tokens, quota.burst), now - updated)
+
+    @staticmethod
+    def _store(
+        connection: sqlite3.Connection, key: str, tokens: float, now: float, clock: Clock
+    ) -> None:
+        connection.execute(
+            "INSERT INTO quota_buckets (key, tokens, updated, clock_speed) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, updated = excluded.updated, "
+            "clock_speed = excluded.clock_speed",
+            (key, tokens, now, clock.speed),
+        )
+
+    # -- report ledger -------------------------------------------------------------------------
+
+    def record_report(self, request: ReportRequest, report_id: str, clock: Clock) -> None:
+        """Remember a report right after createReport returned its id."""
+        with self._write() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO report_ledger (report_id, ledger_key, endpoint, account, "
+                "marketplace_id, report_type, data_start, data_end, report_options, status, "
+                "created_at, clock_speed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    report_id,
+                    request.key,
+                    request.endpoint,
+                    request.account,
+                    request.marketplace_id,
+                    request.report_type,
+                    request.data_start,
+                    request.data_end,
+                    json.dumps(dict(sorted(request.report_options.items()))),
+                    REQUESTED,
+                    clock.now(),
+                    clock.speed,
+                ),
+            )
+
+    def open_report(self, request: ReportRequest) -> LedgerEntry | None:
+        """The newest report of this request whose outcome is still unknown, if any."""
+        with self._connect() as connection:
+            row = connection.execute(
+                "SELECT report_id, status, created_at, clock_speed, finished_at, document_id "
+                "FROM report_ledger WHERE ledger_key = ? AND status = ? "
+                "ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                (request.key, REQUESTED),
+            ).fetchone()
+        return LedgerEntry(*row) if row else None
+
+    def finish_report(
+        self,
+        request: ReportRequest,
+        report_id: str,
+        status: str,
+        clock: Clock,
+        document_id: str | None = None,
+    ) -> None:
+        """Close a ledger entry: COMPLETED, FATAL or FORGOTTEN."""
+        if status == REQUESTED:
+            raise ValueError("finish_report needs a final status, not REQUESTED.")
+        with self._write() as connection:
+            connection.execute(
+                "UPDATE report_ledger SET status = ?, finished_at = ?, document_id = ? "
+                "WHERE endpoint = ? AND report_id = ?",
+                (status, clock.now(), document_id, request.endpoint, report_id),
+            )
+
+    def complete_reports(self, endpoint: str, report_ids: Sequence[str], clock: Clock) -> int:
+        """Close the still-open entries of reports whose documents are now safely stored."""
+        with self._write() as connection:
+            return connection.executemany(
+                "UPDATE report_ledger SET status = ?, finished_at = ? "
+                "WHERE endpoint = ? AND report_id = ? AND status = ?",
+                [(COMPLETED, clock.now(), endpoint, rid, REQUESTED) for rid in report_ids],
+            ).rowcount
+
+    def report_history(self, request: ReportRequest) -> list[LedgerEntry]:
+        """Every report ever requested for this request, oldest first."""
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT report_id, status, created_at, clock_speed, finished_at, document_id "
+                "FROM report_ledger WHERE ledger_key = ? ORDER BY created_at, rowid",
+                (request.key,),
+            ).fetchall()
+        return [LedgerEntry(*row) for row in rows]

@@ -1,0 +1,144 @@
+"""Business reports end to end: real client, real sandbox over HTTP, real lake, real DuckDB."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from amazon_assets.cli import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from amazon_assets.definitions import BUSINESS_REPORTS_JOB, build_definitions
+from amazon_assets.settings import Settings
+
+YESTERDAY = date.today() - timedelta(days=1)
+DAYS = [YESTERDAY - timedelta(days=offset) for offset in (3, 2, 1)]
+
+
+@pytest.fixture
+def pipeline(amazon_home: Path, sandbox, monkeypatch: pytest.MonkeyPatch):
+    """Settings and definitions pointed at the test's sandbox (no credentials: sandbox mode)."""
+    monkeypatch.setenv("SP_API_ENDPOINT", sandbox.url)
+    monkeypatch.setenv("SP_API_LWA_TOKEN_URL", sandbox.token_url)
+    monkeypatch.setenv("AMAZON_ASSETS_SANDBOX_SPEED", str(sandbox.config.speed))
+    monkeypatch.setenv("AMAZON_ASSETS_START_DATE", (YESTERDAY - timedelta(days=40)).isoformat())
+    settings = Settings.from_env()
+    return settings, build_definitions(settings)
+
+
+def run_days(defs: dg.Definitions, first: date, last: date) -> dg.ExecuteInProcessResult:
+    job = defs.resolve_job_def(BUSINESS_REPORTS_JOB)
+    with dg.DagsterInstance.get() as instance:
+        return job.execute_in_process(
+            instance=instance,
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
+                ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
+            },
+        )
+
+
+def silver_by_day(settings: Settings) -> dict[date, tuple[int, Decimal, int]]:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+        rows = conn.execute(
+            "select report_date, count(*), sum(ordered_product_sales), sum(units_ordered) "
+            "from amazon_econ.fact_business_reports_us group by 1 order by 1"
+        ).fetchall()
+    return {day: (count, sales, units) for day, count, sales, units in rows}
+
+
+def document_rows(settings: Settings, day: date) -> list[list[dict]]:
+    """Every bronze document kept for a day, as the SKU rows it carries."""
+    folder = settings.lake_root / "amazon/reports/business/us" / f"run_date={day.isoformat()}"
+    documents = sorted(folder.glob("report_id=*/part-000.json.gz"))
+    return [
+        json.loads(gzip.decompress(path.read_bytes()))["salesAndTrafficByAsin"]
+        for path in documents
+    ]
+
+
+def test_three_days_load_then_one_day_reloads_without_duplicates(pipeline, sandbox) -> None:
+    settings, defs = pipeline
+    result = run_days(defs, DAYS[0], DAYS[-1])
+    assert result.success
+
+    loaded = silver_by_day(settings)
+    assert sorted(loaded) == DAYS
+    for day in DAYS:
+        [sku_rows] = document_rows(settings, day)
+        count, sales, units = loaded[day]
+        assert count == len(sku_rows) > 0
+        assert sales == sum(
+            Decimal(str(r["salesByAsin"]["orderedProductSales"]["amount"])) for r in sku_rows
+        )
+        assert units == sum(r["salesByAsin"]["unitsOrdered"] for r in sku_rows)
+        truth = sandbox.marketplace.sales_and_traffic("default", day)
+        assert units == truth["units_ordered"].sum()
+
+    evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert evaluations["keys_not_null_and_unique"]
+    assert evaluations["every_document_row_loaded"]
+    assert evaluations["buy_box_percentage_in_range"]
+
+    again = run_days(defs, DAYS[1], DAYS[1])
+    assert again.success
+    assert silver_by_day(settings) == loaded  # replaced, not duplicated
+    assert len(document_rows(settings, DAYS[1])) == 2  # bronze keeps both documents
+    assert sandbox.throttled("createReport") == 0
+
+
+def test_cancelled_day_is_an_empty_partition(pipeline, sandbox) -> None:
+    settings, defs = pipeline
+    sandbox.faults.next_report_outcome("GET_SALES_AND_TRAFFIC_REPORT", "CANCELLED")
+    result = run_days(defs, DAYS[0], DAYS[0])
+    assert result.success
+    assert DAYS[0] not in silver_by_day(settings)
+    meta = list(
+        (settings.lake_root / "amazon/reports/business/us").glob(
+            f"run_date={DAYS[0]}/report_id=*/_meta.json"
+        )
+    )
+    assert len(meta) == 1 and json.loads(meta[0].read_text())["status"] == "CANCELLED"
+
+
+def test_malformed_rows_are_quarantined_and_block_downstream(pipeline, sandbox) -> None:
+    settings, defs = pipeline
+    sandbox.faults.malform_next_document()
+    job = defs.resolve_job_def(BUSINESS_REPORTS_JOB)
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: DAYS[0].isoformat(),
+                ASSET_PARTITION_RANGE_END_TAG: DAYS[0].isoformat(),
+            },
+            raise_on_error=False,
+        )
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not evaluations["every_document_row_loaded"].passed
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+        quarantined = conn.execute(
+            "select count(*), min(reason) from amazon_econ.quarantine_business_reports_us"
+        ).fetchone()
+        loaded = conn.execute(
+            "select count(*) from amazon_econ.fact_business_reports_us"
+        ).fetchone()
+    assert quarantined[0] > 0 and quarantined[1]
+    assert loaded[0] > 0  # the good rows of the document still load
+
+
+def test_definitions_load_with_schedule_and_checks(pipeline) -> None:
+    _, defs = pipeline
+    repository = defs.get_repository_def()
+    assert repository.get_schedule_def("business_reports_daily")
+    keys = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
+    assert {"bronze/business_reports", "amazon_econ/fact_business_reports_us"} <= keys
+    policy = repository.asset_graph.get(
+        dg.AssetKey(["amazon_econ", "fact_business_reports_us"])
+    ).backfill_policy
+    assert policy == dg.BackfillPolicy.single_run()

@@ -1,0 +1,25 @@
+"""The daily schedule refreshes the 7 days ending yesterday, in one run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from amazon_assets.defs.business_reports.schedules import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    build_business_reports_schedule,
+)
+
+
+def test_schedule_requests_the_week_ending_yesterday() -> None:
+    job = dg.define_asset_job("business_reports_job")
+    schedule = build_business_reports_schedule(job)
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 3, 2, 7, tzinfo=UTC)
+    )
+    request = schedule.evaluate_tick(context).run_requests[0]
+    assert request.tags[ASSET_PARTITION_RANGE_START_TAG] == "2026-02-23"
+    assert request.tags[ASSET_PARTITION_RANGE_END_TAG] == "2026-03-01"
+    assert request.run_key == "business_reports_2026-03-01"

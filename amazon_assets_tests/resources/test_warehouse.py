@@ -1,0 +1,398 @@
+"""The warehouse IO managers: DuckDB for real (a file in tmp_path), BigQuery's SQL and job config."""
+
+import subprocess
+import sys
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from amazon_assets.resources.warehouse import (
+    BigQueryWarehouseIOManager,
+    DuckDBWarehouseIOManager,
+    WarehouseBigQueryClient,
+    WarehouseDuckDbClient,
+    WarehouseResource,
+    bigquery_load_job_config,
+    create_table_sql,
+    sql_type,
+    warehouse_from_settings,
+)
+from amazon_assets.settings import Settings
+
+DAYS = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-01-11")
+KEY = dg.AssetKey(["amazon_econ", "fact_sales"])
+METADATA = {"partition_expr": "report_date", "cluster_by": ["msku", "asin"]}
+INGESTED = datetime(2026, 1, 12, 9, 30, tzinfo=UTC)
+SCHEMA = {
+    "report_date": pl.Date,
+    "msku": pl.String,
+    "asin": pl.String,
+    "units_ordered": pl.Int64,
+    "ordered_product_sales": pl.Decimal(18, 2),
+    "ingested_at": pl.Datetime("us", "UTC"),
+}
+
+
+def _rows(day: str, skus: list[str], price: str = "19.99") -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "report_date": [date.fromisoformat(day)] * len(skus),
+            "msku": skus,
+            "asin": [f"B0{sku}" for sku in skus],
+            "units_ordered": list(range(1, len(skus) + 1)),
+            "ordered_product_sales": [Decimal(price)] * len(skus),
+            "ingested_at": [INGESTED] * len(skus),
+        },
+        schema=SCHEMA,
+    )
+
+
+def _fact(frames: dict[str, pl.DataFrame]) -> dg.AssetsDefinition:
+    """A silver asset returning the given frame of each day in the run's partitions."""
+
+    @dg.asset(
+        key=KEY,
+        partitions_def=DAYS,
+        metadata=METADATA,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def fact_sales(context: dg.AssetExecutionContext) -> pl.DataFrame:
+        return pl.concat([frames[key] for key in context.partition_keys], how="diagonal_relaxed")
+
+    return fact_sales
+
+
+def _range(start: str, end: str) -> dict[str, str]:
+    return {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> str:
+    return str(tmp_path / "warehouse.duckdb")
+
+
+@pytest.fixture
+def warehouse(database: str) -> WarehouseResource:
+    return WarehouseResource(kind="duckdb", database=database)
+
+
+def _per_day(warehouse: WarehouseResource) -> dict[date, int]:
+    counts = warehouse.query(
+        f"SELECT report_date, count(*) AS n FROM {warehouse.table('amazon_econ', 'fact_sales')}"
+        " GROUP BY 1 ORDER BY 1"
+    )
+    return dict(zip(counts["report_date"], counts["n"], strict=True))
+
+
+def test_rematerializing_a_day_replaces_it(database: str, warehouse: WarehouseResource) -> None:
+    resources = {"io_manager": DuckDBWarehouseIOManager(database=database)}
+    frames = {day: _rows(day, ["S1", "S2"]) for day in ("2026-01-01", "2026-01-02", "2026-01-03")}
+    result = dg.materialize(
+        [_fact(frames)], resources=resources, tags=_range("2026-01-01", "2026-01-03")
+    )
+    assert _per_day(warehouse) == {date(2026, 1, d): 2 for d in (1, 2, 3)}
+    metadata = result.asset_materializations_for_node("amazon_econ__fact_sales")[0].metadata
+    assert metadata["dagster/table_name"].value == "amazon_econ.fact_sales"
+    assert metadata["dagster/row_count"].value == 6
+
+    frames["2026-01-02"] = _rows("2026-01-02", ["S7", "S8", "S9"], price="5.00")
+    dg.materialize([_fact(frames)], partition_key="2026-01-02", resources=resources)
+
+    assert _per_day(warehouse) == {date(2026, 1, 1): 2, date(2026, 1, 2): 3, date(2026, 1, 3): 2}
+    day_two = warehouse.query(
+        "SELECT msku, ordered_product_sales FROM amazon_econ.fact_sales"
+        " WHERE report_date = '2026-01-02' ORDER BY msku"
+    )
+    assert day_two["msku"].to_list() == ["S7", "S8", "S9"]
+    assert day_two["ordered_product_sales"].to_list() == [Decimal("5.00")] * 3
+
+
+def test_downstream_loads_its_partition_range_as_polars(database: str) -> None:
+    resources = {
+        "io_manager": DuckDBWarehouseIOManager(database=database),
+        "mem": dg.InMemoryIOManager(),
+    }
+    frames = {f"2026-01-0{d}": _rows(f"2026-01-0{d}", [f"S{d}"]) for d in range(1, 6)}
+    dg.materialize([_fact(frames)], resources=resources, tags=_range("2026-01-01", "2026-01-05"))
+
+    @dg.asset(
+        partitions_def=DAYS,
+        ins={"facts": dg.AssetIn(key=KEY)},
+        io_manager_key="mem",
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def reader(facts: pl.DataFrame) -> pl.DataFrame:
+        return facts
+
+    result = dg.materialize(
+        [reader, _fact(frames).to_source_asset()],
+        resources=resources,
+        tags=_range("2026-01-02", "2026-01-04"),
+    )
+    loaded = result.output_for_node("reader").sort("report_date")
+    assert loaded["msku"].to_list() == ["S2", "S3", "S4"]
+    assert loaded.schema == pl.Schema(SCHEMA)
+
+
+def test_empty_partition_creates_the_table_and_clears_the_day(
+    database: str, warehouse: WarehouseResource
+) -> None:
+    resources = {"io_manager": DuckDBWarehouseIOManager(database=database)}
+    empty = pl.DataFrame(schema=SCHEMA)
+    dg.materialize([_fact({"2026-01-04": empty})], partition_key="2026-01-04", resources=resources)
+
+    columns = warehouse.query(
+        "SELECT column_name, data_type FROM information_schema.columns"
+        " WHERE table_schema = 'amazon_econ' AND table_name = 'fact_sales' ORDER BY ordinal_position"
+    )
+    assert dict(zip(columns["column_name"], columns["data_type"], strict=True)) == {
+        "report_date": "DATE",
+        "msku": "VARCHAR",
+        "asin": "VARCHAR",
+        "units_ordered": "BIGINT",
+        "ordered_product_sales": "DECIMAL(18,2)",
+        "ingested_at": "TIMESTAMP WITH TIME ZONE",
+    }
+    assert _per_day(warehouse) == {}
+
+    frames = {"2026-01-04": _rows("2026-01-04", ["S1"]), "2026-01-05": _rows("2026-01-05", ["S1"])}
+    dg.materialize([_fact(frames)], resources=resources, tags=_range("2026-01-04", "2026-01-05"))
+    assert _per_day(warehouse) == {date(2026, 1, 4): 1, date(2026, 1, 5): 1}
+
+    # Amazon cancels the re-fetch of the 4th (no data any more): the day becomes empty.
+    dg.materialize([_fact({"2026-01-04": empty})], partition_key="2026-01-04", resources=resources)
+    assert _per_day(warehouse) == {date(2026, 1, 5): 1}
+
+
+def test_new_columns_are_added(database: str, warehouse: WarehouseResource) -> None:
+    resources = {"io_manager": DuckDBWarehouseIOManager(database=database)}
+    dg.materialize(
+        [_fact({"2026-01-01": _rows("2026-01-01", ["S1"])})],
+        partition_key="2026-01-01",
+        resources=resources,
+    )
+    wider = (
+        _rows("2026-01-02", ["S1"])
+        .with_columns(buy_box_percentage=pl.lit(Decimal("87.50"), dtype=pl.Decimal(5, 2)))
+        .select("buy_box_percentage", *SCHEMA)
+    )  # column order differs from the table: insert by name
+    dg.materialize([_fact({"2026-01-02": wider})], partition_key="2026-01-02", resources=resources)
+
+    rows = warehouse.query(
+        "SELECT report_date, msku, buy_box_percentage FROM amazon_econ.fact_sales ORDER BY 1"
+    )
+    assert rows["buy_box_percentage"].to_list() == [None, Decimal("87.50")]
+    assert rows["msku"].to_list() == ["S1", "S1"]
+    assert rows.schema["buy_box_percentage"] == pl.Decimal(5, 2)
+
+
+def test_money_stays_exact(database: str, warehouse: WarehouseResource) -> None:
+    resources = {"io_manager": DuckDBWarehouseIOManager(database=database)}
+    skus = [f"S{i}" for i in range(10_000)]
+    dg.materialize(
+        [_fact({"2026-01-06": _rows("2026-01-06", skus, price="0.10")})],
+        partition_key="2026-01-06",
+        resources=resources,
+    )
+
+    total = warehouse.query(
+        "SELECT sum(ordered_product_sales) AS total FROM amazon_econ.fact_sales"
+    )
+    assert total["total"][0] == Decimal("1000.00")
+    stored = warehouse.query("SELECT ordered_product_sales FROM amazon_econ.fact_sales")
+    assert stored.schema["ordered_product_sales"] == pl.Decimal(18, 2)
+    assert stored["ordered_product_sales"].sum() == Decimal("1000.00")
+    assert sum([0.1] * 10_000) != 1000.0  # what a float column would have stored
+
+
+def test_rows_outside_the_run_are_refused(database: str) -> None:
+    resources = {"io_manager": DuckDBWarehouseIOManager(database=database)}
+    wrong_day = {"2026-01-03": _rows("2026-01-07", ["S1"])}
+    with pytest.raises(ValueError, match="outside this run's partitions"):
+        dg.materialize([_fact(wrong_day)], partition_key="2026-01-03", resources=resources)
+
+
+def _hold_write_lock(database: str, seconds: float) -> subprocess.Popen:
+    """Another process (think: a parallel Dagster step) holding the DuckDB file for a while."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, time\n"
+            f"c = duckdb.connect({database!r})\n"
+            "c.execute('CREATE TABLE IF NOT EXISTS t AS SELECT 42 AS answer')\n"
+            "print('locked', flush=True)\n"
+            f"time.sleep({seconds})\n"
+            "c.close()\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_query_waits_for_another_process_to_release_the_file(
+    database: str, warehouse: WarehouseResource
+) -> None:
+    holder = _hold_write_lock(database, 1.5)
+    try:
+        assert warehouse.query("SELECT answer FROM t")["answer"].to_list() == [42]
+    finally:
+        holder.wait(timeout=30)
+
+
+def test_io_manager_waits_for_another_process_to_release_the_file(
+    database: str, warehouse: WarehouseResource
+) -> None:
+    holder = _hold_write_lock(database, 1.5)
+    try:
+        dg.materialize(
+            [_fact({"2026-01-01": _rows("2026-01-01", ["S1"])})],
+            partition_key="2026-01-01",
+            resources={"io_manager": DuckDBWarehouseIOManager(database=database)},
+        )
+    finally:
+        holder.wait(timeout=30)
+    assert _per_day(warehouse) == {date(2026, 1, 1): 1}
+
+
+# --- BigQuery: what can be checked without the service ---------------------------------------
+
+
+def _slices(partition_range: dg.PartitionKeyRange | None):
+    """The table slice each IO manager builds for the same asset (Dagster's own resolution)."""
+    context = dg.build_output_context(
+        asset_key=KEY,
+        definition_metadata=METADATA,
+        asset_partitions_def=DAYS if partition_range else None,
+        asset_partition_key_range=partition_range,
+    )
+    duck = DuckDBWarehouseIOManager(database="warehouse.duckdb").create_io_manager(None)
+    bq = BigQueryWarehouseIOManager(project="my-project").create_io_manager(None)
+    return duck._get_table_slice(context, context), bq._get_table_slice(context, context)
+
+
+def test_both_io_managers_resolve_the_same_table() -> None:
+    duck, bq = _slices(dg.PartitionKeyRange("2026-01-02", "2026-01-04"))
+    assert (duck.schema, duck.table) == (bq.schema, bq.table) == ("amazon_econ", "fact_sales")
+    assert duck.partition_dimensions == bq.partition_dimensions
+    assert WarehouseDuckDbClient.get_table_name(duck) == "amazon_econ.fact_sales"
+    assert WarehouseBigQueryClient.get_table_name(bq) == "my-project.amazon_econ.fact_sales"
+
+
+def test_partition_range_sql_compares_dates() -> None:
+    duck, bq = _slices(dg.PartitionKeyRange("2026-01-02", "2026-01-04"))
+    where = "WHERE\nreport_date >= '2026-01-02' AND report_date < '2026-01-05'"
+    assert WarehouseBigQueryClient.get_select_statement(bq) == (
+        f"SELECT * FROM `my-project.amazon_econ.fact_sales` {where}"
+    )
+    assert WarehouseDuckDbClient.get_select_statement(duck) == (
+        f'SELECT * FROM "amazon_econ"."fact_sales" {where}'
+    )
+    from amazon_assets.resources.warehouse import bigquery_table, delete_sql
+
+    assert delete_sql(bigquery_table(bq), bq) == (
+        f"DELETE FROM `my-project.amazon_econ.fact_sales` {where}"
+    )
+    single, _ = _slices(dg.PartitionKeyRange("2026-01-07", "2026-01-07"))
+    assert "report_date >= '2026-01-07' AND report_date < '2026-01-08'" in (
+        WarehouseDuckDbClient.get_select_statement(single)
+    )
+
+
+def test_bigquery_ddl_partitions_and_clusters() -> None:
+    schema = {
+        **SCHEMA,
+        "buy_box_percentage": pl.Decimal(5, 2),
+        "in_stock": pl.Boolean,
+        "sessions": pl.Int32,
+        "conversion": pl.Float64,
+    }
+    ddl = create_table_sql(
+        "`p.amazon_econ.fact_sales`",
+        schema,
+        "bigquery",
+        partition_expr="report_date",
+        cluster_by=["msku", "asin"],
+    )
+    assert ddl == (
+        "CREATE TABLE IF NOT EXISTS `p.amazon_econ.fact_sales` (\n"
+        "  `report_date` DATE,\n"
+        "  `msku` STRING,\n"
+        "  `asin` STRING,\n"
+        "  `units_ordered` INT64,\n"
+        "  `ordered_product_sales` NUMERIC(18, 2),\n"
+        "  `ingested_at` TIMESTAMP,\n"
+        "  `buy_box_percentage` NUMERIC(5, 2),\n"
+        "  `in_stock` BOOL,\n"
+        "  `sessions` INT64,\n"
+        "  `conversion` FLOAT64\n"
+        ")\n"
+        "PARTITION BY `report_date`\n"
+        "CLUSTER BY `msku`, `asin`"
+    )
+    duck = create_table_sql(
+        '"amazon_econ"."fact_sales"',
+        SCHEMA,
+        "duckdb",
+        partition_expr="report_date",
+        cluster_by=["msku"],
+    )
+    assert "PARTITION" not in duck and "CLUSTER" not in duck
+    assert '"ordered_product_sales" DECIMAL(18, 2)' in duck
+    with pytest.raises(ValueError, match="cluster_by"):
+        create_table_sql("t", SCHEMA, "bigquery", cluster_by=["not_a_column"])
+
+
+@pytest.mark.parametrize(
+    ("dtype", "duckdb_type", "bigquery_type"),
+    [
+        (pl.Decimal(18, 2), "DECIMAL(18, 2)", "NUMERIC(18, 2)"),
+        (pl.Decimal(38, 12), "DECIMAL(38, 12)", "BIGNUMERIC(38, 12)"),
+        (pl.Decimal(38, 2), "DECIMAL(38, 2)", "BIGNUMERIC(38, 2)"),
+        (pl.Date, "DATE", "DATE"),
+        (pl.Datetime("us"), "TIMESTAMP", "TIMESTAMP"),
+        (pl.Datetime("us", "UTC"), "TIMESTAMPTZ", "TIMESTAMP"),
+        (pl.Int32, "BIGINT", "INT64"),
+        (pl.Int64, "BIGINT", "INT64"),
+        (pl.Float64, "DOUBLE", "FLOAT64"),
+        (pl.String, "VARCHAR", "STRING"),
+        (pl.Boolean, "BOOLEAN", "BOOL"),
+        (pl.List(pl.String), "VARCHAR[]", "ARRAY<STRING>"),
+    ],
+)
+def test_type_map(dtype: pl.DataType, duckdb_type: str, bigquery_type: str) -> None:
+    assert sql_type(dtype, "duckdb") == duckdb_type
+    assert sql_type(dtype, "bigquery") == bigquery_type
+
+
+def test_untyped_column_is_refused_with_its_name() -> None:
+    with pytest.raises(TypeError, match="'nothing'"):
+        sql_type(pl.Null(), "duckdb", "nothing")
+
+
+def test_bigquery_load_job_config() -> None:
+    config = bigquery_load_job_config()
+    assert config.source_format == "PARQUET"
+    assert config.write_disposition == "WRITE_APPEND"
+    assert set(config.decimal_target_types) == {"NUMERIC", "BIGNUMERIC"}
+    assert config.to_api_repr()["load"]["decimalTargetTypes"] == ["NUMERIC", "BIGNUMERIC"]
+
+
+def test_warehouse_from_settings(amazon_home: Path) -> None:
+    io_manager, resource = warehouse_from_settings(Settings.from_env())
+    assert isinstance(io_manager, DuckDBWarehouseIOManager)
+    assert io_manager.database == str(amazon_home.resolve() / "warehouse.duckdb")
+    assert resource.kind == "duckdb" and resource.table("amazon_econ", "t") == "amazon_econ.t"
+
+    settings = Settings.from_env(
+        {"AMAZON_ASSETS_HOME": str(amazon_home), "GOOGLE_CLOUD_PROJECT": "acme-prod"}
+    )
+    io_manager, resource = warehouse_from_settings(settings)
+    assert isinstance(io_manager, BigQueryWarehouseIOManager) and io_manager.project == "acme-prod"
+    assert resource.table("amazon_econ", "t") == "`acme-prod.amazon_econ.t`"

@@ -1,0 +1,82 @@
+"""The command line: one sentence on bad configuration, Dagster runs on good."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def amazon_assets(
+    *args: str, env: dict[str, str], timeout: float = 240
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "amazon_assets.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO_ROOT,
+    )
+
+
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SP_API_", "ADS_API_", "DAGSTER_"))
+    }
+    env.update(AMAZON_ASSETS_HOME=str(home), **extra)
+    return env
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SP_API_ENDPOINT", "sellingpartnerapi-na"),
+        ("SP_API_REGION", "atlantis"),
+        ("SP_API_REFRESH_TOKEN", "Atzr|only-one-of-three"),
+    ],
+)
+def test_bad_configuration_is_one_sentence_and_nonzero(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    done = amazon_assets("ingest", "business-reports", env=clean_env(tmp_path, **{variable: value}))
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and variable in lines[0]
+    assert "only-one-of-three" not in done.stderr
+
+
+def test_unwritable_home_is_reported(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    done = amazon_assets("demo", env=clean_env(blocker / "home"))
+    assert (
+        done.returncode == 2
+        and "AMAZON_ASSETS_HOME" in done.stderr
+        and "Traceback" not in done.stderr
+    )
+
+
+def test_ingest_runs_dagster_against_the_embedded_sandbox(tmp_path: Path, free_port: int) -> None:
+    env = clean_env(
+        tmp_path / "home",
+        AMAZON_ASSETS_SANDBOX_PORT=str(free_port),
+        AMAZON_ASSETS_SANDBOX_SPEED="3600",
+    )
+    done = amazon_assets("ingest", "business-reports", "--days", "2", env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "from sandbox" in done.stdout
+    with duckdb.connect(str(tmp_path / "home" / "warehouse.duckdb"), read_only=True) as conn:
+        days = conn.execute(
+            "select count(distinct report_date) from amazon_econ.fact_business_reports_us"
+        ).fetchone()[0]
+    assert days == 2
+    runs = list((tmp_path / "home" / "dagster").glob("storage/*"))
+    assert runs, "the run was recorded in the Dagster instance under AMAZON_ASSETS_HOME"

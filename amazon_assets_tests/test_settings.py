@@ -1,0 +1,68 @@
+"""Settings: defaults, and bad configuration named in one sentence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from amazon_assets.settings import AMAZON_LWA_TOKEN_URL, ConfigError, Settings
+
+
+def test_no_credentials_means_sandbox(tmp_path: Path) -> None:
+    settings = Settings.from_env({"AMAZON_ASSETS_HOME": str(tmp_path)})
+    assert settings.uses_sandbox
+    assert settings.source_label == "sandbox"
+    assert settings.sp_api.endpoint == settings.sandbox_url
+    assert settings.sp_api.lwa_token_url == f"{settings.sandbox_url}/auth/o2/token"
+    assert settings.bigquery_dataset == "amazon_econ"
+    assert settings.warehouse_path == tmp_path / "warehouse.duckdb"
+    assert not settings.uses_bigquery
+
+
+def test_real_credentials_use_amazon_endpoints(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "AMAZON_ASSETS_HOME": str(tmp_path),
+            "SP_API_REFRESH_TOKEN": "Atzr|secret-token",
+            "SP_API_CLIENT_ID": "amzn1.application-oa2-client.x",
+            "SP_API_CLIENT_SECRET": "very-secret",
+            "SP_API_REGION": "eu-west-1",
+        }
+    )
+    assert not settings.uses_sandbox
+    assert settings.sp_api.endpoint == "https://sellingpartnerapi-eu.amazon.com"
+    assert settings.sp_api.lwa_token_url == AMAZON_LWA_TOKEN_URL
+    assert settings.clock_speed == 1.0
+    assert "very-secret" not in repr(settings)
+    assert "secret-token" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"SP_API_ENDPOINT": "not a url"}, "SP_API_ENDPOINT"),
+        ({"SP_API_LWA_TOKEN_URL": "ftp://x"}, "SP_API_LWA_TOKEN_URL"),
+        ({"SP_API_REGION": "mars-north-1"}, "SP_API_REGION"),
+        ({"SP_API_REFRESH_TOKEN": "x"}, "SP_API_CLIENT_ID"),
+        ({"ADS_API_CLIENT_ID": "x", "ADS_API_CLIENT_SECRET": "y"}, "ADS_API_REFRESH_TOKEN"),
+        ({"SP_API_AWS_ACCESS_KEY": "AKIA"}, "SP_API_AWS_SECRET_KEY"),
+        ({"BIGQUERY_DATASET": "bad-name"}, "BIGQUERY_DATASET"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"AMAZON_ASSETS_SANDBOX_PORT": "99999"}, "AMAZON_ASSETS_SANDBOX_PORT"),
+        ({"AMAZON_ASSETS_START_DATE": "01/02/2025"}, "AMAZON_ASSETS_START_DATE"),
+    ],
+)
+def test_bad_configuration_names_the_variable(tmp_path: Path, env: dict, variable: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({"AMAZON_ASSETS_HOME": str(tmp_path), **env})
+    message = str(error.value)
+    assert variable in message
+    assert "\n" not in message
+
+
+def test_unwritable_home_is_named(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ConfigError, match="AMAZON_ASSETS_HOME"):
+        Settings.from_env({"AMAZON_ASSETS_HOME": str(blocker / "home")})
