@@ -8,6 +8,7 @@ import dagster as dg
 
 from amazon_assets.defs.business_reports.assets import build_business_report_assets
 from amazon_assets.defs.business_reports.checks import SILVER_TABLE
+from amazon_assets.defs.business_reports.commands import BUSINESS_REPORTS_JOB
 from amazon_assets.defs.business_reports.schedules import build_business_reports_schedule
 from amazon_assets.partitions import daily_partitions
 from amazon_assets.resources.lake import LakeIOManager
@@ -15,7 +16,6 @@ from amazon_assets.resources.sp_api import SpApiResource
 from amazon_assets.resources.warehouse import warehouse_from_settings
 from amazon_assets.settings import Settings
 
-BUSINESS_REPORTS_JOB = "business_reports_job"
 # Silver business reports must have landed within the last 30 hours: the schedule runs daily.
 SILVER_FRESHNESS = timedelta(hours=30)
 

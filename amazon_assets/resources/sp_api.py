@@ -9,8 +9,6 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import random
-import re
 import threading
 import time
 import zlib
@@ -40,6 +38,16 @@ from sp_api.base.exceptions import (
 
 from amazon_assets.settings import DEFAULT_ACCOUNT, SANDBOX_REFRESH_TOKEN_PREFIX, Settings
 from amazon_assets.sources.quotas import REPORT_TYPE_QUOTAS, SP_API_QUOTAS, Clock, Quota
+from amazon_assets.sources.retry import (
+    TRANSIENT_STATUSES,
+    backoff_seconds,
+    describe_range,
+    env_suffix,
+    gzip_is_complete,
+    quiet_loggers,
+    redact,
+    resolve_secret,
+)
 from amazon_assets.sources.state import (
     COMPLETED,
     FATAL,
@@ -60,23 +68,11 @@ _QUIET_LOGGERS = ("sp_api", "httpx", "httpcore")
 QUOTA_SAFETY = 0.97
 RETENTION_SECONDS = 90 * 24 * 3600  # Amazon serves reports created in the last 90 days
 POLL_INTERVALS = (15.0, 30.0, 60.0, 120.0, 240.0, 300.0)  # simulated seconds, last one repeats
-BACKOFF_BASE_SECONDS = 5.0
-BACKOFF_CAP_SECONDS = 300.0
 DOWNLOAD_ATTEMPTS = 3
-_TRANSIENT_STATUSES = {408, 429, 500, 502, 503, 504}
 _TOKEN_LOCK = threading.RLock()
-_AMAZON_TOKEN = re.compile(r"Atz[ar]\|[^\s'\",&}]+")
 
 
-def _quiet_client_loggers() -> None:
-    for name in list(logging.root.manager.loggerDict):
-        if name.split(".")[0] in _QUIET_LOGGERS:
-            logging.getLogger(name).setLevel(logging.WARNING)
-    for name in _QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
-_quiet_client_loggers()
+quiet_loggers(_QUIET_LOGGERS)
 
 
 class SpApiError(Exception):
@@ -209,47 +205,6 @@ def _token_client_class(token_url: str) -> type[LwaTokenClient]:
     )
 
 
-def _as_secret(value: str, variable: str) -> str:
-    """Resolve a credential that may be a `dg.EnvVar` (used outside a Dagster run)."""
-    if isinstance(value, dg.EnvVar):
-        resolved = value.get_value()
-        if not resolved:
-            raise SpApiError(f"{value.env_var_name} is not set; set it to the {variable}.")
-        return resolved
-    return value
-
-
-def _env_suffix(account: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]", "_", account).upper()
-
-
-def _describe_range(data_start: date, data_end: date) -> str:
-    return str(data_start) if data_start == data_end else f"{data_start} to {data_end}"
-
-
-def gzip_is_complete(body: bytes) -> bool:
-    """True when `body` is a complete gzip stream (every member ends and its CRC matches)."""
-    if not body:
-        return False
-    data = body
-    try:
-        while data:
-            decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            chunk = data
-            while not decompressor.eof:
-                # Bounded output per step: checking a document never holds it all inflated.
-                produced = decompressor.decompress(chunk, 1 << 24)
-                chunk = decompressor.unconsumed_tail
-                if not produced and not chunk:
-                    break
-            if not decompressor.eof:
-                return False
-            data = decompressor.unused_data
-    except zlib.error:
-        return False
-    return True
-
-
 class SpApiResource(dg.ConfigurableResource):
     """Selling Partner API Reports for one seller account in one marketplace.
 
@@ -314,7 +269,7 @@ class SpApiResource(dg.ConfigurableResource):
         else:
             # Same convention as python-amazon-sp-api: a second seller's token in
             # SP_API_REFRESH_TOKEN_<ACCOUNT>; the app's id and secret are shared.
-            suffix = "" if account == DEFAULT_ACCOUNT else f"_{_env_suffix(account)}"
+            suffix = "" if account == DEFAULT_ACCOUNT else f"_{env_suffix(account)}"
             credentials = {
                 "refresh_token": dg.EnvVar(f"SP_API_REFRESH_TOKEN{suffix}"),
                 "client_id": dg.EnvVar("SP_API_CLIENT_ID"),
@@ -392,14 +347,18 @@ class _Session:
     """One resource call: a Reports client, counters and the shared state file."""
 
     def __init__(self, resource: SpApiResource) -> None:
-        _quiet_client_loggers()
+        quiet_loggers(_QUIET_LOGGERS)
         self.resource = resource
         self.clock = Clock(resource.clock_speed)
         self.store = StateStore(resource.state_path)
         self.requests: Counter[str] = Counter()
-        self.refresh_token = _as_secret(resource.refresh_token, "seller's LWA refresh token")
-        self.client_id = _as_secret(resource.client_id, "LWA client id of the app")
-        self.client_secret = _as_secret(resource.client_secret, "LWA client secret of the app")
+        self.refresh_token = resolve_secret(
+            resource.refresh_token, "seller's LWA refresh token", SpApiError
+        )
+        self.client_id = resolve_secret(resource.client_id, "LWA client id of the app", SpApiError)
+        self.client_secret = resolve_secret(
+            resource.client_secret, "LWA client secret of the app", SpApiError
+        )
         self.endpoint = resource.endpoint.rstrip("/")
         self.host = urlsplit(self.endpoint).netloc
         marketplace = _Marketplace(self.endpoint, resource.marketplace_id, resource.region)
@@ -437,9 +396,7 @@ class _Session:
     def redact(self, text: str) -> str:
         """`text` without the refresh token, client secret or access token."""
         secrets = [self.refresh_token, self.client_secret, self.client._auth.cached_access_token()]
-        for secret in sorted(filter(None, secrets), key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return _AMAZON_TOKEN.sub("***", text)
+        return redact(text, secrets)
 
     # -- quotas and retries --------------------------------------------------------------------
 
@@ -458,11 +415,6 @@ class _Session:
             key = f"{self.host}|{self.client_id}|{operation}:{report_type}"
             buckets.append((key, Quota(type_quota.rate * QUOTA_SAFETY, type_quota.burst)))
         return buckets
-
-    def _backoff(self, attempt: int) -> float:
-        return random.uniform(
-            0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
-        )
 
     def call(
         self,
@@ -513,13 +465,13 @@ class _Session:
                 reason = "403 (logging in again)"
             except SellingApiException as error:
                 if (
-                    type(error).code not in _TRANSIENT_STATUSES
+                    type(error).code not in TRANSIENT_STATUSES
                     and type(error) is not SellingApiException
                 ):
                     raise self._refused(operation, error) from None
                 reason = f"HTTP {type(error).code if type(error).code != 999 else 'error'}"
             except AuthorizationError as error:
-                if error.status_code not in _TRANSIENT_STATUSES:
+                if error.status_code not in TRANSIENT_STATUSES:
                     raise SpApiError(
                         f"Login with Amazon at {self.resource.lwa_token_url} refused the "
                         f"credentials of account {self.resource.account!r} "
@@ -539,7 +491,7 @@ class _Session:
                     "down, retry later."
                 )
             self.requests["retries"] += 1
-            delay = self._backoff(attempt)
+            delay = backoff_seconds(attempt)
             log.warning(
                 "%s: %s; retry %d of %d in %.0f s (simulated)",
                 operation,
@@ -619,7 +571,7 @@ class _Session:
         log.info(
             "Requested %s for %s: report %s",
             request.report_type,
-            _describe_range(
+            describe_range(
                 date.fromisoformat(request.data_start), date.fromisoformat(request.data_end)
             ),
             report_id,
@@ -652,7 +604,7 @@ class _Session:
                 hours = self.resource.report_timeout_seconds / 3600
                 raise ReportTimeoutError(
                     f"{request.report_type} report {report_id} for "
-                    f"{_describe_range(date.fromisoformat(request.data_start), date.fromisoformat(request.data_end))} "
+                    f"{describe_range(date.fromisoformat(request.data_start), date.fromisoformat(request.data_end))} "
                     f"is still {report.get('processingStatus')} after {hours:g} hours; the next run "
                     "resumes polling it."
                 )
@@ -690,9 +642,7 @@ class _Session:
                     raise SpApiError(f"Report {report_id} is DONE but has no reportDocumentId.")
                 body, compression = self.download(document_id)
                 if complete:
-                    self.store.finish_report(
-                        request, report_id, COMPLETED, self.clock, document_id
-                    )
+                    self.store.finish_report(request, report_id, COMPLETED, self.clock, document_id)
                 return self._result(request, report_id, "DONE", document_id, compression, body)
             if status == "CANCELLED":
                 if complete:
@@ -762,7 +712,7 @@ class _Session:
         excerpt = next((text for _, text in reversed(fatal) if text), None)
         said = f'; its document says "{excerpt}"' if excerpt else ""
         message = (
-            f"Amazon ended {request.report_type} for {_describe_range(data_start, data_end)} "
+            f"Amazon ended {request.report_type} for {describe_range(data_start, data_end)} "
             f"FATAL twice (report {ids[0]}, then report {ids[1]} requested again "
             f"{self.resource.fatal_cooldown_seconds / 60:.0f} minutes later{said}); "
             "Amazon gives no reason; retry later or narrow the range."
@@ -814,7 +764,7 @@ class _Session:
                     return response.content
                 if response.status_code in (401, 403):
                     return None
-                if response.status_code not in _TRANSIENT_STATUSES:
+                if response.status_code not in TRANSIENT_STATUSES:
                     raise SpApiError(
                         f"Downloading a report document answered HTTP {response.status_code}."
                     )
@@ -827,7 +777,7 @@ class _Session:
                     "retry later."
                 )
             self.requests["retries"] += 1
-            self.clock.sleep(self._backoff(attempt))
+            self.clock.sleep(backoff_seconds(attempt))
         raise AssertionError("unreachable")
 
     # -- listing -------------------------------------------------------------------------------

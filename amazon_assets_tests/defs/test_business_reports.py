@@ -12,8 +12,9 @@ import dagster as dg
 import duckdb
 import pytest
 
-from amazon_assets.cli import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-from amazon_assets.definitions import BUSINESS_REPORTS_JOB, build_definitions
+from amazon_assets.commands import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from amazon_assets.definitions import build_definitions
+from amazon_assets.defs.business_reports.commands import BUSINESS_REPORTS_JOB
 from amazon_assets.settings import Settings
 
 YESTERDAY = date.today() - timedelta(days=1)

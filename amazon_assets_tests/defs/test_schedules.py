@@ -6,11 +6,8 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from amazon_assets.defs.business_reports.schedules import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-    build_business_reports_schedule,
-)
+from amazon_assets.commands import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from amazon_assets.defs.business_reports.schedules import build_business_reports_schedule
 
 
 def test_schedule_requests_the_week_ending_yesterday() -> None:

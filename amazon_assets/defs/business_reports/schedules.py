@@ -6,9 +6,9 @@ from datetime import date, timedelta
 
 import dagster as dg
 
+from amazon_assets.commands import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
 REFRESH_DAYS = 7
-ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
-ASSET_PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def refresh_window_tags(last_day_key: str, days: int) -> dict[str, str]:
