@@ -18,7 +18,8 @@ from amazon_assets.defs.business_reports.commands import BUSINESS_REPORTS_JOB
 from amazon_assets.settings import Settings
 
 YESTERDAY = date.today() - timedelta(days=1)
-DAYS = [YESTERDAY - timedelta(days=offset) for offset in (3, 2, 1)]
+WEEK = [YESTERDAY - timedelta(days=offset) for offset in range(7, 0, -1)]
+DAYS = WEEK[-3:]
 
 
 @pytest.fixture
@@ -63,14 +64,19 @@ def document_rows(settings: Settings, day: date) -> list[list[dict]]:
     ]
 
 
-def test_three_days_load_then_one_day_reloads_without_duplicates(pipeline, sandbox) -> None:
+def test_a_week_loads_correct_rows_without_a_429_then_a_day_reloads_without_duplicates(
+    pipeline, sandbox
+) -> None:
+    """Default quotas on (sales and traffic: one report per 15 simulated minutes)."""
     settings, defs = pipeline
-    result = run_days(defs, DAYS[0], DAYS[-1])
+    result = run_days(defs, WEEK[0], WEEK[-1])
     assert result.success
+    assert sandbox.calls("createReport") == len(WEEK)
+    assert sandbox.stats()["throttled"] == {}  # steady state never earns a 429
 
     loaded = silver_by_day(settings)
-    assert sorted(loaded) == DAYS
-    for day in DAYS:
+    assert sorted(loaded) == WEEK
+    for day in WEEK:
         [sku_rows] = document_rows(settings, day)
         count, sales, units = loaded[day]
         assert count == len(sku_rows) > 0
@@ -90,7 +96,7 @@ def test_three_days_load_then_one_day_reloads_without_duplicates(pipeline, sandb
     assert again.success
     assert silver_by_day(settings) == loaded  # replaced, not duplicated
     assert len(document_rows(settings, DAYS[1])) == 2  # bronze keeps both documents
-    assert sandbox.throttled("createReport") == 0
+    assert sandbox.stats()["throttled"] == {}
 
 
 def test_cancelled_day_is_an_empty_partition(pipeline, sandbox) -> None:
