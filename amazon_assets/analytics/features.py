@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import polars as pl
 
-GROUP = ("account", "asin")
-
 FEATURE_COLUMNS: tuple[str, ...] = (
     "bsr_slope_7d",
     "bsr_slope_14d",
@@ -66,22 +64,28 @@ _ZERO = 1e-6
 _REVIEW_DEPTH_DECADES = 4.0
 
 
+# Windows run over one integer: ASIN number * _ASIN_STRIDE + day number. ASINs sit _ASIN_STRIDE
+# days apart, so no window reaches into another ASIN, and one pass over the sorted frame replaces a
+# per-ASIN window (.over) for each of the ~60 rolling statistics: several times faster at 2.7M rows.
+_PACKED_DAY = "_packed_day"
+_ASIN_STRIDE = 1 << 24  # days, far beyond any span of report dates
+
+
 def _min_samples(days: int) -> int:
     """Observations a window needs: half the window, and at least 3 so a slope is defined."""
     return max(3, days // 2)
 
 
 def _roll(expr: pl.Expr, how: str, days: int, *, prior: bool = False) -> pl.Expr:
-    """A trailing rolling statistic of `expr` per ASIN over `days` days of report_date."""
+    """A trailing rolling statistic of `expr` per ASIN over `days` days (see _PACKED_DAY)."""
     fn = getattr(expr, f"rolling_{how}_by")
-    window = fn(
-        "report_date",
-        f"{days}d",
+    return fn(
+        _PACKED_DAY,
+        f"{days}i",
         min_samples=_min_samples(days),
         # "left" is [t - days, t): the days before t, for comparing t against its own past.
         closed="left" if prior else "right",
     )
-    return window.over(GROUP)
 
 
 def _slope(y: str, t: str, days: int) -> pl.Expr:
@@ -127,48 +131,79 @@ def features_asin_daily(mart: pl.LazyFrame) -> pl.LazyFrame:
         )
         .sort("account", "asin", "report_date")
         .with_columns(
-            # Days since the ASIN's first row keep t small, so t*t loses no precision.
-            (pl.col("report_date") - pl.col("report_date").first())
-            .dt.total_days()
-            .cast(f64)
-            .over(GROUP)
-            .alias("_t"),
-            pl.col("_log_bsr").diff().over(GROUP).alias("_log_bsr_step"),
-            pl.col("_reviews").forward_fill().diff().over(GROUP).alias("_new_reviews"),
-            pl.col("category").forward_fill().over(GROUP),
+            _new_asin=(pl.col("account") != pl.col("account").shift())
+            | (pl.col("asin") != pl.col("asin").shift()),
+            _day=pl.col("report_date").cast(pl.Int64),
+        )
+        .with_columns(_asin_number=pl.col("_new_asin").fill_null(True).cum_sum().cast(pl.Int64))
+        .with_columns(
+            (pl.col("_asin_number") * _ASIN_STRIDE + pl.col("_day"))
+            .set_sorted()
+            .alias(_PACKED_DAY),
+            # Days since the frame's first day keep t small, so t*t loses no precision.
+            (pl.col("_day") - pl.col("_day").min()).cast(f64).alias("_t"),
+            # Steps between consecutive rows of one ASIN; an ASIN's first row has none.
+            pl.when(~pl.col("_new_asin")).then(pl.col("_log_bsr").diff()).alias("_log_bsr_step"),
+            pl.col("_reviews").forward_fill().diff().over("_asin_number").alias("_new_reviews"),
+            pl.col("category").forward_fill().over("_asin_number"),
         )
     )
 
     c = pl.col
-    windows = base.with_columns(
-        _slope("_log_bsr", "_t", 7).alias("bsr_slope_7d"),
-        _slope("_log_bsr", "_t", 14).alias("bsr_slope_14d"),
-        _slope("_log_bsr", "_t", 30).alias("bsr_slope_30d"),
-        _roll(c("_log_bsr_step"), "std", 30).alias("bsr_volatility_30d"),
-        _ratio(_roll(c("_price"), "std", 7), _roll(c("_price"), "mean", 7)).alias("price_cv_7d"),
-        _ratio(_roll(c("_price"), "std", 30), _roll(c("_price"), "mean", 30)).alias("price_cv_30d"),
-        _ratio(c("_price"), _roll(c("_price"), "median", 7, prior=True))
-        .sub(1)
-        .alias("price_change_vs_median_7d"),
-        (_roll(c("_new_reviews"), "sum", 7) / 7).alias("review_velocity_7d"),
-        (_roll(c("_new_reviews"), "sum", 30) / 30).alias("review_velocity_30d"),
-        (c("_rating") - _roll(c("_rating"), "mean", 30, prior=True)).alias("rating_drift_30d"),
-        _ratio(_roll(c("_sessions"), "mean", 7), _roll(c("_sessions"), "mean", 30))
-        .sub(1)
-        .alias("sessions_trend"),
-        _ratio(_roll(c("_units"), "sum", 7), _roll(c("_sessions"), "sum", 7)).alias(
-            "conversion_7d"
+    # Computed in stages: every stage's temporary rolling columns are freed before the next
+    # starts, which keeps peak memory at about half of one big with_columns at 2.7M rows.
+    stages = (
+        (
+            _slope("_log_bsr", "_t", 7).alias("bsr_slope_7d"),
+            _slope("_log_bsr", "_t", 14).alias("bsr_slope_14d"),
+            _slope("_log_bsr", "_t", 30).alias("bsr_slope_30d"),
+            _roll(c("_log_bsr_step"), "std", 30).alias("bsr_volatility_30d"),
         ),
-        _ratio(_roll(c("_units"), "sum", 30), _roll(c("_sessions"), "sum", 30)).alias("_conv_30d"),
-        _roll(c("_has_bb"), "mean", 7).alias("buy_box_share_7d"),
-        (_roll(c("_bb_pct"), "mean", 7) - _roll(c("_bb_pct"), "mean", 30)).alias("buy_box_trend"),
-        _ratio(_roll(c("_spend"), "sum", 7), _roll(c("_ad_sales"), "sum", 7)).alias("acos_7d"),
-        _ratio(_roll(c("_spend"), "sum", 30), _roll(c("_ad_sales"), "sum", 30)).alias("_acos_30d"),
-        _ratio(_roll(c("_spend"), "sum", 7), _roll(c("_sales"), "sum", 7)).alias("tacos_7d"),
-        _ratio(_roll(c("_spend"), "sum", 30), _roll(c("_sales"), "sum", 30)).alias("_tacos_30d"),
-        _roll(c("_out"), "sum", 7).alias("stock_out_days_7d"),
-        _roll(c("_out"), "sum", 30).alias("stock_out_days_30d"),
+        (
+            _ratio(_roll(c("_price"), "std", 7), _roll(c("_price"), "mean", 7)).alias(
+                "price_cv_7d"
+            ),
+            _ratio(_roll(c("_price"), "std", 30), _roll(c("_price"), "mean", 30)).alias(
+                "price_cv_30d"
+            ),
+            _ratio(c("_price"), _roll(c("_price"), "median", 7, prior=True))
+            .sub(1)
+            .alias("price_change_vs_median_7d"),
+            (_roll(c("_new_reviews"), "sum", 7) / 7).alias("review_velocity_7d"),
+            (_roll(c("_new_reviews"), "sum", 30) / 30).alias("review_velocity_30d"),
+            (c("_rating") - _roll(c("_rating"), "mean", 30, prior=True)).alias("rating_drift_30d"),
+        ),
+        (
+            _ratio(_roll(c("_sessions"), "mean", 7), _roll(c("_sessions"), "mean", 30))
+            .sub(1)
+            .alias("sessions_trend"),
+            _ratio(_roll(c("_units"), "sum", 7), _roll(c("_sessions"), "sum", 7)).alias(
+                "conversion_7d"
+            ),
+            _ratio(_roll(c("_units"), "sum", 30), _roll(c("_sessions"), "sum", 30)).alias(
+                "_conv_30d"
+            ),
+            _roll(c("_has_bb"), "mean", 7).alias("buy_box_share_7d"),
+            (_roll(c("_bb_pct"), "mean", 7) - _roll(c("_bb_pct"), "mean", 30)).alias(
+                "buy_box_trend"
+            ),
+            _roll(c("_out"), "sum", 7).alias("stock_out_days_7d"),
+            _roll(c("_out"), "sum", 30).alias("stock_out_days_30d"),
+        ),
+        (
+            _ratio(_roll(c("_spend"), "sum", 7), _roll(c("_ad_sales"), "sum", 7)).alias("acos_7d"),
+            _ratio(_roll(c("_spend"), "sum", 30), _roll(c("_ad_sales"), "sum", 30)).alias(
+                "_acos_30d"
+            ),
+            _ratio(_roll(c("_spend"), "sum", 7), _roll(c("_sales"), "sum", 7)).alias("tacos_7d"),
+            _ratio(_roll(c("_spend"), "sum", 30), _roll(c("_sales"), "sum", 30)).alias(
+                "_tacos_30d"
+            ),
+        ),
     )
+    windows = base
+    for stage in stages:
+        windows = windows.with_columns(stage)
     # Listing quality from what the APIs expose: stars, review depth and buy box ownership, each
     # on 0..1; a missing component is left out of the mean rather than counted as zero.
     review_depth = ((c("_reviews") + 1).log10() / _REVIEW_DEPTH_DECADES).clip(upper_bound=1.0)

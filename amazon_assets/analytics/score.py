@@ -71,27 +71,55 @@ class ScoreConfig:
             raise ValueError(f"clip_z must be positive, got {self.clip_z}.")
 
 
-def robust_z(column: str, group: tuple[str, ...] = PEER_GROUP) -> pl.Expr:
-    """(x - median) / scaled MAD within the group; 0 where x is null or the group has no spread."""
-    x = pl.col(column).cast(pl.Float64)
-    centred = x - x.median().over(group)
-    deviation = centred.abs()
-    mad = deviation.median().over(group) * _MAD_SCALE
-    mean_ad = deviation.mean().over(group) * _MEAN_AD_SCALE
-    spread = pl.when(mad > 0).then(mad).otherwise(mean_ad)
-    # A missing feature counts as typical (z = 0) so one absent source does not sink an ASIN.
-    z = pl.when(spread > 0).then(centred / spread).otherwise(0.0)
-    return z.fill_null(0.0).fill_nan(0.0)
+def robust_z(frame: pl.LazyFrame, columns: list[str], group: tuple[str, ...]) -> pl.LazyFrame:
+    """Replaces each column by `_z_<column>`: (x - median) / scaled MAD in the group; 0 for null."""
+    keys = list(group)
+    x = {c: pl.col(c).cast(pl.Float64) for c in columns}
+    # Group statistics by group_by + join rather than .over: nested windows (the median of
+    # deviations from a windowed median) re-evaluate per group and take minutes at 2.7M rows.
+    medians = frame.group_by(keys).agg(x[c].median().alias(f"_median_{c}") for c in columns)
+    others = [name for name in frame.collect_schema().names() if name not in columns]
+    centred = frame.join(medians, on=keys, how="left", nulls_equal=True).select(
+        *others, *((x[c] - pl.col(f"_median_{c}")).alias(f"_centred_{c}") for c in columns)
+    )
+    spreads = centred.group_by(keys).agg(
+        stat
+        for c in columns
+        for stat in (
+            pl.col(f"_centred_{c}").abs().median().alias(f"_mad_{c}"),
+            pl.col(f"_centred_{c}").abs().mean().alias(f"_mean_ad_{c}"),
+        )
+    )
+    z = {}
+    for c in columns:
+        mad = pl.col(f"_mad_{c}") * _MAD_SCALE
+        spread = pl.when(mad > 0).then(mad).otherwise(pl.col(f"_mean_ad_{c}") * _MEAN_AD_SCALE)
+        # A missing feature counts as typical (z = 0) so one absent source does not sink an ASIN.
+        z[c] = (
+            pl.when(spread > 0)
+            .then(pl.col(f"_centred_{c}") / spread)
+            .otherwise(0.0)
+            .fill_null(0.0)
+            .fill_nan(0.0)
+        )
+    return centred.join(spreads, on=keys, how="left", nulls_equal=True).select(
+        *others, *(z[c].alias(f"_z_{c}") for c in columns)
+    )
 
 
 def score_baseline_daily(features: pl.LazyFrame, config: ScoreConfig | None = None) -> pl.LazyFrame:
     """Explosive score and rank within (marketplace, category, day), in SCORE_BASELINE_DAILY_SCHEMA."""
     config = config or ScoreConfig()
+    columns = list(config.weights)
     terms = [
-        robust_z(name).clip(-config.clip_z, config.clip_z) * weight
+        pl.col(f"_z_{name}").clip(-config.clip_z, config.clip_z) * weight
         for name, weight in config.weights.items()
     ]
-    scored = features.with_columns(pl.sum_horizontal(terms).alias("explosive_score"))
+    # Only what the score needs travels through the joins: they copy every column they carry.
+    needed = features.select("account", "asin", *PEER_GROUP, *columns)
+    scored = robust_z(needed, columns, PEER_GROUP).with_columns(
+        pl.sum_horizontal(terms).alias("explosive_score")
+    )
     return scored.select(
         "account",
         "asin",

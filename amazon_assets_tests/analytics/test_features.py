@@ -143,7 +143,9 @@ def test_traffic_conversion_and_ad_trends_use_ratios_of_sums() -> None:
         )
     )
     last = n - 1
-    assert _at(features, "sessions_trend", last) == pytest.approx(200 / ((23 * 100 + 7 * 200) / 30) - 1)
+    assert _at(features, "sessions_trend", last) == pytest.approx(
+        200 / ((23 * 100 + 7 * 200) / 30) - 1
+    )
     assert _at(features, "conversion_7d", last) == pytest.approx(0.2)
     assert _at(features, "conversion_trend", last) == pytest.approx(0.2 - (230 + 280) / 3700)
     assert _at(features, "acos_7d", last) == pytest.approx(35 / 175)
@@ -165,7 +167,9 @@ def test_listing_quality_averages_the_components_present() -> None:
     features = _features(
         one_asin(n, rating=[4.0] * n, review_count=[999] * n, has_buy_box=[True] * n)
     )
-    assert _at(features, "listing_quality", 6) == pytest.approx((0.8 + math.log10(1000) / 4 + 1) / 3)
+    assert _at(features, "listing_quality", 6) == pytest.approx(
+        (0.8 + math.log10(1000) / 4 + 1) / 3
+    )
     no_reviews = _features(one_asin(n, rating=[4.0] * n, has_buy_box=[True] * n))
     assert _at(no_reviews, "listing_quality", 6) == pytest.approx((0.8 + 1) / 2)
 
@@ -187,7 +191,9 @@ def _random_mart(seed: int, n_asins: int = 4, n_days: int = 90) -> pl.DataFrame:
                 n_days,
                 asin=f"B{k}",
                 category=["toys"] * n_days,
-                bsr=np.maximum(1, np.exp(8 + np.cumsum(rng.normal(0, 0.1, n_days)))).astype(int).tolist(),
+                bsr=np.maximum(1, np.exp(8 + np.cumsum(rng.normal(0, 0.1, n_days))))
+                .astype(int)
+                .tolist(),
                 price=np.round(20 * np.exp(np.cumsum(rng.normal(0, 0.03, n_days))), 2).tolist(),
                 review_count=(50 + np.cumsum(rng.poisson(2, n_days))).tolist(),
                 rating=np.round(rng.uniform(3.5, 5.0, n_days), 1).tolist(),
@@ -226,6 +232,12 @@ def test_changing_the_future_leaves_past_features_unchanged() -> None:
     # The future itself did change, so the comparison above had something to miss.
     later = _features(mart).filter(pl.col("report_date") > cutoff).sort("asin", "report_date")
     later_rewritten = (
-        _features(future_rewritten).filter(pl.col("report_date") > cutoff).sort("asin", "report_date")
+        _features(future_rewritten)
+        .filter(pl.col("report_date") > cutoff)
+        .sort("asin", "report_date")
     )
-    assert not later.select(FEATURE_COLUMNS).head(10).equals(later_rewritten.select(FEATURE_COLUMNS).head(10))
+    assert (
+        not later.select(FEATURE_COLUMNS)
+        .head(10)
+        .equals(later_rewritten.select(FEATURE_COLUMNS).head(10))
+    )
