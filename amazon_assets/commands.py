@@ -119,14 +119,21 @@ def days_from_arguments(args: argparse.Namespace) -> tuple[date, date]:
 def run_job(
     defs: dg.Definitions,
     job_name: str,
-    first_key: str,
-    last_key: str,
+    first_key: str | None = None,
+    last_key: str | None = None,
     tags: Mapping[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Run a partitioned job over the partition keys [first_key, last_key] as one run in the instance."""
+    """Run a job as one run in the instance; a partitioned one over [first_key, last_key]."""
     job = defs.resolve_job_def(job_name)
     partitions = job.partitions_def
+    range_tags = {}
     if partitions is not None:
+        if first_key is None or last_key is None:
+            raise CommandError(f"{job_name} is partitioned: give the first and last day.")
+        range_tags = {
+            ASSET_PARTITION_RANGE_START_TAG: first_key,
+            ASSET_PARTITION_RANGE_END_TAG: last_key,
+        }
         with dg.DagsterInstance.get() as instance:
             keys = set(partitions.get_partition_keys(dynamic_partitions_store=instance))
         missing = [key for key in (first_key, last_key) if key not in keys]
@@ -140,11 +147,7 @@ def run_job(
             instance=instance,
             # The run's full log is in the instance (the UI); the terminal gets warnings only.
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            tags={
-                ASSET_PARTITION_RANGE_START_TAG: first_key,
-                ASSET_PARTITION_RANGE_END_TAG: last_key,
-                **(tags or {}),
-            },
+            tags={**range_tags, **(tags or {})},
             raise_on_error=False,
         )
     if not result.success:

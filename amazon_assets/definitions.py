@@ -1,68 +1,99 @@
-"""The code location: every domain's assets, wired to the resources the environment selects."""
+"""The code location: every domain's definitions, wired to the resources the environment selects."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import dagster as dg
 
-from amazon_assets.defs.business_reports.assets import build_business_report_assets
-from amazon_assets.defs.business_reports.checks import SILVER_TABLE
-from amazon_assets.defs.business_reports.commands import BUSINESS_REPORTS_JOB
-from amazon_assets.defs.business_reports.schedules import build_business_reports_schedule
+from amazon_assets.defs.advertising import build_advertising_definitions
+from amazon_assets.defs.business_reports.definitions import build_business_reports_definitions
+from amazon_assets.defs.mart.assets import build_mart_definitions
+from amazon_assets.defs.ml.assets import build_ml_definitions, study_storage_from_settings
+from amazon_assets.defs.product_signals.definitions import build_product_signals_definitions
+from amazon_assets.notifiers import AlertNotifierResource
 from amazon_assets.partitions import daily_partitions
+from amazon_assets.resources.ads_api import AdsApiResource
 from amazon_assets.resources.lake import LakeIOManager
+from amazon_assets.resources.postgres import mart_warehouse_from_settings
 from amazon_assets.resources.sp_api import SpApiResource
 from amazon_assets.resources.warehouse import warehouse_from_settings
 from amazon_assets.settings import Settings
-
-# Silver business reports must have landed within the last 30 hours: the schedule runs daily.
-SILVER_FRESHNESS = timedelta(hours=30)
+from amazon_assets.sources.reviews import ApifyDatasetReviews
 
 
-def lake_io_manager_from_settings(settings: Settings) -> LakeIOManager:
-    if settings.gcs_bucket:
-        return LakeIOManager(gcs_bucket=settings.gcs_bucket)
-    return LakeIOManager(root=str(settings.lake_root))
+def build_resources(settings: Settings) -> dict[str, object]:
+    """Clients and IO managers for this environment: sandbox or Amazon, local or cloud."""
+    warehouse_io_manager, warehouse = warehouse_from_settings(settings)
+    mart_io_manager, mart_warehouse = mart_warehouse_from_settings(settings)
+    return {
+        "sp_api": SpApiResource.from_settings(settings),
+        "ads_api": AdsApiResource.from_settings(settings),
+        "reviews": ApifyDatasetReviews.from_settings(settings),
+        "lake_io_manager": LakeIOManager.from_settings(settings),
+        "warehouse_io_manager": warehouse_io_manager,
+        "warehouse": warehouse,
+        "mart_io_manager": mart_io_manager,
+        "mart_warehouse": mart_warehouse,
+        "alert_notifier": AlertNotifierResource(
+            webhook_url=settings.alerts_webhook_url,
+            slack_webhook_url=settings.slack_webhook_url,
+        ),
+    }
+
+
+def _storage_kinds(settings: Settings) -> tuple[str, str]:
+    """The `kinds` naming where bronze and silver live in this environment."""
+    return (
+        "gcs" if settings.gcs_bucket else "file",
+        "bigquery" if settings.uses_bigquery else "duckdb",
+    )
+
+
+def build_source_definitions(
+    settings: Settings, partitions: dg.TimeWindowPartitionsDefinition
+) -> dg.Definitions:
+    """The domains that pull from Amazon: bronze documents and silver facts."""
+    lake_kind, warehouse_kind = _storage_kinds(settings)
+    dataset = settings.bigquery_dataset
+    return dg.Definitions.merge(
+        build_business_reports_definitions(partitions, dataset, lake_kind, warehouse_kind),
+        build_product_signals_definitions(partitions, dataset, lake_kind, warehouse_kind),
+        build_advertising_definitions(
+            partitions, dataset, lake_kind, warehouse_kind, settings.ads_lookback_days
+        ),
+    )
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    """All assets, checks, jobs, schedules and resources for one environment."""
+    """All assets, checks, jobs, schedules, sensors and resources for one environment."""
     partitions = daily_partitions(settings)
-    dataset = settings.bigquery_dataset
-    warehouse_io_manager, warehouse = warehouse_from_settings(settings)
-    business_assets = build_business_report_assets(
-        partitions,
-        dataset,
-        lake_kind="gcs" if settings.gcs_bucket else "file",
-        warehouse_kind="bigquery" if settings.uses_bigquery else "duckdb",
+    lake_kind, warehouse_kind = _storage_kinds(settings)
+    sources = build_source_definitions(settings, partitions)
+    source_keys = {key for assets in sources.assets or [] for key in _keys(assets)}
+    return dg.Definitions.merge(
+        sources,
+        build_mart_definitions(
+            partitions,
+            settings.bigquery_dataset,
+            warehouse_kind,
+            mart_kind="postgres" if settings.database_url else "duckdb",
+            available_sources=source_keys,
+        ),
+        build_ml_definitions(
+            partitions,
+            study_storage_url=study_storage_from_settings(settings),
+            warehouse_kind=warehouse_kind,
+            lake_kind=lake_kind,
+        ),
+        dg.Definitions(resources=build_resources(settings)),
     )
-    business_job = dg.define_asset_job(
-        BUSINESS_REPORTS_JOB,
-        selection=dg.AssetSelection.assets(*business_assets),
-        partitions_def=partitions,
-        description="Business reports: bronze documents then silver facts, for a range of days.",
-    )
-    freshness_checks = dg.build_last_update_freshness_checks(
-        assets=[dg.AssetKey([dataset, SILVER_TABLE])], lower_bound_delta=SILVER_FRESHNESS
-    )
-    return dg.Definitions(
-        assets=business_assets,
-        asset_checks=freshness_checks,
-        jobs=[business_job],
-        schedules=[build_business_reports_schedule(business_job)],
-        sensors=[
-            dg.build_sensor_for_freshness_checks(
-                freshness_checks=freshness_checks, name="freshness_checks_sensor"
-            )
-        ],
-        resources={
-            "sp_api": SpApiResource.from_settings(settings),
-            "lake_io_manager": lake_io_manager_from_settings(settings),
-            "warehouse_io_manager": warehouse_io_manager,
-            "warehouse": warehouse,
-        },
-    )
+
+
+def _keys(assets: object) -> set[dg.AssetKey]:
+    if isinstance(assets, dg.AssetsDefinition):
+        return set(assets.keys)
+    if isinstance(assets, dg.SourceAsset | dg.AssetSpec):
+        return {assets.key}
+    return set()
 
 
 defs = build_definitions(Settings.from_env())

@@ -80,6 +80,11 @@ class Settings:
     gcs_bucket: str | None
     database_url: str | None
     start_date: date | None
+    ads_lookback_days: int = 30  # Amazon restates ad metrics for up to ~28 days
+    alerts_webhook_url: str | None = None
+    slack_webhook_url: str | None = None
+    reviews_dataset_url: str | None = None  # an Apify actor's dataset items URL
+    has_reviews_token: bool = False  # the token itself stays in REVIEWS_APIFY_TOKEN
 
     @property
     def uses_sandbox(self) -> bool:
@@ -137,6 +142,7 @@ class Settings:
         database_url = env.get("DATABASE_URL") or None
         if database_url and urlparse(database_url).scheme not in ("postgresql", "postgres"):
             raise ConfigError("DATABASE_URL must be a postgresql:// URL.")
+        reviews_url, reviews_token = _reviews(env)
         return cls(
             home=home,
             sp_api=sp_api,
@@ -148,6 +154,11 @@ class Settings:
             gcs_bucket=env.get("GCS_BUCKET") or None,
             database_url=database_url,
             start_date=_date(env, "AMAZON_ASSETS_START_DATE"),
+            ads_lookback_days=_int(env, "AMAZON_ASSETS_ADS_LOOKBACK_DAYS", 30, 1, 95),
+            alerts_webhook_url=_optional_url(env, "ALERTS_WEBHOOK_URL"),
+            slack_webhook_url=_optional_url(env, "SLACK_WEBHOOK_URL"),
+            reviews_dataset_url=reviews_url,
+            has_reviews_token=reviews_token,
         )
 
 
@@ -205,6 +216,20 @@ def _api_settings(
         aws_access_key=aws_keys[0],
         aws_secret_key=aws_keys[1],
     )
+
+
+def _reviews(env: Mapping[str, str]) -> tuple[str | None, bool]:
+    """The review provider's dataset URL, and whether its token is set (both or neither)."""
+    url, token = env.get("REVIEWS_APIFY_DATASET_URL"), env.get("REVIEWS_APIFY_TOKEN")
+    if bool(url) != bool(token):
+        raise ConfigError(
+            "REVIEWS_APIFY_DATASET_URL and REVIEWS_APIFY_TOKEN go together: set both or neither."
+        )
+    return _optional_url(env, "REVIEWS_APIFY_DATASET_URL"), bool(token)
+
+
+def _optional_url(env: Mapping[str, str], name: str) -> str | None:
+    return _url(env, name, "") if env.get(name) else None
 
 
 def _url(env: Mapping[str, str], name: str, default: str) -> str:

@@ -51,6 +51,9 @@ def test_real_credentials_use_amazon_endpoints(tmp_path: Path) -> None:
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
         ({"AMAZON_ASSETS_SANDBOX_PORT": "99999"}, "AMAZON_ASSETS_SANDBOX_PORT"),
         ({"AMAZON_ASSETS_START_DATE": "01/02/2025"}, "AMAZON_ASSETS_START_DATE"),
+        ({"AMAZON_ASSETS_ADS_LOOKBACK_DAYS": "120"}, "AMAZON_ASSETS_ADS_LOOKBACK_DAYS"),
+        ({"ALERTS_WEBHOOK_URL": "hooks.example.com/x"}, "ALERTS_WEBHOOK_URL"),
+        ({"SLACK_WEBHOOK_URL": "slack"}, "SLACK_WEBHOOK_URL"),
     ],
 )
 def test_bad_configuration_names_the_variable(tmp_path: Path, env: dict, variable: str) -> None:
@@ -66,3 +69,27 @@ def test_unwritable_home_is_named(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(ConfigError, match="AMAZON_ASSETS_HOME"):
         Settings.from_env({"AMAZON_ASSETS_HOME": str(blocker / "home")})
+
+
+def test_review_provider_variables_go_together(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="REVIEWS_APIFY_TOKEN"):
+        Settings.from_env(
+            {"AMAZON_ASSETS_HOME": str(tmp_path), "REVIEWS_APIFY_DATASET_URL": "https://x/items"}
+        )
+    with pytest.raises(ConfigError, match="REVIEWS_APIFY_DATASET_URL"):
+        Settings.from_env(
+            {
+                "AMAZON_ASSETS_HOME": str(tmp_path),
+                "REVIEWS_APIFY_DATASET_URL": "datasets/abc",
+                "REVIEWS_APIFY_TOKEN": "apify_api_secret",
+            }
+        )
+    settings = Settings.from_env(
+        {
+            "AMAZON_ASSETS_HOME": str(tmp_path),
+            "REVIEWS_APIFY_DATASET_URL": "https://api.apify.com/v2/datasets/abc/items",
+            "REVIEWS_APIFY_TOKEN": "apify_api_secret",
+        }
+    )
+    assert settings.reviews_dataset_url.endswith("/abc/items")
+    assert "apify_api_secret" not in repr(settings)

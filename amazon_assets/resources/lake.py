@@ -237,6 +237,11 @@ def read_newest_document(lake: Lake, lake_prefix: str, day: date) -> BronzeDocum
     meta, sidecar_key = max(
         sidecars, key=lambda item: (datetime.fromisoformat(item[0]["fetched_at"]), item[1])
     )
+    return read_document(lake, sidecar_key, meta)
+
+
+def read_document(lake: Lake, sidecar_key: str, meta: Mapping[str, Any]) -> BronzeDocument:
+    """The document a sidecar (already read as `meta`) describes, its body checked against it."""
     body = b""
     if meta["status"] == "DONE":
         body_key = f"{sidecar_key.rsplit('/', 1)[0]}/{meta['file_name']}"

@@ -13,7 +13,7 @@ import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache
@@ -22,14 +22,15 @@ from urllib.parse import urlsplit
 
 import dagster as dg
 import httpx
-from sp_api.api import Reports
+from sp_api.api import CatalogItems, Finances, Products, Reports
 from sp_api.auth import AccessTokenClient
 from sp_api.auth import access_token_client as _token_module
 from sp_api.auth._core import build_cache_key
 from sp_api.auth.exceptions import AuthorizationError
-from sp_api.base import ApiResponse
+from sp_api.base import ApiResponse, Client
 from sp_api.base.credential_provider import FromCodeCredentialProvider
 from sp_api.base.exceptions import (
+    SellingApiBadRequestException,
     SellingApiException,
     SellingApiForbiddenException,
     SellingApiNotFoundException,
@@ -47,6 +48,13 @@ from amazon_assets.sources.retry import (
     quiet_loggers,
     redact,
     resolve_secret,
+)
+from amazon_assets.sources.signals import (
+    CATALOG_INCLUDED_DATA,
+    ITEM_OFFERS_URI,
+    MAX_BATCH,
+    SANDBOX_AS_OF_PARAMETER,
+    batches,
 )
 from amazon_assets.sources.state import (
     COMPLETED,
@@ -69,6 +77,8 @@ QUOTA_SAFETY = 0.97
 RETENTION_SECONDS = 90 * 24 * 3600  # Amazon serves reports created in the last 90 days
 POLL_INTERVALS = (15.0, 30.0, 60.0, 120.0, 240.0, 300.0)  # simulated seconds, last one repeats
 DOWNLOAD_ATTEMPTS = 3
+FINANCES_PAGE_SIZE = 100  # Amazon's maximum MaxResultsPerPage
+FINANCES_REGROW_PAGES = 10  # good pages at a halved size before trying twice the size
 _TOKEN_LOCK = threading.RLock()
 
 
@@ -123,12 +133,23 @@ class ReportResult:
     data_end: date
     fetched_at: datetime
     requests: dict[str, int]
+    charset: str | None = None  # the download's Content-Type charset (flat files: cp1252, ...)
 
     def content(self) -> bytes:
         """The document decompressed."""
         if self.compression == "GZIP":
             return gzip.decompress(self.body)
         return self.body
+
+
+@dataclass(frozen=True)
+class SignalsResult:
+    """Answers of a batched product-signal operation, each exactly as Amazon sent it."""
+
+    operation: str
+    pages: list[dict[str, Any]] = field(repr=False)  # one answer body per call
+    requests: dict[str, int]
+    fetched_at: datetime
 
 
 @dataclass(frozen=True)
@@ -342,6 +363,60 @@ class SpApiResource(dg.ConfigurableResource):
         with _Session(self) as session:
             return session.download(document_id)
 
+    def fetch_document(self, document_id: str) -> tuple[bytes, str | None, str | None]:
+        """A report document's bytes as served, its compression and its charset."""
+        with _Session(self) as session:
+            body, compression = session.download(document_id)
+            return body, compression, session.charset
+
+    def list_financial_events(
+        self, posted_after: datetime, posted_before: datetime
+    ) -> list[dict[str, Any]]:
+        """Finances v0 listFinancialEvents for [posted_after, posted_before): every page's payload.
+
+        Paced with the listFinancialEvents quota. Amazon answers InvalidInput when a page would
+        be too large; the page size is then halved (100, 50, 25, ... 1) for that page, and grows
+        back after a run of good pages.
+        """
+        with _Session(self) as session:
+            return session.list_financial_events(posted_after, posted_before)
+
+    def for_account(self, account: str) -> SpApiResource:
+        """The same resource for another seller account of the same app."""
+        if account == self.account:
+            return self
+        if isinstance(self.refresh_token, str) and self.refresh_token.startswith(
+            SANDBOX_REFRESH_TOKEN_PREFIX
+        ):
+            refresh_token: Any = SANDBOX_REFRESH_TOKEN_PREFIX + account
+        else:
+            # python-amazon-sp-api's convention, as in from_settings.
+            suffix = "" if account == DEFAULT_ACCOUNT else f"_{env_suffix(account)}"
+            refresh_token = dg.EnvVar(f"SP_API_REFRESH_TOKEN{suffix}")
+        return self.model_copy(update={"account": account, "refresh_token": refresh_token})
+
+    def search_catalog_items(
+        self, asins: Sequence[str], *, as_of: date | None = None
+    ) -> SignalsResult:
+        """Catalog Items 2022-04-01 searchCatalogItems for `asins`, 20 identifiers per call.
+
+        Amazon answers with the current catalog; `as_of` (a past day's state) works against the
+        sandbox only.
+        """
+        with _Session(self) as session:
+            return session.search_catalog_items(asins, as_of)
+
+    def get_item_offers_batch(
+        self, asins: Sequence[str], *, as_of: date | None = None
+    ) -> SignalsResult:
+        """Product Pricing v0 getItemOffersBatch (new condition, consumer) for `asins`, 20 per call.
+
+        Items Amazon answers 429 or 5xx for inside a batch are asked again in a later batch.
+        `as_of` works against the sandbox only, as in `search_catalog_items`.
+        """
+        with _Session(self) as session:
+            return session.get_item_offers_batch(asins, as_of)
+
 
 class _Session:
     """One resource call: a Reports client, counters and the shared state file."""
@@ -361,8 +436,27 @@ class _Session:
         )
         self.endpoint = resource.endpoint.rstrip("/")
         self.host = urlsplit(self.endpoint).netloc
+        self._clients: list[Client] = []
+        self.charset: str | None = None  # of the last document downloaded
+        self.client = self.sp_client(Reports)
+        self.downloader = httpx.Client(
+            timeout=resource.request_timeout_seconds, follow_redirects=True
+        )
+
+    def __enter__(self) -> _Session:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for client in self._clients:
+            client.close()
+            client._auth._transport.close()
+        self.downloader.close()
+
+    def sp_client(self, client_class: type[Client], **options: Any) -> Client:
+        """A python-amazon-sp-api client for this seller, endpoint and login; closed on exit."""
+        resource = self.resource
         marketplace = _Marketplace(self.endpoint, resource.marketplace_id, resource.region)
-        self.client = Reports(
+        client = client_class(
             marketplace,  # type: ignore[arg-type]  # duck-typed: endpoint, marketplace_id, region
             refresh_token=self.refresh_token,
             account=resource.account,
@@ -374,22 +468,14 @@ class _Session:
             credential_providers=(FromCodeCredentialProvider,),
             auth_token_client_class=LwaTokenClient.for_url(resource.lwa_token_url),
             timeout=resource.request_timeout_seconds,
+            **options,
         )
         # SP_API_DEFAULT_MARKETPLACE in the environment overrides the constructor argument.
-        self.client.endpoint = self.endpoint
-        self.client.marketplace_id = resource.marketplace_id
-        self.client.region = resource.region
-        self.downloader = httpx.Client(
-            timeout=resource.request_timeout_seconds, follow_redirects=True
-        )
-
-    def __enter__(self) -> _Session:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.client.close()
-        self.client._auth._transport.close()
-        self.downloader.close()
+        client.endpoint = self.endpoint
+        client.marketplace_id = resource.marketplace_id
+        client.region = resource.region
+        self._clients.append(client)
+        return client
 
     # -- secrets -------------------------------------------------------------------------------
 
@@ -424,9 +510,11 @@ class _Session:
         report_type: str | None = None,
         require: str | None = None,
         not_found_ok: bool = False,
+        invalid_input_ok: bool = False,
         **kwargs: Any,
     ) -> ApiResponse | None:
-        """One SP-API operation: paced, retried; 404 -> None when `not_found_ok`."""
+        """One SP-API operation: paced, retried; 404 -> None when `not_found_ok`, a 400
+        InvalidInput -> None when `invalid_input_ok`."""
         buckets = self._buckets(operation, report_type)
         relogged = False
         attempts = self.resource.max_attempts
@@ -450,6 +538,10 @@ class _Session:
                 reason = "429 QuotaExceeded"
             except SellingApiNotFoundException as error:
                 if not_found_ok:
+                    return None
+                raise self._refused(operation, error) from None
+            except SellingApiBadRequestException as error:
+                if invalid_input_ok and getattr(error, "amzn_code", None) == "InvalidInput":
                     return None
                 raise self._refused(operation, error) from None
             except SellingApiForbiddenException as error:
@@ -686,6 +778,7 @@ class _Session:
             data_end=date.fromisoformat(request.data_end),
             fetched_at=datetime.now(UTC),
             requests=dict(self.requests),
+            charset=self.charset,
         )
 
     def _fatal_excerpt(self, report: Mapping[str, Any]) -> str | None:
@@ -761,6 +854,7 @@ class _Session:
             try:
                 response = self.downloader.get(url)
                 if response.status_code == 200:
+                    self.charset = response.charset_encoding
                     return response.content
                 if response.status_code in (401, 403):
                     return None
@@ -807,3 +901,118 @@ class _Session:
                 return reports
             # Amazon wants the token as the only parameter.
             params = {"nextToken": response.next_token}
+
+    # -- product signals -----------------------------------------------------------------------
+
+    def _as_of_params(self, as_of: date | None) -> dict[str, str]:
+        if as_of is None:
+            return {}
+        if self.resource.source_label != "sandbox":
+            raise SpApiError(
+                "Amazon's Catalog and Pricing APIs serve the current state only; a past day "
+                f"({as_of}) can be asked of the sandbox, not of Amazon."
+            )
+        return {SANDBOX_AS_OF_PARAMETER: as_of.isoformat()}
+
+    def _signals_result(self, operation: str, pages: list[dict[str, Any]]) -> SignalsResult:
+        return SignalsResult(operation, pages, dict(self.requests), datetime.now(UTC))
+
+    def search_catalog_items(self, asins: Sequence[str], as_of: date | None) -> SignalsResult:
+        client = self.sp_client(CatalogItems, version="2022-04-01")
+        extra = self._as_of_params(as_of)
+        pages: list[dict[str, Any]] = []
+        for batch in batches(asins):
+            params: dict[str, Any] = {
+                # Amazon takes comma-delimited lists, not repeated parameters.
+                "identifiers": ",".join(batch),
+                "identifiersType": "ASIN",
+                "marketplaceIds": self.resource.marketplace_id,
+                "includedData": ",".join(CATALOG_INCLUDED_DATA),
+                "pageSize": len(batch),
+                **extra,
+            }
+            while True:
+                response = self.call("searchCatalogItems", client.search_catalog_items, **params)
+                pages.append(dict(response.payload))
+                if not response.next_token:
+                    break
+                params = {**params, "pageToken": response.next_token}
+        return self._signals_result("searchCatalogItems", pages)
+
+    def get_item_offers_batch(self, asins: Sequence[str], as_of: date | None) -> SignalsResult:
+        client = self.sp_client(Products, version="v0")
+        extra = self._as_of_params(as_of)
+        pages: list[dict[str, Any]] = []
+        pending = list(dict.fromkeys(asins))
+        attempts: Counter[str] = Counter()
+        while pending:
+            batch, pending = pending[:MAX_BATCH], pending[MAX_BATCH:]
+            requests = [
+                {
+                    "uri": ITEM_OFFERS_URI.format(asin=asin),
+                    "method": "GET",
+                    "MarketplaceId": self.resource.marketplace_id,
+                    "ItemCondition": "New",
+                    "CustomerType": "Consumer",
+                }
+                for asin in batch
+            ]
+            response = self.call(
+                "getItemOffersBatch", client.get_item_offers_batch, requests, **extra
+            )
+            body = dict(response.payload)
+            kept = []
+            for position, item in enumerate(body.get("responses") or []):
+                # Each answer names its request; fall back on the order Amazon keeps.
+                asin = (item.get("request") or {}).get("Asin") or batch[
+                    min(position, len(batch) - 1)
+                ]
+                status = (item.get("status") or {}).get("statusCode")
+                attempts[asin] += 1
+                if status in TRANSIENT_STATUSES and attempts[asin] < self.resource.max_attempts:
+                    self.requests["retried_items"] += 1
+                    pending.append(asin)  # asked again in a later batch
+                else:
+                    kept.append(item)
+            pages.append({**body, "responses": kept})
+        return self._signals_result("getItemOffersBatch", pages)
+
+    # -- finances ------------------------------------------------------------------------------
+
+    def list_financial_events(
+        self, posted_after: datetime, posted_before: datetime
+    ) -> list[dict[str, Any]]:
+        client = self.sp_client(Finances, version="v0")
+        window = {
+            "PostedAfter": posted_after.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "PostedBefore": posted_before.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        pages: list[dict[str, Any]] = []
+        size, good_pages, token = FINANCES_PAGE_SIZE, 0, None
+        while True:
+            params = {**window, "MaxResultsPerPage": size}
+            if token:
+                params["NextToken"] = token
+            response = self.call(
+                "listFinancialEvents",
+                client.list_financial_events,
+                invalid_input_ok=True,
+                **params,
+            )
+            if response is None:  # InvalidInput: this page is too large at `size` results
+                if size == 1:
+                    raise SpApiError(
+                        f"listFinancialEvents refused even one result per page for "
+                        f"{window['PostedAfter']}..{window['PostedBefore']} (InvalidInput) for "
+                        f"account {self.resource.account!r}; narrow the window or ask Amazon."
+                    )
+                size, good_pages = max(1, size // 2), 0
+                self.requests["page_size_halved"] += 1
+                continue
+            pages.append(dict(response.payload))
+            token = response.payload.get("NextToken") or response.next_token
+            if not token:
+                return pages
+            good_pages += 1
+            if size < FINANCES_PAGE_SIZE and good_pages >= FINANCES_REGROW_PAGES:
+                size, good_pages = min(FINANCES_PAGE_SIZE, size * 2), 0

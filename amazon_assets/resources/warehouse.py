@@ -37,7 +37,7 @@ from dagster_gcp.bigquery.io_manager import BigQueryClient, BigQueryIOManager
 if TYPE_CHECKING:
     from amazon_assets.settings import Settings
 
-Dialect = Literal["duckdb", "bigquery"]
+Dialect = Literal["duckdb", "bigquery", "postgres"]
 
 # BigQuery NUMERIC holds up to 29 integer digits and 9 decimals; BIGNUMERIC 38 and 38.
 _NUMERIC_MAX_SCALE, _NUMERIC_MAX_INTEGER_DIGITS = 9, 29
@@ -64,6 +64,14 @@ _SIMPLE_TYPES: dict[type[pl.DataType], tuple[str, str]] = {
     pl.Date: ("DATE", "DATE"),
     pl.Time: ("TIME", "TIME"),
 }
+# PostgreSQL reads DuckDB's names except these (it has no unsigned, 128-bit or BLOB types).
+_POSTGRES_TYPES: dict[type[pl.DataType], str] = {
+    pl.UInt64: "NUMERIC(20, 0)",
+    pl.Int128: "NUMERIC(38, 0)",
+    pl.Float32: "DOUBLE PRECISION",
+    pl.Float64: "DOUBLE PRECISION",
+    pl.Binary: "BYTEA",
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -72,8 +80,8 @@ _SIMPLE_TYPES: dict[type[pl.DataType], tuple[str, str]] = {
 
 
 def quote(name: str, dialect: Dialect) -> str:
-    """A quoted identifier: "name" in DuckDB, `name` in BigQuery."""
-    if dialect == "duckdb":
+    """A quoted identifier: "name" in DuckDB and PostgreSQL, `name` in BigQuery."""
+    if dialect != "bigquery":
         return '"' + name.replace('"', '""') + '"'
     if "`" in name:
         raise ValueError(f"BigQuery column names cannot contain backticks: {name!r}.")
@@ -82,6 +90,8 @@ def quote(name: str, dialect: Dialect) -> str:
 
 def sql_type(dtype: pl.DataType, dialect: Dialect, column: str = "?") -> str:
     """The column type a polars dtype is stored as in `dialect`."""
+    if dialect == "postgres":
+        return _postgres_type(dtype, column)
     duckdb_side = dialect == "duckdb"
     if isinstance(dtype, pl.Decimal):
         precision = dtype.precision or _MAX_DECIMAL_PRECISION
@@ -113,6 +123,19 @@ def sql_type(dtype: pl.DataType, dialect: Dialect, column: str = "?") -> str:
             "store; cast it to a string, number, decimal, date or datetime first."
         )
     return types[0] if duckdb_side else types[1]
+
+
+def _postgres_type(dtype: pl.DataType, column: str) -> str:
+    if isinstance(dtype, pl.Decimal):
+        return f"NUMERIC({dtype.precision or _MAX_DECIMAL_PRECISION}, {dtype.scale or 0})"
+    if isinstance(dtype, pl.Struct):
+        raise TypeError(
+            f"Column {column!r} is a struct, which the postgres warehouse does not store; "
+            "unnest it into columns first."
+        )
+    if isinstance(dtype, pl.List | pl.Array):
+        return f"{_postgres_type(dtype.inner, column)}[]"
+    return _POSTGRES_TYPES.get(dtype.base_type()) or sql_type(dtype, "duckdb", column)
 
 
 def _instances(schema: Mapping[str, Any]) -> dict[str, pl.DataType]:
@@ -369,6 +392,29 @@ class DuckDBPolarsWarehouseTypeHandler(DbTypeHandler[pl.DataFrame]):
         return [pl.DataFrame]
 
 
+class _WarehouseDbIOManager(DbIOManager):
+    """DbIOManager that can resolve dynamic partitions (e.g. seller accounts x days).
+
+    Dagster's DbIOManager lists a dynamic dimension's keys without the instance, which fails
+    outside a partition-loading context; the run's instance is the store that holds them.
+    """
+
+    def handle_output(self, context: dg.OutputContext, obj: object) -> None:
+        with dg.partition_loading_context(dynamic_partitions_store=_instance(context)):
+            super().handle_output(context, obj)
+
+    def load_input(self, context: dg.InputContext) -> object:
+        with dg.partition_loading_context(dynamic_partitions_store=_instance(context)):
+            return super().load_input(context)
+
+
+def _instance(context: dg.OutputContext | dg.InputContext) -> dg.DagsterInstance | None:
+    try:
+        return context.step_context.instance
+    except Exception:  # a context built by hand in a unit test has no step
+        return None
+
+
 class DuckDBWarehouseIOManager(DuckDBIOManager):
     """Silver tables in a DuckDB file: one table per asset, partitions replaced on every write."""
 
@@ -381,7 +427,7 @@ class DuckDBWarehouseIOManager(DuckDBIOManager):
         return pl.DataFrame
 
     def create_io_manager(self, context) -> DbIOManager:
-        return DbIOManager(
+        return _WarehouseDbIOManager(
             db_client=WarehouseDuckDbClient(),
             database=self.database,
             schema=self.schema_,
@@ -511,7 +557,7 @@ class BigQueryWarehouseIOManager(BigQueryIOManager):
         return pl.DataFrame
 
     def create_io_manager(self, context) -> DbIOManager:
-        return DbIOManager(
+        return _WarehouseDbIOManager(
             db_client=WarehouseBigQueryClient(
                 write_mode=self.write_mode, gcp_credentials=self.gcp_credentials
             ),

@@ -27,11 +27,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from amazon_assets.sandbox.advertising import AdsSandbox
+from amazon_assets.sandbox.catalog import CatalogSandbox
 from amazon_assets.sandbox.config import SandboxConfig
 from amazon_assets.sandbox.faults import Faults
+from amazon_assets.sandbox.finances import PATH as FINANCES_PATH
+from amazon_assets.sandbox.finances import FinancesApi
 from amazon_assets.sandbox.marketplace import Marketplace
 from amazon_assets.sandbox.quotas import QuotaEnforcer
 from amazon_assets.sandbox.reports import REPORT_GENERATORS, RETENTION, ReportRequest, ReportStore
+from amazon_assets.sandbox.seller_history import publish_settlements
 from amazon_assets.settings import SANDBOX_REFRESH_TOKEN_PREFIX
 from amazon_assets.sources.quotas import Clock
 
@@ -61,6 +66,8 @@ class SandboxApp:
         self._calls: Counter[str] = Counter()
         self._throttled: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self.ads = AdsSandbox(self, read_token=_read_token, sign=_sign)
+        self.catalog = CatalogSandbox(self)
         self.asgi = Starlette(
             routes=[
                 Route("/auth/o2/token", self.token, methods=["POST"]),
@@ -74,6 +81,9 @@ class SandboxApp:
                     methods=["GET"],
                 ),
                 Route("/downloads/{document_id}", self.download, methods=["GET"]),
+                Route(FINANCES_PATH, FinancesApi(self).list_financial_events, methods=["GET"]),
+                *self.ads.routes(),
+                *self.catalog.routes(),
                 Route("/_sandbox/faults", self.admin_faults, methods=["POST"]),
                 Route("/_sandbox/stats", self.admin_stats, methods=["GET"]),
             ]
@@ -221,6 +231,11 @@ class SandboxApp:
             return self._invalid(operation, str(error))
         if end < start:
             return self._invalid(operation, "dataEndTime must not be before dataStartTime.")
+        request_spec = ReportRequest(
+            account, report_type, start, end, dict(options), tuple(marketplace_ids)
+        )
+        if reason := generator.validate_request(request_spec):
+            return self._invalid(operation, reason)
         if not self.quotas.allow_report_type(report_type, client_id):
             return self._throttle(operation)
         outcome = self.faults.take_outcome(report_type)
@@ -262,6 +277,7 @@ class SandboxApp:
                 query = self._reports_query(params)
         except (ValueError, KeyError, binascii.Error) as error:
             return self._invalid(operation, str(error) or "Invalid getReports parameters.")
+        await run_in_threadpool(publish_settlements, self.store, self.marketplace, account)
         reports = await run_in_threadpool(self._list_reports, account, query)
         offset, size = query["offset"], query["pageSize"]
         body: dict[str, Any] = {"reports": reports[offset : offset + size]}
@@ -384,7 +400,10 @@ class SandboxApp:
         data = document.gzipped
         if self.faults.take_truncate():
             data = data[: max(1, len(data) // 2)]
-        return Response(data, media_type="application/octet-stream")
+        text = document.content_type.startswith("text/")
+        return Response(
+            data, media_type=document.content_type if text else "application/octet-stream"
+        )
 
     # -- admin ------------------------------------------------------------------------------
 

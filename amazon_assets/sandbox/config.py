@@ -44,6 +44,12 @@ class SandboxConfig:
     error_probability: float = 0.0
     # Extra login-with-Amazon applications besides the sandbox one: (client_id, client_secret).
     extra_clients: tuple[tuple[str, str], ...] = ()
+    # Seller history: (account, charset) pairs for documents not in UTF-8, e.g. ("jp", "shift_jis")
+    # or ("eu", "cp1252"); Amazon's settlement period in days; finance pages on heavy days
+    # (holiday season) answer 400 InvalidInput when MaxResultsPerPage is above the limit.
+    encodings: tuple[tuple[str, str], ...] = ()
+    settlement_days: int = 14
+    finances_heavy_page_limit: int = 50
 
     def __post_init__(self) -> None:
         if not self.accounts:
@@ -52,6 +58,19 @@ class SandboxConfig:
             raise ValueError("SandboxConfig.skus_per_account must be at least 1.")
         if self.speed <= 0:
             raise ValueError("SandboxConfig.speed must be greater than zero.")
+        for account, charset in self.encodings:
+            try:
+                "".encode(charset)
+            except LookupError:
+                raise ValueError(
+                    f"SandboxConfig.encodings: unknown charset {charset!r} for {account!r}."
+                ) from None
+        if self.settlement_days < 1:
+            raise ValueError("SandboxConfig.settlement_days must be at least 1.")
+
+    def encoding_of(self, account: str) -> str:
+        """The charset of the account's TSV documents (utf-8 unless set in `encodings`)."""
+        return dict(self.encodings).get(account, "utf-8")
 
     @property
     def clients(self) -> dict[str, str]:

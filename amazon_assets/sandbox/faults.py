@@ -1,7 +1,9 @@
 """Faults on demand: the things that go wrong with Amazon, injected one call (or report) at a time.
 
 Operation names are Amazon's: createReport, getReport, getReports, cancelReport,
-getReportDocument, downloadDocument, token.
+getReportDocument, downloadDocument, token; the Ads API's are prefixed "ads" (adsProfiles,
+adsCampaignsList, adsAdGroupsList, adsKeywordsList, adsTargetsList, adsCreateReport, adsGetReport,
+adsDownload).
 """
 
 from __future__ import annotations
@@ -19,6 +21,15 @@ OPERATIONS = (
     "getReportDocument",
     "downloadDocument",
     "token",
+    "listFinancialEvents",
+    "adsProfiles",
+    "adsCampaignsList",
+    "adsAdGroupsList",
+    "adsKeywordsList",
+    "adsTargetsList",
+    "adsCreateReport",
+    "adsGetReport",
+    "adsDownload",
 )
 OUTCOMES = ("FATAL", "CANCELLED")
 
@@ -39,6 +50,7 @@ class Faults:
         self._outcomes: dict[str, deque[str]] = defaultdict(deque)
         self._truncate = 0
         self._malform = 0
+        self._ads_failures = 0
 
     # -- the public API ---------------------------------------------------------------------
 
@@ -79,6 +91,11 @@ class Faults:
         with self._lock:
             self._malform += times
 
+    def next_ads_report_failure(self, times: int = 1) -> None:
+        """The next `times` Ads API reports created end FAILED instead of COMPLETED."""
+        with self._lock:
+            self._ads_failures += times
+
     def reset(self) -> None:
         """Forget every queued fault and stop random storms."""
         with self._lock:
@@ -86,7 +103,7 @@ class Faults:
             self._fail.clear()
             self._slow.clear()
             self._outcomes.clear()
-            self._truncate = self._malform = 0
+            self._truncate = self._malform = self._ads_failures = 0
             self.throttle_probability = self.error_probability = 0.0
 
     def apply(self, spec: dict[str, Any]) -> None:
@@ -100,6 +117,7 @@ class Faults:
             "next_report_outcome": self.next_report_outcome,
             "truncate_next_document": self.truncate_next_document,
             "malform_next_document": self.malform_next_document,
+            "next_ads_report_failure": self.next_ads_report_failure,
             "reset": self.reset,
         }
         if name == "storms":
@@ -142,6 +160,13 @@ class Faults:
         with self._lock:
             if self._truncate > 0:
                 self._truncate -= 1
+                return True
+            return False
+
+    def take_ads_failure(self) -> bool:
+        with self._lock:
+            if self._ads_failures > 0:
+                self._ads_failures -= 1
                 return True
             return False
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from amazon_assets.sandbox import sales_and_traffic
+from amazon_assets.sandbox import sales_and_traffic, seller_history
 from amazon_assets.sandbox.marketplace import Marketplace
 from amazon_assets.sources.quotas import Clock
 
@@ -42,6 +42,10 @@ class ReportGenerator:
     validate_options: Callable[[dict[str, str]], str | None] = lambda options: None
     malform: Callable[[bytes], bytes] = lambda document: document[: len(document) // 2]
     content_type: str = "application/json"
+    # Checks on the whole request (dates included): the reason it is refused with 400, or None.
+    validate_request: Callable[[ReportRequest], str | None] = lambda request: None
+    # The charset a text document is served in (per account), or None for binary/JSON documents.
+    charset: Callable[[Marketplace, ReportRequest], str] | None = None
 
 
 def _sales_and_traffic(marketplace: Marketplace, request: ReportRequest) -> bytes | None:
@@ -55,11 +59,60 @@ def _sales_and_traffic(marketplace: Marketplace, request: ReportRequest) -> byte
     )
 
 
+def _seller_history(method: str) -> Callable[[Marketplace, ReportRequest], bytes | None]:
+    def build(marketplace: Marketplace, request: ReportRequest) -> bytes | None:
+        history = seller_history.SellerHistory.of(marketplace)
+        return getattr(history, method)(request.account, request.start, request.end)
+
+    return build
+
+
+def _charset(marketplace: Marketplace, request: ReportRequest) -> str:
+    return marketplace.config.encoding_of(request.account)
+
+
+def _orders_window(request: ReportRequest) -> str | None:
+    if (request.end - request.start).days + 1 > seller_history.ORDERS_MAX_DAYS:
+        return (
+            f"{request.report_type} covers at most {seller_history.ORDERS_MAX_DAYS} days; "
+            f"the requested range {request.start}..{request.end} is longer."
+        )
+    return None
+
+
+def _not_requestable(request: ReportRequest) -> str | None:
+    return (
+        f"Report type {request.report_type} cannot be requested; Amazon generates settlement "
+        "reports on its own schedule: find them with getReports."
+    )
+
+
+def _tsv(report_type: str, method: str, **extra: Any) -> ReportGenerator:
+    number_column, date_column = seller_history.MALFORM_TARGETS[report_type]
+    return ReportGenerator(
+        build=_seller_history(method),
+        malform=lambda document: seller_history.malform_tsv(document, number_column, date_column),
+        content_type="text/plain",
+        charset=_charset,
+        **extra,
+    )
+
+
 REPORT_GENERATORS: dict[str, ReportGenerator] = {
     sales_and_traffic.REPORT_TYPE: ReportGenerator(
         build=_sales_and_traffic,
         validate_options=sales_and_traffic.validate_options,
         malform=sales_and_traffic.malform,
+    ),
+    seller_history.ORDERS: _tsv(
+        seller_history.ORDERS, "orders_document", validate_request=_orders_window
+    ),
+    seller_history.LEDGER: _tsv(seller_history.LEDGER, "ledger_document"),
+    seller_history.FEE_PREVIEW: _tsv(seller_history.FEE_PREVIEW, "fee_preview_document"),
+    seller_history.REIMBURSEMENTS: _tsv(seller_history.REIMBURSEMENTS, "reimbursements_document"),
+    seller_history.CUSTOMER_RETURNS: _tsv(seller_history.CUSTOMER_RETURNS, "returns_document"),
+    seller_history.SETTLEMENTS: _tsv(
+        seller_history.SETTLEMENTS, "settlement_document", validate_request=_not_requestable
     ),
 }
 
@@ -106,6 +159,7 @@ class ReportStore:
         self.processing_seconds = processing_seconds
         self._reports: dict[str, Report] = {}
         self._documents: dict[str, Document] = {}
+        self._pending: dict[str, Report] = {}  # document id -> generated report not built yet
         self._ids = itertools.count(50_000_000_001)
         self._lock = threading.RLock()
         # Simulated wall time starts at the real time the store was made and runs `speed` times faster.
@@ -136,6 +190,17 @@ class ReportStore:
                 malformed=malformed,
             )
             self._reports[report.report_id] = report
+            return report
+
+    def add_generated(self, request: ReportRequest, created: float) -> Report:
+        """A report Amazon made on its own (settlements), created at simulated second `created`."""
+        with self._lock:
+            report = Report(report_id=str(next(self._ids)), request=request, created=created)
+            # Its document exists already (Amazon made it); the bytes are built on first use.
+            report.document_id = f"amzn1.spdoc.1.4.na.{uuid.uuid4()}"
+            report.final_status = "DONE"
+            self._reports[report.report_id] = report
+            self._pending[report.document_id] = report
             return report
 
     def get(self, report_id: str, account: str) -> Report | None:
@@ -178,10 +243,12 @@ class ReportStore:
 
     def document(self, document_id: str) -> Document | None:
         with self._lock:
+            self._build_pending(document_id)
             return self._documents.get(document_id)
 
     def document_for(self, document_id: str, account: str) -> Document | None:
         with self._lock:
+            self._build_pending(document_id)
             document = self._documents.get(document_id)
             if document is None:
                 return None
@@ -227,10 +294,16 @@ class ReportStore:
             body["reportDocumentId"] = report.document_id
         return body
 
+    def _build_pending(self, document_id: str) -> None:
+        report = self._pending.pop(document_id, None)
+        if report is not None:
+            report.final_status = None
+            self._advance(report, document_id)
+
     def _expired(self, report: Report) -> bool:
         return self.clock.now() - report.created > RETENTION.total_seconds()
 
-    def _advance(self, report: Report) -> None:
+    def _advance(self, report: Report, document_id: str | None = None) -> None:
         """Resolve a report whose processing time is over: generate its document or end it."""
         if report.final_status or self.status(report) != "DONE":
             return
@@ -249,11 +322,14 @@ class ReportStore:
             return
         if report.malformed:
             body = generator.malform(body)
-        document_id = f"amzn1.spdoc.1.4.na.{uuid.uuid4()}"
+        content_type = generator.content_type
+        if generator.charset is not None:
+            content_type += f"; charset={generator.charset(self.marketplace, report.request)}"
+        document_id = document_id or f"amzn1.spdoc.1.4.na.{uuid.uuid4()}"
         # mtime=0 keeps the gzip bytes a pure function of the document.
         gzipped = gzip.compress(body, mtime=0)
         self._documents[document_id] = Document(
-            document_id, report.report_id, gzipped, generator.content_type
+            document_id, report.report_id, gzipped, content_type
         )
         report.document_id = document_id
         report.final_status = "DONE"

@@ -13,6 +13,7 @@ from amazon_assets.sandbox.app import SandboxApp
 from amazon_assets.sandbox.config import SandboxConfig
 from amazon_assets.sandbox.faults import Faults
 from amazon_assets.sandbox.marketplace import Marketplace
+from amazon_assets.sandbox.seller_history import SellerHistory
 from amazon_assets.sources.quotas import Clock
 
 
@@ -129,6 +130,11 @@ class SandboxServer:
     @property
     def clock(self) -> Clock:
         return self.app.clock
+
+    @property
+    def seller_history(self) -> SellerHistory:
+        """Truth of the seller-history documents and financial events (orders, ledger, ...)."""
+        return SellerHistory.of(self.app.marketplace)
 
     def calls(self, operation: str) -> int:
         """How many requests of `operation` arrived (throttled and failed ones included)."""

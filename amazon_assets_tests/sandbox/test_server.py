@@ -465,12 +465,15 @@ def test_admin_endpoint_injects_faults_and_reports_stats(sandbox):
 # -- the real client ------------------------------------------------------------------------
 
 
-def test_python_amazon_sp_api_drives_the_whole_lifecycle(sandbox, monkeypatch):
+def test_python_amazon_sp_api_drives_the_whole_lifecycle(sandbox_factory, monkeypatch):
     from sp_api.api import Reports
     from sp_api.auth import AccessTokenClient
     from sp_api.base import ReportType, SellingApiRequestThrottledException
 
     monkeypatch.delenv("SP_API_DEFAULT_MARKETPLACE", raising=False)
+    # A slower clock: the per-application limit (15 simulated minutes) must still hold when the
+    # second request comes, even on a loaded machine (15 real seconds here).
+    sandbox = sandbox_factory(speed=60.0)
     host = sandbox.url.removeprefix("http://")
 
     class SandboxLogin(AccessTokenClient):
@@ -501,7 +504,7 @@ def test_python_amazon_sp_api_drives_the_whole_lifecycle(sandbox, monkeypatch):
     )
     report_id = created.payload["reportId"]
     assert created.rate_limit == "0.0167"
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 10  # 90 simulated seconds of processing take 1.5 s
     while (report := client.get_report(report_id).payload)["processingStatus"] != "DONE":
         assert time.monotonic() < deadline
         time.sleep(0.02)

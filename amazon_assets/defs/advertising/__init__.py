@@ -1,0 +1,61 @@
+"""Advertising: Ads API entity history and Sponsored Products daily facts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dagster as dg
+
+from amazon_assets.defs.advertising.assets import build_entity_assets, build_fact_assets
+from amazon_assets.defs.advertising.schedules import (
+    DEFAULT_LOOKBACK_DAYS,
+    build_advertising_schedules,
+)
+from amazon_assets.parsers.ads_reports import AD_REPORT_TYPES
+
+ADS_ENTITIES_JOB = "ads_entities_job"
+ADS_REPORTS_JOB = "ads_reports_job"
+# Ad facts must have landed within the last 30 hours: the reports schedule runs daily.
+FACTS_FRESHNESS = timedelta(hours=30)
+
+
+def build_advertising_definitions(
+    partitions_def: dg.TimeWindowPartitionsDefinition,
+    dataset: str,
+    lake_kind: str,
+    warehouse_kind: str,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+) -> dg.Definitions:
+    """Advertising assets, checks, jobs and schedules; resources come from the code location."""
+    entity_assets = build_entity_assets(dataset, lake_kind, warehouse_kind)
+    fact_assets = build_fact_assets(partitions_def, dataset, lake_kind, warehouse_kind)
+    entities_job = dg.define_asset_job(
+        ADS_ENTITIES_JOB,
+        selection=dg.AssetSelection.assets(*entity_assets),
+        description="Ads entities: a snapshot of profiles, campaigns, ad groups, keywords and targets, merged into history.",
+    )
+    reports_job = dg.define_asset_job(
+        ADS_REPORTS_JOB,
+        selection=dg.AssetSelection.assets(*fact_assets),
+        partitions_def=partitions_def,
+        description="Ads reports: bronze v3 daily reports then silver facts, for a range of days.",
+    )
+    fact_keys = [
+        dg.AssetKey([dataset, report_type.table]) for report_type in AD_REPORT_TYPES.values()
+    ]
+    freshness_checks = dg.build_last_update_freshness_checks(
+        assets=fact_keys, lower_bound_delta=FACTS_FRESHNESS
+    )
+    return dg.Definitions(
+        assets=[*entity_assets, *fact_assets],
+        asset_checks=freshness_checks,
+        sensors=[
+            dg.build_sensor_for_freshness_checks(
+                freshness_checks=freshness_checks, name="advertising_freshness_sensor"
+            )
+        ],
+        jobs=[entities_job, reports_job],
+        schedules=build_advertising_schedules(
+            entities_job, reports_job, partitions_def, lookback_days
+        ),
+    )

@@ -1,0 +1,76 @@
+"""Daily advertising refreshes: entity snapshots, and the ad reports of a restatement lookback.
+
+Amazon revises ad metrics for weeks after the day (attribution windows close, invalid clicks are
+credited back; reported as up to ~28 days, airbyte issue #18929), so the reports refresh re-pulls
+the last `lookback_days` days (default 30, AMAZON_ASSETS_ADS_LOOKBACK_DAYS). It can never reach
+beyond the Ads API's 95-day retention, so older partitions are never requested nor replaced.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import dagster as dg
+
+from amazon_assets.defs.advertising.assets import ADS_REPORT_RETENTION_DAYS
+from amazon_assets.defs.business_reports.schedules import refresh_window_tags
+
+DEFAULT_LOOKBACK_DAYS = 30
+LOOKBACK_VARIABLE = "AMAZON_ASSETS_ADS_LOOKBACK_DAYS"
+
+
+def check_lookback_days(lookback_days: int) -> int:
+    """The lookback, refused with a sentence naming the variable when the API cannot serve it."""
+    if not 1 <= lookback_days <= ADS_REPORT_RETENTION_DAYS:
+        raise ValueError(
+            f"{LOOKBACK_VARIABLE} must be 1..{ADS_REPORT_RETENTION_DAYS} (the Ads API keeps "
+            f"{ADS_REPORT_RETENTION_DAYS} days of reports); got {lookback_days}."
+        )
+    return lookback_days
+
+
+def reports_refresh_tags(
+    yesterday: date, lookback_days: int, first_partition: date | None = None
+) -> dict[str, str]:
+    """Run tags for the lookback window ending yesterday, never before the first partition."""
+    days = lookback_days
+    if first_partition is not None:
+        days = max(1, min(days, (yesterday - first_partition).days + 1))
+    return refresh_window_tags(yesterday.isoformat(), days)
+
+
+def build_advertising_schedules(
+    entities_job: dg.UnresolvedAssetJobDefinition,
+    reports_job: dg.UnresolvedAssetJobDefinition,
+    partitions_def: dg.TimeWindowPartitionsDefinition,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+) -> list[dg.ScheduleDefinition]:
+    """Entities at 06:00 UTC (so the day's reports join fresh versions), reports at 08:00 UTC."""
+    lookback_days = check_lookback_days(lookback_days)
+    first_partition = partitions_def.start.date()
+
+    @dg.schedule(
+        job=entities_job,
+        cron_schedule="0 6 * * *",
+        execution_timezone="UTC",
+        name="ads_entities_daily",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+    def ads_entities_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        return dg.RunRequest(run_key=f"ads_entities_{context.scheduled_execution_time:%Y-%m-%d}")
+
+    @dg.schedule(
+        job=reports_job,
+        cron_schedule="0 8 * * *",
+        execution_timezone="UTC",
+        name="ads_reports_daily",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+    def ads_reports_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        yesterday = (context.scheduled_execution_time - timedelta(days=1)).date()
+        return dg.RunRequest(
+            run_key=f"ads_reports_{yesterday.isoformat()}",
+            tags=reports_refresh_tags(yesterday, lookback_days, first_partition),
+        )
+
+    return [ads_entities_daily, ads_reports_daily]

@@ -1,0 +1,1 @@
+"""The daily mart (mart_asin_daily), its data-quality report, features, score, alerts, competition."""

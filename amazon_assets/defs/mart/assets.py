@@ -1,0 +1,421 @@
+"""The daily mart and what is computed from it: quality, features, score, alerts, competition.
+
+Every asset is daily-partitioned with single-run backfills and written through `mart_io_manager`
+(PostgreSQL when DATABASE_URL is set, else the DuckDB warehouse). The mart reads silver through the
+`warehouse` resource (sources.py); assets downstream read the mart through the IO manager, with a
+lookback partition mapping where a day needs the days before it. They compute over the loaded
+range and return only the run's own days, so a day's features use data up to that day only.
+
+Resources: `warehouse` (silver WarehouseResource), `mart_io_manager`, `mart_warehouse` (query
+resource of the mart database: WarehouseResource or PostgresResource) and `alert_notifier`.
+"""
+
+from collections.abc import Collection
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+import polars as pl
+
+from amazon_assets.analytics.alerts import AlertThresholds, detect_alerts
+from amazon_assets.analytics.competition import (
+    COMPETITOR_COMPARISON_SCHEMA,
+    MAX_COMPETITORS,
+    MIN_COMPETITORS,
+    competitor_comparison_daily,
+)
+from amazon_assets.analytics.features import features_asin_daily
+from amazon_assets.analytics.mart import build_mart_asin_daily
+from amazon_assets.analytics.score import ScoreConfig, score_baseline_daily
+from amazon_assets.defs.business_reports.schedules import refresh_window_tags
+from amazon_assets.defs.mart.checks import (
+    MART_KEY,
+    data_quality_daily,
+    keys_unique,
+    mart_check_specs,
+    mart_freshness_checks,
+    quality_metadata,
+)
+from amazon_assets.defs.mart.sources import (
+    OPTIONAL_SOURCES,
+    SOURCES,
+    competitor_pairs,
+    fees_from_preview,
+    mart_spine,
+    read_source,
+    read_tracked,
+)
+from amazon_assets.notifiers import AlertNotifierResource
+from amazon_assets.resources.warehouse import WarehouseResource
+from amazon_assets.tracking import TRACKED_TABLE
+
+QUALITY_KEY = dg.AssetKey(["mart", "data_quality_daily"])
+FEATURES_KEY = dg.AssetKey(["features", "features_asin_daily"])
+SCORE_KEY = dg.AssetKey(["features", "score_baseline_daily"])
+ALERTS_KEY = dg.AssetKey(["features", "alerts"])
+COMPARISON_KEY = dg.AssetKey(["features", "competitor_comparison_daily"])
+ALERTS_SENT_TABLE = ("features", "alerts_sent")
+MART_JOB = "mart_job"
+# The longest trailing window of features_asin_daily is 30 days (and a "prior 30 days" window
+# ending the day before); alerts compare with the last value seen in the same span.
+LOOKBACK_DAYS = 30
+# Amazon restates the sources for days, so the daily run rebuilds the last week.
+REFRESH_DAYS = 7
+_INSERT_BATCH = 1000
+
+
+class ScoreSettings(dg.Config):
+    """Run config of score_baseline_daily: feature weights (default: analytics.score's) and z bound."""
+
+    weights: dict[str, float] | None = None
+    clip_z: float = 5.0
+
+    def score_config(self) -> ScoreConfig:
+        if self.weights is None:
+            return ScoreConfig(clip_z=self.clip_z)
+        return ScoreConfig(weights=self.weights, clip_z=self.clip_z)
+
+
+class AlertSettings(dg.Config):
+    """Run config of alerts: relative price and BSR moves, and the drop in stars, that fire."""
+
+    price_change: float = AlertThresholds.price_change
+    bsr_change: float = AlertThresholds.bsr_change
+    rating_drop: float = AlertThresholds.rating_drop
+
+
+def run_days(context: dg.AssetExecutionContext) -> tuple[date, date]:
+    """The run's first day and the day after its last (its time window, as dates)."""
+    window = context.partition_time_window
+    return window.start.date(), window.end.date()
+
+
+def in_days(frame: pl.DataFrame, first: date, end: date) -> pl.DataFrame:
+    """Rows of the run's own days: the IO manager replaces exactly those."""
+    return frame.filter(pl.col("report_date").is_between(first, end, closed="left"))
+
+
+def _preview(frame: pl.DataFrame, rows: int = 5) -> dg.MetadataValue:
+    text = frame.head(rows).to_pandas().to_markdown(index=False) if frame.height else "(no rows)"
+    return dg.MetadataValue.md(text)
+
+
+def _typed_empty(schema: pl.Schema) -> pl.DataFrame:
+    return pl.DataFrame(schema=schema)
+
+
+def claim_alerts(mart_warehouse, alerts: pl.DataFrame) -> pl.DataFrame:
+    """Record alerts in features.alerts_sent; returns those not recorded before (to send now).
+
+    Recording first (INSERT ... ON CONFLICT DO NOTHING RETURNING) makes two overlapping runs
+    split the alerts between them instead of both sending them.
+    """
+    table = mart_warehouse.table(*ALERTS_SENT_TABLE)
+    _create(mart_warehouse, f"CREATE SCHEMA IF NOT EXISTS {ALERTS_SENT_TABLE[0]}")
+    _create(
+        mart_warehouse,
+        f"CREATE TABLE IF NOT EXISTS {table} (alert_id VARCHAR PRIMARY KEY, account VARCHAR, "
+        "asin VARCHAR, kind VARCHAR, report_date DATE, sent_at TIMESTAMPTZ)",
+    )
+    sent_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S+00")
+    claimed: list[str] = []
+    for batch in alerts.iter_slices(_INSERT_BATCH):
+        values = ", ".join(
+            f"('{r['alert_id']}', {_literal(r['account'])}, {_literal(r['asin'])}, "
+            f"'{r['kind']}', DATE '{r['report_date']}', TIMESTAMPTZ '{sent_at}')"
+            for r in batch.iter_rows(named=True)
+        )
+        inserted = mart_warehouse.query(
+            f"INSERT INTO {table} (alert_id, account, asin, kind, report_date, sent_at) "
+            f"VALUES {values} ON CONFLICT (alert_id) DO NOTHING RETURNING alert_id",
+            read_only=False,
+        )
+        claimed += inserted["alert_id"].to_list() if inserted.height else []
+    return alerts.filter(pl.col("alert_id").is_in(claimed))
+
+
+def _create(mart_warehouse, statement: str) -> None:
+    """CREATE ... IF NOT EXISTS, once more if a concurrent step (the features IO manager creating
+    the same schema) won the race: the second attempt sees its object and does nothing."""
+    try:
+        mart_warehouse.query(statement, read_only=False)
+    except Exception:
+        mart_warehouse.query(statement, read_only=False)
+
+
+def release_alerts(mart_warehouse, alert_ids: list[str]) -> None:
+    """Forget claimed alerts that could not be delivered, so the next run sends them again."""
+    table = mart_warehouse.table(*ALERTS_SENT_TABLE)
+    for start in range(0, len(alert_ids), _INSERT_BATCH):
+        ids = ", ".join(f"'{i}'" for i in alert_ids[start : start + _INSERT_BATCH])
+        mart_warehouse.query(f"DELETE FROM {table} WHERE alert_id IN ({ids})", read_only=False)
+
+
+def _literal(value: str | None) -> str:
+    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
+
+
+def build_mart_assets(
+    partitions_def: dg.TimeWindowPartitionsDefinition,
+    dataset: str,
+    warehouse_kind: str,
+    mart_kind: str = "duckdb",
+    available_sources: Collection[dg.AssetKey] = (),
+) -> list[dg.AssetsDefinition]:
+    """The mart, its quality report, features, score, alerts and competitor comparison."""
+    common = {
+        "partitions_def": partitions_def,
+        "backfill_policy": dg.BackfillPolicy.single_run(),
+        "io_manager_key": "mart_io_manager",
+        "metadata": {"partition_expr": "report_date"},
+    }
+    lookback = dg.TimeWindowPartitionMapping(
+        start_offset=-LOOKBACK_DAYS, allow_nonexistent_upstream_partitions=True
+    )
+    # Lineage to the silver tables this code location defines; the others are simply absent.
+    silver_keys = [dg.AssetKey([dataset, SOURCES["business_reports"].table])] + [
+        key
+        for key in (dg.AssetKey([dataset, SOURCES[name].table]) for name in OPTIONAL_SOURCES)
+        if key in available_sources
+    ]
+    tracked_key = dg.AssetKey([dataset, TRACKED_TABLE])
+    mart_deps = silver_keys + ([tracked_key] if tracked_key in available_sources else [])
+
+    @dg.asset(
+        key=MART_KEY,
+        group_name="mart",
+        kinds={"polars", mart_kind},
+        deps=mart_deps,
+        check_specs=mart_check_specs(),
+        **{**common, "metadata": {**common["metadata"], "silver_warehouse": warehouse_kind}},
+    )
+    def mart_asin_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        """One row per tracked ASIN and day: traffic, sales, ads, fees, returns, signals."""
+        first, end = run_days(context)
+        read = {
+            name: read_source(warehouse, dataset, SOURCES[name], first, end) for name in SOURCES
+        }
+        business = read.pop("business_reports")
+        if business is None:
+            raise dg.Failure(
+                f"{dataset}.{SOURCES['business_reports'].table} does not exist: materialize "
+                "the business reports (`amazon-assets ingest business-reports`) first."
+            )
+        fee_preview = read.pop("fee_preview")
+        fees = None if fee_preview is None else fees_from_preview(fee_preview, business)
+        tracked = read_tracked(warehouse, dataset)
+        spine = mart_spine(first, end, business, tracked)
+        lazy = {name: (None if frame is None else frame.lazy()) for name, frame in read.items()}
+        mart = build_mart_asin_daily(
+            spine.lazy(),
+            business_reports=business.lazy(),
+            product_snapshot=lazy["product_snapshot"],
+            ads=lazy["ads"],
+            fees=None if fees is None else fees.lazy(),
+            returns=lazy["returns"],
+            reimbursements=lazy["reimbursements"],
+        ).collect()
+        missing = sorted(
+            name for name, frame in [*read.items(), ("fee_preview", fee_preview)] if frame is None
+        )
+        yield dg.Output(
+            mart,
+            metadata={
+                "rows": mart.height,
+                "asins": mart.select("account", "asin").n_unique(),
+                "tracked_asins": 0
+                if tracked is None
+                else tracked.select("account", "asin").n_unique(),
+                "missing_sources": dg.MetadataValue.text(", ".join(missing) or "none"),
+                "preview": _preview(mart),
+            },
+        )
+        yield keys_unique(mart)
+
+    @dg.asset(
+        key=QUALITY_KEY,
+        group_name="mart",
+        kinds={"polars", mart_kind},
+        ins={"mart": dg.AssetIn(MART_KEY)},
+        **common,
+    )
+    def mart_data_quality_daily(
+        context: dg.AssetExecutionContext, mart: pl.DataFrame
+    ) -> pl.DataFrame:
+        """Coverage per source (ASINs with data / tracked ASINs) and anomalies, per day and account."""
+        quality = data_quality_daily(mart)
+        context.add_output_metadata(
+            {**quality_metadata(quality), "rows": quality.height, "preview": _preview(quality, 12)}
+        )
+        return quality
+
+    @dg.asset(
+        key=FEATURES_KEY,
+        group_name="features",
+        kinds={"polars", mart_kind},
+        ins={"mart": dg.AssetIn(MART_KEY, partition_mapping=lookback)},
+        **common,
+    )
+    def features_asin_daily_asset(
+        context: dg.AssetExecutionContext, mart: pl.DataFrame
+    ) -> pl.DataFrame:
+        """Rolling features per ASIN and day (BSR trend, price volatility, review velocity...)."""
+        first, end = run_days(context)
+        features = in_days(features_asin_daily(mart.lazy()).collect(), first, end)
+        context.add_output_metadata(
+            {"rows": features.height, "mart_rows_read": mart.height, "preview": _preview(features)}
+        )
+        return features
+
+    @dg.asset(
+        key=SCORE_KEY,
+        group_name="features",
+        kinds={"polars", mart_kind},
+        ins={"features": dg.AssetIn(FEATURES_KEY)},
+        **common,
+    )
+    def score_baseline_daily_asset(
+        context: dg.AssetExecutionContext, config: ScoreSettings, features: pl.DataFrame
+    ) -> pl.DataFrame:
+        """Explosive score (weighted robust z-scores) and rank within category, per day."""
+        scores = score_baseline_daily(features.lazy(), config.score_config()).collect()
+        top = scores.sort("explosive_score", descending=True, nulls_last=True).head(10)
+        context.add_output_metadata({"rows": scores.height, "top_10": _preview(top, 10)})
+        return scores
+
+    @dg.asset(
+        key=ALERTS_KEY,
+        group_name="features",
+        kinds={"polars", mart_kind},
+        ins={"mart": dg.AssetIn(MART_KEY, partition_mapping=lookback)},
+        required_resource_keys={"mart_warehouse", "alert_notifier"},
+        **common,
+    )
+    def alerts(
+        context: dg.AssetExecutionContext, config: AlertSettings, mart: pl.DataFrame
+    ) -> pl.DataFrame:
+        """Price, BSR, buy box, stock and rating events; each alert is notified once, ever."""
+        first, end = run_days(context)
+        thresholds = AlertThresholds(
+            price_change=config.price_change,
+            bsr_change=config.bsr_change,
+            rating_drop=config.rating_drop,
+        )
+        found = in_days(detect_alerts(mart.lazy(), thresholds).collect(), first, end)
+        mart_warehouse = context.resources.mart_warehouse
+        notifier_resource: AlertNotifierResource = context.resources.alert_notifier
+        new = claim_alerts(mart_warehouse, found) if found.height else found
+        try:
+            notifier_resource.notifier(context.log).send(new)
+        except Exception as error:
+            release_alerts(mart_warehouse, new["alert_id"].to_list())
+            raise dg.Failure(
+                f"{new.height} new alert(s) could not be delivered ({error}); they will be sent "
+                "by the next run of these days."
+            ) from error
+        by_kind = found.group_by("kind").len().sort("kind")
+        context.add_output_metadata(
+            {
+                "alerts": found.height,
+                "notified": new.height,
+                "already_sent": found.height - new.height,
+                "channels": dg.MetadataValue.text(", ".join(notifier_resource.targets)),
+                **{f"alerts_{k}": n for k, n in by_kind.iter_rows()},
+                "preview": _preview(found, 10),
+            }
+        )
+        return found
+
+    @dg.asset(
+        key=COMPARISON_KEY,
+        group_name="features",
+        kinds={"polars", mart_kind},
+        ins={"mart": dg.AssetIn(MART_KEY)},
+        **common,
+    )
+    def competitor_comparison(
+        context: dg.AssetExecutionContext, mart: pl.DataFrame, warehouse: WarehouseResource
+    ) -> pl.DataFrame:
+        """Each own ASIN against its 3 to 5 competitors: price, BSR, rating, review gaps, share."""
+        pairs = competitor_pairs(read_tracked(warehouse, dataset))
+        sizes = pairs.group_by("account", "own_asin").len()
+        valid = sizes.filter(pl.col("len").is_between(MIN_COMPETITORS, MAX_COMPETITORS))
+        skipped = sizes.join(valid, on=["account", "own_asin"], how="anti").sort("own_asin")
+        if skipped.height:
+            context.log.warning(
+                f"{skipped.height} own ASIN(s) are not compared: each needs {MIN_COMPETITORS} "
+                f"to {MAX_COMPETITORS} competitors (e.g. {skipped['own_asin'][0]} has "
+                f"{skipped['len'][0]}); `amazon-assets track add ASIN --competitor-of OWN`."
+            )
+        pairs = pairs.join(valid.select("account", "own_asin"), on=["account", "own_asin"])
+        if pairs.is_empty():
+            comparison = _typed_empty(COMPETITOR_COMPARISON_SCHEMA)
+        else:
+            comparison = competitor_comparison_daily(mart.lazy(), pairs).collect()
+        context.add_output_metadata(
+            {
+                "rows": comparison.height,
+                "own_asins_compared": valid.height,
+                "own_asins_skipped": skipped.height,
+                "preview": _preview(comparison),
+            }
+        )
+        return comparison
+
+    return [
+        mart_asin_daily,
+        mart_data_quality_daily,
+        features_asin_daily_asset,
+        score_baseline_daily_asset,
+        alerts,
+        competitor_comparison,
+    ]
+
+
+def build_mart_definitions(
+    partitions_def: dg.TimeWindowPartitionsDefinition,
+    dataset: str,
+    warehouse_kind: str,
+    mart_kind: str = "duckdb",
+    available_sources: Collection[dg.AssetKey] = (),
+) -> dg.Definitions:
+    """The mart domain without resources (the code location adds them), its job and schedule.
+
+    `available_sources`: asset keys the code location defines, used for lineage to the optional
+    silver sources and the tracked-ASIN table; the mart reads whichever tables exist either way.
+    """
+    assets = build_mart_assets(
+        partitions_def, dataset, warehouse_kind, mart_kind, available_sources
+    )
+    job = dg.define_asset_job(
+        MART_JOB,
+        selection=dg.AssetSelection.assets(*assets),
+        partitions_def=partitions_def,
+        description="The mart, its quality report, features, score, alerts and competitor comparison.",
+    )
+
+    @dg.schedule(
+        job=job,
+        cron_schedule="30 8 * * *",
+        execution_timezone="UTC",
+        name="mart_daily",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+    def mart_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        """Every morning (UTC), after the sources' refreshes, one run rebuilds the last week."""
+        yesterday = (context.scheduled_execution_time - timedelta(days=1)).date().isoformat()
+        return dg.RunRequest(
+            run_key=f"mart_{yesterday}", tags=refresh_window_tags(yesterday, REFRESH_DAYS)
+        )
+
+    freshness_checks = mart_freshness_checks()
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=freshness_checks,
+        jobs=[job],
+        schedules=[mart_daily],
+        sensors=[
+            dg.build_sensor_for_freshness_checks(
+                freshness_checks=freshness_checks, name="mart_freshness_sensor"
+            )
+        ],
+    )

@@ -1,0 +1,125 @@
+"""Checks on the mart: unique keys (blocking), freshness, and the daily data-quality report.
+
+As in silver, a write replaces whole days, so the frame a run writes is what the table holds for
+those days: checking the frame is checking the table without a second read.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dagster as dg
+import polars as pl
+
+from amazon_assets.analytics.mart import KEYS
+
+MART_KEY = dg.AssetKey(["mart", "mart_asin_daily"])
+# The mart is rebuilt every morning after the sources land; 30 hours leaves a day's slack.
+MART_FRESHNESS = timedelta(hours=30)
+
+# What "this ASIN has data from the source that day" means, as a mart expression per source.
+SOURCE_PRESENCE: dict[str, pl.Expr] = {
+    "business_reports": pl.col("sessions").is_not_null(),
+    "product_signals": pl.any_horizontal(pl.col("price", "bsr", "rating").is_not_null()),
+    "ads": pl.col("ad_spend").is_not_null(),
+    "fees": pl.col("fees").is_not_null(),
+    "returns": pl.col("returned_units").is_not_null(),
+    "reimbursements": pl.col("reimbursements").is_not_null(),
+}
+# Rows that are possible in a correct pipeline only rarely, if at all: each is worth a look.
+ANOMALIES: dict[str, pl.Expr] = {
+    "units_without_sessions": (pl.col("units_ordered") > 0) & (pl.col("sessions") == 0),
+    "buy_box_percentage_out_of_range": ~pl.col("buy_box_percentage").is_between(0, 100),
+    "conversion_above_one": pl.col("conversion") > 1,
+    "negative_money": pl.any_horizontal(
+        pl.col("ordered_product_sales", "ad_spend", "ad_sales", "fees", "price") < 0
+    ),
+    "in_stock_without_price": pl.col("in_stock") & pl.col("price").is_null(),
+}
+DATA_QUALITY_SCHEMA = pl.Schema(
+    {
+        "report_date": pl.Date,
+        "account": pl.String,
+        "kind": pl.String,  # "coverage" or "anomaly"
+        "name": pl.String,  # the source, or the anomaly rule
+        "asins": pl.Int64,  # ASINs with data from the source / ASINs the rule flags
+        "tracked_asins": pl.Int64,  # ASINs in the mart's spine that day
+        "share": pl.Float64,  # asins / tracked_asins
+    }
+)
+
+
+def mart_check_specs() -> list[dg.AssetCheckSpec]:
+    """The checks evaluated with every mart write."""
+    return [
+        dg.AssetCheckSpec(
+            "keys_unique",
+            asset=MART_KEY,
+            blocking=True,
+            description="(account, asin, report_date) is non-null and unique.",
+        )
+    ]
+
+
+def keys_unique(mart: pl.DataFrame) -> dg.AssetCheckResult:
+    """One mart row per (account, asin, report_date), none with a null key."""
+    nulls = mart.filter(pl.any_horizontal(pl.col(k).is_null() for k in KEYS)).height
+    duplicates = mart.height - mart.select(KEYS).unique().height
+    return dg.AssetCheckResult(
+        asset_key=MART_KEY,
+        check_name="keys_unique",
+        passed=nulls == 0 and duplicates == 0,
+        metadata={"null_keys": nulls, "duplicate_keys": duplicates, "rows": mart.height},
+    )
+
+
+def mart_freshness_checks() -> list[dg.AssetChecksDefinition]:
+    """The mart was written within MART_FRESHNESS."""
+    return list(
+        dg.build_last_update_freshness_checks(assets=[MART_KEY], lower_bound_delta=MART_FRESHNESS)
+    )
+
+
+def data_quality_daily(mart: pl.DataFrame) -> pl.DataFrame:
+    """Per day and account: coverage of each source and the rows each anomaly rule flags."""
+    day_account = ["report_date", "account"]
+    measures = {
+        **{("coverage", name): expr for name, expr in SOURCE_PRESENCE.items()},
+        **{("anomaly", name): expr for name, expr in ANOMALIES.items()},
+    }
+    counts = mart.group_by(day_account).agg(
+        pl.len().alias("tracked_asins"),
+        *(expr.fill_null(False).sum().alias(f"{k}:{n}") for (k, n), expr in measures.items()),
+    )
+    long = counts.unpivot(
+        index=[*day_account, "tracked_asins"], variable_name="measure", value_name="asins"
+    )
+    kind_name = pl.col("measure").str.split_exact(":", 1)
+    return (
+        long.with_columns(
+            kind_name.struct.field("field_0").alias("kind"),
+            kind_name.struct.field("field_1").alias("name"),
+            (pl.col("asins") / pl.col("tracked_asins")).alias("share"),
+        )
+        .select(pl.col(name).cast(dtype) for name, dtype in DATA_QUALITY_SCHEMA.items())
+        .sort("report_date", "account", "kind", "name")
+    )
+
+
+def quality_metadata(quality: pl.DataFrame) -> dict[str, dg.RawMetadataValue]:
+    """Coverage per source over the run (numbers Dagster charts) and anomalies found."""
+    totals = (
+        quality.group_by("kind", "name")
+        .agg(pl.col("asins").sum(), pl.col("tracked_asins").sum())
+        .sort("kind", "name")
+    )
+    metadata: dict[str, dg.RawMetadataValue] = {}
+    for row in totals.iter_rows(named=True):
+        if row["kind"] == "coverage":
+            share = row["asins"] / row["tracked_asins"] if row["tracked_asins"] else 0.0
+            metadata[f"coverage_{row['name']}"] = round(share, 4)
+        else:
+            metadata[f"anomalies_{row['name']}"] = int(row["asins"])
+    anomalies = int(totals.filter(pl.col("kind") == "anomaly")["asins"].sum() or 0)
+    metadata["anomalies_found"] = anomalies
+    return metadata

@@ -1,0 +1,187 @@
+"""What the mart reads from silver: each source's query, the spine of tracked ASINs, fee estimates.
+
+Silver lives in the `warehouse` resource (DuckDB or BigQuery) while the mart may live in
+PostgreSQL, so the mart reads silver with SQL rather than through an IO manager; a table that does
+not exist (its domain not deployed, or never materialized) is reported as missing and its mart
+columns stay null.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import polars as pl
+
+from amazon_assets.analytics.mart import KEYS, MONEY
+from amazon_assets.resources.warehouse import WarehouseResource
+from amazon_assets.tracking import TRACKED_TABLE
+
+BUSINESS_REPORTS = "fact_business_reports_us"
+# Amazon refreshes the fee preview about every 72 hours: a day's fees use the latest estimate of
+# the week before it.
+FEE_PREVIEW_MAX_AGE_DAYS = 7
+
+
+@dataclass(frozen=True)
+class SilverSource:
+    """One silver table the mart reads: its name, the SQL columns in mart terms, its date column."""
+
+    table: str
+    columns: str
+    day_column: str = "report_date"
+    lookback_days: int = 0
+
+
+# Silver column names mapped to the names build_mart_asin_daily takes (see analytics/mart.py).
+SOURCES: dict[str, SilverSource] = {
+    "business_reports": SilverSource(
+        BUSINESS_REPORTS,
+        "report_date, account, marketplace_id, msku, asin, sessions, page_views, "
+        "buy_box_percentage, units_ordered, ordered_product_sales",
+    ),
+    "product_snapshot": SilverSource(
+        "fact_product_snapshot",
+        "account, asin, snapshot_date, price, buy_box_price, offer_count, has_buy_box, bsr, "
+        "category, rating, review_count, in_stock",
+        day_column="snapshot_date",
+    ),
+    "ads": SilverSource(
+        "fact_ads_sp_advertised_products",
+        "report_date, account, advertised_asin AS asin, cost, sales_7d, "
+        "COALESCE(units_sold_clicks_7d, purchases_7d) AS units_7d, clicks, impressions",
+    ),
+    "fee_preview": SilverSource(
+        "fact_fee_preview",
+        "report_date, account, sku AS msku, estimated_fee_total",
+        lookback_days=FEE_PREVIEW_MAX_AGE_DAYS,
+    ),
+    "returns": SilverSource("fact_customer_returns", "report_date AS day, account, asin, quantity"),
+    "reimbursements": SilverSource(
+        "fact_reimbursements", "report_date AS day, account, asin, amount_total AS amount"
+    ),
+}
+OPTIONAL_SOURCES = tuple(name for name in SOURCES if name != "business_reports")
+
+
+def table_exists(warehouse: WarehouseResource, dataset: str, table: str) -> bool:
+    """Whether `dataset.table` exists in the warehouse (a missing dataset counts as missing)."""
+    if warehouse.kind == "bigquery":
+        from google.api_core.exceptions import NotFound
+
+        try:
+            found = warehouse.query(
+                f"SELECT count(*) AS n FROM `{warehouse.project}.{dataset}.INFORMATION_SCHEMA.TABLES`"
+                f" WHERE table_name = '{table}'"
+            )
+        except NotFound:
+            return False
+    else:
+        found = warehouse.query(
+            "SELECT count(*) AS n FROM information_schema.tables"
+            f" WHERE table_schema = '{dataset}' AND table_name = '{table}'"
+        )
+    return bool(found["n"][0])
+
+
+def read_source(
+    warehouse: WarehouseResource, dataset: str, source: SilverSource, first: date, end: date
+) -> pl.DataFrame | None:
+    """The source's rows dated [first - lookback, end), or None when its table does not exist."""
+    if not table_exists(warehouse, dataset, source.table):
+        return None
+    low = (first - timedelta(days=source.lookback_days)).isoformat()
+    day = source.day_column
+    return warehouse.query(
+        f"SELECT {source.columns} FROM {warehouse.table(dataset, source.table)}"
+        f" WHERE {day} >= '{low}' AND {day} < '{end.isoformat()}'"
+    )
+
+
+def read_tracked(warehouse: WarehouseResource, dataset: str) -> pl.DataFrame | None:
+    """Tracked (account, asin, role, competitor_of) rows, or None when nothing was ever tracked."""
+    if not table_exists(warehouse, dataset, TRACKED_TABLE):
+        return None
+    return warehouse.query(
+        f"SELECT account, asin, role, competitor_of FROM {warehouse.table(dataset, TRACKED_TABLE)}"
+    )
+
+
+def mart_spine(
+    first: date, end: date, business: pl.DataFrame, tracked: pl.DataFrame | None
+) -> pl.DataFrame:
+    """(account, asin, report_date, marketplace_id): tracked ASINs on every day, plus each
+    ASIN-day the business report has, so an untracked own ASIN's sales are never dropped.
+
+    A day's rows depend on that day's data only: whatever range a run covers, a day gets the
+    same rows. The marketplace is the account's that day, so competitors share their own ASIN's.
+    """
+    days = pl.DataFrame({"report_date": pl.date_range(first, end - timedelta(days=1), eager=True)})
+    parts = [business.select(*KEYS).cast({"account": pl.String, "asin": pl.String})]
+    if tracked is not None and tracked.height:
+        asins = tracked.select(pl.col("account").cast(pl.String), pl.col("asin").cast(pl.String))
+        parts.append(asins.unique().join(days, how="cross").select(*KEYS))
+    spine = pl.concat(parts).unique()
+    marketplaces = business.group_by("account", "report_date").agg(pl.col("marketplace_id").max())
+    return spine.join(marketplaces, on=["account", "report_date"], how="left").sort(*KEYS)
+
+
+def fees_from_preview(fee_preview: pl.DataFrame, business: pl.DataFrame) -> pl.DataFrame:
+    """Estimated Amazon fees per SKU sale: units x the SKU's latest per-unit fee estimate up to
+    that day, as (account, asin, day, amount) rows for build_mart_asin_daily's `fees`.
+
+    A sale without an estimate in the week before it has no row: inside the days the fee source
+    covers the mart reads that as zero, the one case where an unknown fee looks like no fee.
+    """
+    estimates = (
+        fee_preview.filter(pl.col("estimated_fee_total").is_not_null())
+        .select(
+            pl.col("account").cast(pl.String),
+            pl.col("msku").cast(pl.String),
+            pl.col("report_date").alias("estimated_on"),
+            pl.col("estimated_fee_total").cast(MONEY).alias("fee_per_unit"),
+        )
+        .sort("estimated_on")
+    )
+    sales = (
+        business.filter(pl.col("units_ordered") > 0)
+        .select(
+            pl.col("account").cast(pl.String),
+            pl.col("msku").cast(pl.String),
+            "asin",
+            "report_date",
+            "units_ordered",
+        )
+        .sort("report_date")
+    )
+    priced = sales.join_asof(
+        estimates,
+        left_on="report_date",
+        right_on="estimated_on",
+        by=["account", "msku"],
+        strategy="backward",
+        tolerance=timedelta(days=FEE_PREVIEW_MAX_AGE_DAYS),
+    )
+    return priced.filter(pl.col("fee_per_unit").is_not_null()).select(
+        "account",
+        "asin",
+        pl.col("report_date").alias("day"),
+        (pl.col("fee_per_unit") * pl.col("units_ordered")).cast(MONEY).alias("amount"),
+    )
+
+
+def competitor_pairs(tracked: pl.DataFrame | None) -> pl.DataFrame:
+    """(account, own_asin, competitor_asin) from the tracked list (competitors name their ASIN)."""
+    schema = {"account": pl.String, "own_asin": pl.String, "competitor_asin": pl.String}
+    if tracked is None or tracked.is_empty():
+        return pl.DataFrame(schema=schema)
+    return (
+        tracked.filter(pl.col("competitor_of").is_not_null())
+        .select(
+            pl.col("account").cast(pl.String),
+            pl.col("competitor_of").cast(pl.String).alias("own_asin"),
+            pl.col("asin").cast(pl.String).alias("competitor_asin"),
+        )
+        .unique()
+        .sort("account", "own_asin", "competitor_asin")
+    )

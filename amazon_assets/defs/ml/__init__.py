@@ -1,0 +1,1 @@
+"""The ml domain: labels, ranker, tuning, evaluation and daily predictions as Dagster assets."""

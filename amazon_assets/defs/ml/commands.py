@@ -1,0 +1,126 @@
+"""`amazon-assets train`, `tune --trials N`, `predict --date D`, and the ml part of the demo."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import date, timedelta
+from typing import Any
+
+import dagster as dg
+
+from amazon_assets.commands import CommandError, DemoContext, failure_reasons, run_job
+from amazon_assets.defs.ml.assets import (
+    ML_LABELS_JOB,
+    ML_PREDICT_JOB,
+    ML_TRAIN_JOB,
+    ML_TUNE_JOB,
+)
+from amazon_assets.ml.labels import LabelConfig
+from amazon_assets.settings import Settings
+
+
+def register(commands: argparse._SubParsersAction, ingest: argparse._SubParsersAction) -> None:
+    train = commands.add_parser("train", help="label past days, train and evaluate the ranker")
+    train.add_argument("--start", type=date.fromisoformat, default=None, help="first day to label")
+    train.set_defaults(handler=train_command)
+    tune = commands.add_parser("tune", help="run more trials of the ranker's optuna study")
+    tune.add_argument("--trials", type=int, default=20)
+    tune.set_defaults(handler=tune_command)
+    predict = commands.add_parser("predict", help="score and rank one day with the newest ranker")
+    predict.add_argument("--date", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
+    predict.set_defaults(handler=predict_command)
+
+
+def _run_unpartitioned(
+    defs: dg.Definitions, job_name: str, run_config: dict[str, Any] | None = None
+) -> dg.ExecuteInProcessResult:
+    """Run an unpartitioned job in the instance; a failure becomes one CommandError sentence."""
+    with dg.DagsterInstance.get() as instance:
+        result = defs.resolve_job_def(job_name).execute_in_process(
+            instance=instance, run_config=run_config or {}, raise_on_error=False
+        )
+    if not result.success:
+        raise CommandError(
+            f"run {result.run_id} failed: {'; '.join(failure_reasons(result)) or 'see its logs'}."
+        )
+    return result
+
+
+def _metadata(result: dg.ExecuteInProcessResult, node: str) -> dict[str, Any]:
+    events = result.asset_materializations_for_node(node)
+    return {name: value.value for name, value in events[-1].metadata.items()} if events else {}
+
+
+def train_command(settings: Settings, args: argparse.Namespace) -> int:
+    from amazon_assets.definitions import defs
+    from amazon_assets.partitions import daily_partitions
+
+    started = time.monotonic()
+    partitions = daily_partitions(settings)
+    first = args.start or date.fromisoformat(partitions.get_first_partition_key() or "")
+    # Day D's label needs D + H: yesterday's data labels the day H days before it.
+    last = date.today() - timedelta(days=1 + LabelConfig().horizon_days)
+    if last < first:
+        raise CommandError(
+            f"no day from {first} on has {LabelConfig().horizon_days} later days yet."
+        )
+    run_job(defs, ML_LABELS_JOB, first.isoformat(), last.isoformat())
+    result = _run_unpartitioned(defs, ML_TRAIN_JOB)
+    metrics = _metadata(result, "ml__ranker_evaluation")
+    print(
+        f"train: labels {first}..{last}, ranker {metrics.get('model_version')} in "
+        f"{time.monotonic() - started:.1f}s; test NDCG@20 " + ndcg_line(metrics)
+    )
+    return 0
+
+
+def tune_command(settings: Settings, args: argparse.Namespace) -> int:
+    from amazon_assets.definitions import defs
+
+    if args.trials < 1:
+        raise CommandError("--trials must be at least 1.")
+    started = time.monotonic()
+    result = _run_unpartitioned(
+        defs, ML_TUNE_JOB, {"ops": {"ml__ranker_tuning": {"config": {"trials": args.trials}}}}
+    )
+    summary = _metadata(result, "ml__ranker_tuning")
+    print(
+        f"tune: {args.trials} trials in {time.monotonic() - started:.1f}s; study holds "
+        f"{summary.get('trials', 0):.0f} ({summary.get('trials_pruned', 0):.0f} pruned), best "
+        f"validation NDCG@20 {summary.get('best_validation_ndcg_at_20', float('nan')):.4f}"
+    )
+    return 0
+
+
+def predict_command(settings: Settings, args: argparse.Namespace) -> int:
+    from amazon_assets.definitions import defs
+    from amazon_assets.ml.predictions import export_key
+
+    key = args.date.isoformat()
+    result = run_job(defs, ML_PREDICT_JOB, key, key)
+    rows = _metadata(result, "ml__predictions_daily").get("rows", 0)
+    print(f"predict: {rows} ASINs ranked for {key}; top candidates in {export_key(args.date)}")
+    return 0
+
+
+def ndcg_line(metrics: dict[str, Any]) -> str:
+    """'ranker 0.34, baseline 0.20, random 0.12' from evaluation metrics."""
+    return ", ".join(
+        f"{name} {metrics.get(f'{name}_ndcg_at_20', float('nan')):.4f}"
+        for name in ("ranker", "baseline", "random")
+    )
+
+
+def demo(context: DemoContext) -> list[str]:
+    """The ranker against the baseline and random on a year of the sandbox marketplace."""
+    from amazon_assets.ml.sandbox_experiment import run_sandbox_experiment
+
+    started = time.monotonic()
+    result = run_sandbox_experiment()
+    test = result.split.test
+    return [
+        f"ranker: {result.asins} ASINs x {result.days} labelled days of the sandbox marketplace; "
+        f"test {test[0]}..{test[1]} NDCG@20: {ndcg_line(result.metrics)} "
+        f"({time.monotonic() - started:.0f}s)"
+    ]

@@ -1,0 +1,69 @@
+"""Data-quality checks on fact_product_snapshot, evaluated on the days each run writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import dagster as dg
+import polars as pl
+
+SILVER_TABLE = "fact_product_snapshot"
+KEY_COLUMNS = ("account", "asin", "snapshot_date")
+MONEY_COLUMNS = ("price", "buy_box_price", "landed_price")
+
+
+def product_signal_check_specs(dataset: str) -> list[dg.AssetCheckSpec]:
+    """All three block downstream assets: a bad snapshot would raise false alerts."""
+    asset = dg.AssetKey([dataset, SILVER_TABLE])
+    return [
+        dg.AssetCheckSpec(
+            "keys_not_null_and_unique",
+            asset=asset,
+            blocking=True,
+            description="(account, asin, snapshot_date) is non-null and unique.",
+        ),
+        dg.AssetCheckSpec(
+            "prices_not_negative",
+            asset=asset,
+            blocking=True,
+            description="price, buy_box_price and landed_price are >= 0 where known.",
+        ),
+        dg.AssetCheckSpec(
+            "rating_in_range",
+            asset=asset,
+            blocking=True,
+            description="rating lies within 1..5 where known.",
+        ),
+    ]
+
+
+def evaluate_product_signal_checks(
+    dataset: str, facts: pl.DataFrame
+) -> Iterator[dg.AssetCheckResult]:
+    """Every check above for the rows one run writes (writes replace whole days)."""
+    asset = dg.AssetKey([dataset, SILVER_TABLE])
+    nulls = facts.filter(pl.any_horizontal(pl.col(c).is_null() for c in KEY_COLUMNS)).height
+    duplicates = facts.height - facts.select(KEY_COLUMNS).unique().height
+    yield dg.AssetCheckResult(
+        asset_key=asset,
+        check_name="keys_not_null_and_unique",
+        passed=nulls == 0 and duplicates == 0,
+        metadata={"null_keys": nulls, "duplicate_keys": duplicates, "rows": facts.height},
+    )
+    negative = {c: facts.filter(pl.col(c) < 0).height for c in MONEY_COLUMNS}
+    yield dg.AssetCheckResult(
+        asset_key=asset,
+        check_name="prices_not_negative",
+        passed=not any(negative.values()),
+        metadata={f"negative_{c}": n for c, n in negative.items()},
+    )
+    outside = facts.filter(~pl.col("rating").is_between(1.0, 5.0)).height
+    yield dg.AssetCheckResult(
+        asset_key=asset,
+        check_name="rating_in_range",
+        passed=outside == 0,
+        metadata={
+            "rows_out_of_range": outside,
+            "rows_without_rating": facts["rating"].null_count(),
+        },
+    )

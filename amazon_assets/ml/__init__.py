@@ -1,0 +1,1 @@
+"""Machine learning over the features: labels, temporal split, LightGBM ranker, tuning, evaluation."""

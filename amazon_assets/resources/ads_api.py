@@ -1,0 +1,670 @@
+"""The Amazon Ads API resource: python-amazon-ad-api, paced, retried and resumable.
+
+Profiles, Sponsored Products v3 entity lists and reporting v3 all go through the library's
+clients; login-with-Amazon is done here with httpx because the library hard-codes
+api.amazon.com, and the presigned report file is fetched with a plain httpx GET (no auth headers)
+so bronze keeps the bytes exactly as Amazon served them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import dagster as dg
+import httpx
+import requests
+from ad_api.api import Profiles, Reports
+from ad_api.api.sp import AdGroupsV3, CampaignsV3, KeywordsV3, TargetsV3
+from ad_api.base import ApiResponse, Client
+from ad_api.base.exceptions import AdvertisingApiException
+
+from amazon_assets.settings import DEFAULT_ACCOUNT, SANDBOX_REFRESH_TOKEN_PREFIX, Settings
+from amazon_assets.sources.quotas import Clock, Quota
+from amazon_assets.sources.retry import (
+    TRANSIENT_STATUSES,
+    backoff_seconds,
+    describe_range,
+    env_suffix,
+    gzip_is_complete,
+    quiet_loggers,
+    redact,
+    resolve_secret,
+)
+from amazon_assets.sources.state import COMPLETED, FATAL, FORGOTTEN, ReportRequest, StateStore
+
+log = logging.getLogger(__name__)
+
+# The library logs headers (the access token) in debug mode and httpx logs URLs at INFO.
+_QUIET_LOGGERS = ("ad_api", "httpx", "httpcore", "urllib3")
+quiet_loggers(_QUIET_LOGGERS)
+
+
+def _undo_library_logging_setup() -> None:
+    """python-amazon-ad-api calls logging.basicConfig(INFO) on import and warns on the root logger
+    for every v3 list call; neither is ours to print in the user's process."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        formatter = handler.formatter
+        if formatter is not None and formatter._fmt == "%(asctime)s:%(levelname)s:%(message)s":
+            root.removeHandler(handler)
+    if root.level == logging.INFO:
+        root.setLevel(logging.WARNING)
+    root.addFilter(lambda record: "ad_api" not in record.pathname)
+
+
+_undo_library_logging_setup()
+
+# Amazon publishes no per-operation Ads API quotas (it throttles dynamically), so pace well below
+# what accounts observe: 10 requests/s (burst 20) for reads, 1/s (burst 5) for report creation.
+ADS_API_QUOTAS: dict[str, Quota] = {
+    "adsProfiles": Quota(10.0, 20),
+    "adsCampaignsList": Quota(10.0, 20),
+    "adsAdGroupsList": Quota(10.0, 20),
+    "adsKeywordsList": Quota(10.0, 20),
+    "adsTargetsList": Quota(10.0, 20),
+    "adsGetReport": Quota(10.0, 20),
+    "adsCreateReport": Quota(1.0, 5),
+}
+# Reports generate in minutes (up to 3 hours, per the API reference): poll gently.
+POLL_INTERVALS = (15.0, 30.0, 60.0, 120.0, 300.0)  # simulated seconds, the last one repeats
+# A report id older than this is not resumed: Amazon's report URLs and ids are short-lived.
+RESUME_SECONDS = 24 * 3600
+DOWNLOAD_ATTEMPTS = 3
+_DUPLICATE = re.compile(r"duplicate of\s*:\s*([0-9A-Za-z-]+)")
+_TOKEN_LOCK = threading.Lock()
+_TOKENS: dict[str, tuple[str, float]] = {}  # cache key -> (access token, expiry, real seconds)
+
+_METRICS = [
+    "impressions",
+    "clicks",
+    "cost",
+    "purchases7d",
+    "purchases14d",
+    "sales7d",
+    "sales14d",
+    "unitsSoldClicks7d",
+    "unitsSoldClicks14d",
+]
+_CAMPAIGN = ["campaignId", "campaignName", "campaignStatus", "campaignBudgetAmount"]
+_AD_GROUP = ["campaignId", "campaignName", "adGroupId", "adGroupName"]
+_TARGETING = [*_AD_GROUP, "keywordId", "keyword", "matchType", "targeting"]
+# Columns requested per reportTypeId (all DAILY, so "date" comes first).
+ADS_REPORT_COLUMNS: dict[str, list[str]] = {
+    "spCampaigns": ["date", *_CAMPAIGN, "campaignBudgetCurrencyCode", *_METRICS],
+    "spTargeting": ["date", *_TARGETING, *_METRICS],
+    "spSearchTerm": ["date", *_TARGETING, "searchTerm", *_METRICS],
+    "spAdvertisedProduct": [
+        "date",
+        *_AD_GROUP,
+        "adId",
+        "advertisedAsin",
+        "advertisedSku",
+        "campaignBudgetCurrencyCode",
+        *_METRICS,
+    ],
+}
+ADS_REPORT_GROUP_BY: dict[str, str] = {
+    "spCampaigns": "campaign",
+    "spTargeting": "targeting",
+    "spSearchTerm": "searchTerm",
+    "spAdvertisedProduct": "advertiser",
+}
+# Entity kind -> (library client, its list method, response key, operation name).
+_ENTITIES: dict[str, tuple[type[Client], str, str, str]] = {
+    "campaigns": (CampaignsV3, "list_campaigns", "campaigns", "adsCampaignsList"),
+    "adGroups": (AdGroupsV3, "list_ad_groups", "adGroups", "adsAdGroupsList"),
+    "keywords": (KeywordsV3, "list_keywords", "keywords", "adsKeywordsList"),
+    "targets": (TargetsV3, "list_product_targets", "targetingClauses", "adsTargetsList"),
+}
+
+
+class AdsApiError(Exception):
+    """The Ads API could not do what was asked; the message says what and what to do."""
+
+
+class AdsReportFailedError(AdsApiError):
+    """Amazon ended a report FAILED."""
+
+
+@dataclass(frozen=True)
+class AdsReportResult:
+    """One report's outcome and its gzip JSON file exactly as downloaded.
+
+    `requests` counts the HTTP requests this result cost per operation (retries included), plus
+    `throttled` (429s received) and `retries`.
+    """
+
+    report_type_id: str
+    report_id: str
+    status: str  # "COMPLETED"
+    body: bytes = field(repr=False)
+    day_start: date
+    day_end: date
+    fetched_at: datetime
+    requests: dict[str, int]
+
+    def rows(self) -> list[dict]:
+        """The report's rows: the gzip JSON array decoded."""
+        return json.loads(gzip.decompress(self.body)) if self.body else []
+
+
+def report_body(report_type_id: str, day_start: date, day_end: date) -> dict[str, Any]:
+    """The reporting v3 create body for a DAILY GZIP_JSON report of `report_type_id`."""
+    if report_type_id not in ADS_REPORT_COLUMNS:
+        raise AdsApiError(
+            f"Unknown reportTypeId {report_type_id!r}; known: {', '.join(ADS_REPORT_COLUMNS)}."
+        )
+    return {
+        "name": f"{report_type_id} {describe_range(day_start, day_end)}",
+        "startDate": day_start.isoformat(),
+        "endDate": day_end.isoformat(),
+        "configuration": {
+            "adProduct": "SPONSORED_PRODUCTS",
+            "groupBy": [ADS_REPORT_GROUP_BY[report_type_id]],
+            "columns": ADS_REPORT_COLUMNS[report_type_id],
+            "reportTypeId": report_type_id,
+            "timeUnit": "DAILY",
+            "format": "GZIP_JSON",
+        },
+    }
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    """Duck-typed stand-in for `ad_api.base.Marketplaces`: the library reads `.endpoint`."""
+
+    endpoint: str
+
+
+class AdsApiResource(dg.ConfigurableResource):
+    """Amazon Ads API (Sponsored Products) for one seller account.
+
+    - Login: a refresh_token grant against `lwa_token_url`, cached until a minute before expiry.
+    - Pacing: client-side token buckets (ADS_API_QUOTAS) persisted in the SQLite `state_path`,
+      shared by every process; retries with backoff and full jitter on 429, 5xx, timeouts and
+      connection errors, at most `max_attempts` per call.
+    - Resume: a report id is written to the ledger right after the create call (or the 425 that
+      names an existing identical report), so a run that crashed before the download polls the
+      same report instead of creating another.
+    - FAILED: raises `AdsReportFailedError` naming the report type, range and report id.
+    - Amazon keeps reports only 95 days back: an older start date raises `AdsApiError` saying so;
+      older history lives only in our lake.
+
+    Times are simulated seconds on `Clock(clock_speed)`; against Amazon the speed is 1.
+    """
+
+    endpoint: str
+    lwa_token_url: str
+    refresh_token: str
+    client_id: str
+    client_secret: str
+    account: str = DEFAULT_ACCOUNT
+    state_path: str
+    clock_speed: float = 1.0
+    source_label: str = "amazon"
+    request_timeout_seconds: float = 60.0  # real seconds per HTTP request
+    max_attempts: int = 8
+    page_size: int = 100  # maxResults of entity list calls
+    report_timeout_seconds: float = 4 * 3600.0
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            if name in ("refresh_token", "client_secret") and not isinstance(value, dg.EnvVar):
+                yield name, "***"
+            else:
+                yield name, value
+
+    @classmethod
+    def from_settings(cls, settings: Settings, account: str = DEFAULT_ACCOUNT) -> AdsApiResource:
+        """The resource for `account`; real credentials stay environment variables in Dagster."""
+        api = settings.ads_api
+        if api.is_sandbox:
+            credentials: dict[str, Any] = {
+                "refresh_token": SANDBOX_REFRESH_TOKEN_PREFIX + account,
+                "client_id": api.credentials.client_id,
+                "client_secret": api.credentials.client_secret,
+            }
+        else:
+            # A second seller's token in ADS_API_REFRESH_TOKEN_<ACCOUNT>, as on the SP-API side.
+            suffix = "" if account == DEFAULT_ACCOUNT else f"_{env_suffix(account)}"
+            credentials = {
+                "refresh_token": dg.EnvVar(f"ADS_API_REFRESH_TOKEN{suffix}"),
+                "client_id": dg.EnvVar("ADS_API_CLIENT_ID"),
+                "client_secret": dg.EnvVar("ADS_API_CLIENT_SECRET"),
+            }
+        return cls(
+            endpoint=api.endpoint,
+            lwa_token_url=api.lwa_token_url,
+            account=account,
+            state_path=str(settings.state_path),
+            clock_speed=settings.clock_speed,
+            source_label=settings.source_label,
+            **credentials,
+        )
+
+    def profiles(self) -> list[dict]:
+        """Every advertising profile the refresh token can see (GET /v2/profiles)."""
+        with _Session(self) as session:
+            return session.profiles()
+
+    def profile_id(self) -> int:
+        """The US seller profile of `account`."""
+        with _Session(self) as session:
+            return session.profile_id()
+
+    def list_entities(self, entity: str) -> list[dict]:
+        """Every Sponsored Products entity of a kind, all states, all pages."""
+        with _Session(self) as session:
+            return session.list_entities(entity)
+
+    def fetch_report(
+        self, report_type_id: str, day_start: date, day_end: date, *, complete: bool = True
+    ) -> AdsReportResult:
+        """Request (or resume), wait for and download one DAILY report.
+
+        With `complete=False` the ledger keeps the report open until `complete_reports`, so a
+        run that fails after downloading resumes the same report instead of creating another.
+        """
+        with _Session(self) as session:
+            return session.fetch(report_type_id, day_start, day_end, complete=complete)
+
+    def complete_reports(self, report_ids: Iterable[str]) -> None:
+        """Close ledger entries once their files are stored (see `fetch_report`)."""
+        with _Session(self) as session:
+            session.store.complete_reports(session.endpoint, list(report_ids), session.clock)
+
+
+class _Session:
+    """One resource call: the login, counters, pacing and the shared state file."""
+
+    def __init__(self, resource: AdsApiResource) -> None:
+        quiet_loggers(_QUIET_LOGGERS)
+        self.resource = resource
+        self.clock = Clock(resource.clock_speed)
+        self.store = StateStore(resource.state_path)
+        self.requests: Counter[str] = Counter()
+        self.refresh_token = resolve_secret(
+            resource.refresh_token, "seller's LWA refresh token", AdsApiError
+        )
+        self.client_id = resolve_secret(resource.client_id, "LWA client id of the app", AdsApiError)
+        self.client_secret = resolve_secret(
+            resource.client_secret, "LWA client secret of the app", AdsApiError
+        )
+        self.endpoint = resource.endpoint.rstrip("/")
+        self.host = urlsplit(self.endpoint).netloc
+        self.http = httpx.Client(timeout=resource.request_timeout_seconds, follow_redirects=True)
+        self._profile_id: int | None = None
+
+    def __enter__(self) -> _Session:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.http.close()
+
+    # -- secrets and login ---------------------------------------------------------------------
+
+    def redact(self, text: str) -> str:
+        """`text` without the refresh token, client secret or access token."""
+        cached = _TOKENS.get(self._token_key())
+        return redact(text, [self.refresh_token, self.client_secret, cached and cached[0]])
+
+    def _token_key(self) -> str:
+        # Hashed: the cache key itself never holds a secret in clear.
+        """The token cache key of these credentials (a hash, never a secret in clear)."""
+        material = "|".join(
+            (self.resource.lwa_token_url, self.client_id, self.client_secret, self.refresh_token)
+        )
+        return hashlib.sha256(material.encode()).hexdigest()
+
+    def access_token(self) -> str:
+        """A valid LWA access token (refresh_token grant), cached until a minute before expiry."""
+        key = self._token_key()
+        with _TOKEN_LOCK:
+            cached = _TOKENS.get(key)
+            if cached and cached[1] > time.time():
+                return cached[0]
+        url = self.resource.lwa_token_url
+        for attempt in range(1, self.resource.max_attempts + 1):
+            self.requests["token"] += 1
+            try:
+                response = self.http.post(
+                    url,
+                    data={
+                        "grant_type": "refresh_token",
+                        "refresh_token": self.refresh_token,
+                        "client_id": self.client_id,
+                        "client_secret": self.client_secret,
+                    },
+                )
+            except httpx.TransportError as error:
+                reason = type(error).__name__
+            else:
+                if response.status_code == 200:
+                    answer = response.json()
+                    lifetime = float(answer.get("expires_in") or 3600)
+                    token = str(answer["access_token"])
+                    with _TOKEN_LOCK:
+                        _TOKENS[key] = (token, time.time() + max(lifetime - 60, lifetime / 2))
+                    return token
+                if response.status_code not in TRANSIENT_STATUSES:
+                    raise AdsApiError(
+                        f"Login with Amazon at {url} refused the credentials of account "
+                        f"{self.resource.account!r} (HTTP {response.status_code}: "
+                        f"{self.redact(response.text[:300])}); check ADS_API_REFRESH_TOKEN, "
+                        "ADS_API_CLIENT_ID and ADS_API_CLIENT_SECRET."
+                    )
+                reason = f"HTTP {response.status_code}"
+            self._pause("login", reason, attempt)
+        raise AdsApiError(f"Login with Amazon at {url} kept failing; retry later.")
+
+    def forget_token(self) -> None:
+        """Drop the cached token (after a 401/403) so the next call logs in again."""
+        with _TOKEN_LOCK:
+            _TOKENS.pop(self._token_key(), None)
+
+    def client(self, cls: type[Client], scoped: bool = True) -> Client:
+        """A library client on our endpoint with a current access token."""
+        credentials = {
+            "refresh_token": self.refresh_token,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "profile_id": str(self.profile_id()) if scoped else "",
+        }
+        client = cls(
+            marketplace=_Endpoint(self.endpoint),  # type: ignore[arg-type]  # duck-typed
+            credentials=credentials,
+            access_token=self.access_token(),
+            timeout=self.resource.request_timeout_seconds,
+            verify_additional_credentials=False,
+        )
+        # AD_API_* variables in the environment would otherwise win over our credentials.
+        client.credentials = credentials
+        client.endpoint = self.endpoint
+        return client
+
+    # -- pacing and retries --------------------------------------------------------------------
+
+    def _pause(self, operation: str, reason: str, attempt: int) -> None:
+        """Back off before retry `attempt`, or give up clearly after the last one."""
+        if attempt >= self.resource.max_attempts:
+            raise AdsApiError(
+                f"{operation} failed {attempt} times (last: {reason}) for account "
+                f"{self.resource.account!r} at {self.endpoint}; Amazon may be overloaded or "
+                "down, retry later."
+            )
+        self.requests["retries"] += 1
+        delay = backoff_seconds(attempt)
+        log.warning("%s: %s; retry %d in %.0f s (simulated)", operation, reason, attempt, delay)
+        self.clock.sleep(delay)
+
+    def call(
+        self,
+        operation: str,
+        make: Callable[[], Callable[..., ApiResponse]],
+        *args: Any,
+        passthrough: tuple[int, ...] = (),
+        **kwargs: Any,
+    ) -> ApiResponse | AdvertisingApiException:
+        """One Ads API operation, paced and retried; statuses in `passthrough` are returned."""
+        quota = ADS_API_QUOTAS[operation]
+        key = f"ads|{self.host}|{self.client_id}|{self.resource.account}|{operation}"
+        buckets = [(key, quota)]
+        relogged = False
+        for attempt in range(1, self.resource.max_attempts + 1):
+            function = make()  # a fresh client: the access token may have been renewed
+            sent = self.store.take(buckets, self.clock)
+            self.requests[operation] += 1
+            try:
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    self.store.settle(buckets, self.clock.now() - sent)
+            except AdvertisingApiException as error:
+                status = int(error.code) if str(error.code).isdigit() else 0
+                if status in passthrough:
+                    return error
+                if status == 429:
+                    self.requests["throttled"] += 1
+                    self.store.drain([key], self.clock)
+                elif status in (401, 403) and not relogged:
+                    # An expired or revoked access token: log in again once.
+                    self.forget_token()
+                    relogged = True
+                elif status not in TRANSIENT_STATUSES:
+                    raise AdsApiError(
+                        f"The Ads API refused {operation} for account {self.resource.account!r} "
+                        f"with HTTP {status}: {self.redact(_detail(error))}"
+                    ) from None
+                reason = f"HTTP {status}"
+            except requests.RequestException as error:
+                reason = type(error).__name__
+            self._pause(operation, reason, attempt)
+        raise AssertionError("unreachable")
+
+    # -- profiles and entities -----------------------------------------------------------------
+
+    def profiles(self) -> list[dict]:
+        """GET /v2/profiles through the library."""
+        response = self.call(
+            "adsProfiles", lambda: self.client(Profiles, scoped=False).list_profiles
+        )
+        return list(response.payload or [])
+
+    def profile_id(self) -> int:
+        """The US seller profile of the account (looked up once per session)."""
+        if self._profile_id is not None:
+            return self._profile_id
+        sellers = [
+            p
+            for p in self.profiles()
+            if p.get("countryCode") == "US" and (p.get("accountInfo") or {}).get("type") == "seller"
+        ]
+        named = [p for p in sellers if p["accountInfo"].get("name") == self.resource.account]
+        # One seller profile per refresh token is the rule; a name match settles the rest.
+        chosen = named or sellers
+        if len(chosen) != 1:
+            found = ", ".join(str(p.get("profileId")) for p in sellers) or "none"
+            raise AdsApiError(
+                f"Account {self.resource.account!r} needs exactly one US seller profile in the Ads "
+                f"API; found {found}. Authorize the seller's advertising account for this app."
+            )
+        self._profile_id = int(chosen[0]["profileId"])
+        return self._profile_id
+
+    def list_entities(self, entity: str) -> list[dict]:
+        """Every entity of a kind, following nextToken."""
+        if entity not in _ENTITIES:
+            raise AdsApiError(f"Unknown entity {entity!r}; known: {', '.join(_ENTITIES)}.")
+        cls, method, key, operation = _ENTITIES[entity]
+        rows: list[dict] = []
+        body: dict[str, Any] = {
+            "maxResults": self.resource.page_size,
+            "stateFilter": {"include": ["ENABLED", "PAUSED", "ARCHIVED"]},
+        }
+        while True:
+            response = self.call(
+                operation, lambda: getattr(self.client(cls), method), body=dict(body)
+            )
+            page = response.payload or {}
+            rows.extend(page.get(key) or [])
+            if not page.get("nextToken"):
+                return rows
+            body["nextToken"] = page["nextToken"]
+
+    # -- reports -------------------------------------------------------------------------------
+
+    def ledger_request(self, report_type_id: str, day_start: date, day_end: date) -> ReportRequest:
+        """What identifies this report in the ledger (profile, type, range, columns)."""
+        if day_end < day_start:
+            raise AdsApiError(f"{report_type_id}: day_end {day_end} is before {day_start}.")
+        report_body(report_type_id, day_start, day_end)  # validates the report type
+        return ReportRequest(
+            endpoint=self.endpoint,
+            account=self.resource.account,
+            marketplace_id=f"ads-profile:{self.profile_id()}",
+            report_type=report_type_id,
+            data_start=day_start.isoformat(),
+            data_end=day_end.isoformat(),
+            report_options={"columns": ",".join(ADS_REPORT_COLUMNS[report_type_id])},
+        )
+
+    def open_or_create(self, request: ReportRequest) -> str:
+        """The open report of this request from the ledger, else a new (or named) one."""
+        entry = self.store.open_report(request)
+        if entry is not None:
+            if (
+                entry.clock_speed == self.clock.speed
+                and self.clock.now() - entry.created_at < RESUME_SECONDS
+            ):
+                log.info("Resuming %s report %s", request.report_type, entry.report_id)
+                return entry.report_id
+            self.store.finish_report(request, entry.report_id, FORGOTTEN, self.clock)
+        return self.create(request)
+
+    def create(self, request: ReportRequest) -> str:
+        """Create the report (a 425 names the identical one) and record its id."""
+        start, end = date.fromisoformat(request.data_start), date.fromisoformat(request.data_end)
+        answer = self.call(
+            "adsCreateReport",
+            lambda: self.client(Reports).post_report,
+            body=report_body(request.report_type, start, end),
+            passthrough=(400, 425),
+        )
+        if isinstance(answer, AdvertisingApiException):
+            detail = _detail(answer)
+            if str(answer.code) == "400":
+                raise AdsApiError(
+                    f"The Ads API refused {request.report_type} for {describe_range(start, end)}: "
+                    f"{self.redact(detail)} Amazon keeps ad reports only 95 days back; older "
+                    "days exist only in the lake."
+                )
+            match = _DUPLICATE.search(detail)
+            if not match:
+                raise AdsApiError(f"The Ads API answered 425 without a report id: {detail}")
+            # Amazon already builds this exact report: wait for that one instead.
+            report_id = match.group(1)
+            log.info("%s is a duplicate of report %s; reusing it", request.report_type, report_id)
+        else:
+            report_id = str(answer.payload["reportId"])
+        # Persist before anything else can fail: a crash from here on resumes this report.
+        self.store.record_report(request, report_id, self.clock)
+        return report_id
+
+    def wait(self, request: ReportRequest, report_id: str) -> dict | None:
+        """Poll until COMPLETED or FAILED; None when the server does not know the report."""
+        deadline = self.clock.now() + self.resource.report_timeout_seconds
+        for polls in range(10**6):
+            answer = self.call(
+                "adsGetReport",
+                lambda: self.client(Reports).get_report,
+                report_id,
+                passthrough=(404,),
+            )
+            if isinstance(answer, AdvertisingApiException):
+                return None
+            report = dict(answer.payload)
+            if report.get("status") in ("COMPLETED", "FAILED"):
+                return report
+            interval = POLL_INTERVALS[min(polls, len(POLL_INTERVALS) - 1)]
+            if self.clock.now() + interval > deadline:
+                raise AdsApiError(
+                    f"{request.report_type} report {report_id} is still {report.get('status')} "
+                    f"after {self.resource.report_timeout_seconds / 3600:g} hours; the next run "
+                    "resumes polling it."
+                )
+            self.clock.sleep(interval)
+        raise AssertionError("unreachable")
+
+    def fetch(
+        self, report_type_id: str, day_start: date, day_end: date, complete: bool
+    ) -> AdsReportResult:
+        """Resume or create, wait for and download one report."""
+        request = self.ledger_request(report_type_id, day_start, day_end)
+        report_id = self.open_or_create(request)
+        report = self.wait(request, report_id)
+        if report is None:
+            log.info("Report %s is unknown to the server; requesting it again", report_id)
+            self.store.finish_report(request, report_id, FORGOTTEN, self.clock)
+            report_id = self.create(request)
+            report = self.wait(request, report_id)
+            if report is None:
+                raise AdsApiError(f"The Ads API lost report {report_id} it just created.")
+        span = describe_range(day_start, day_end)
+        if report["status"] == "FAILED":
+            self.store.finish_report(request, report_id, FATAL, self.clock)
+            reason = report.get("failureReason") or "no reason given"
+            raise AdsReportFailedError(
+                f"Amazon Ads ended {report_type_id} report {report_id} for {span} FAILED "
+                f"({reason}); the next run requests it again."
+            )
+        body = self.download(request, report_id, report)
+        if complete:
+            self.store.finish_report(request, report_id, COMPLETED, self.clock)
+        return AdsReportResult(
+            report_type_id=report_type_id,
+            report_id=report_id,
+            status="COMPLETED",
+            body=body,
+            day_start=day_start,
+            day_end=day_end,
+            fetched_at=datetime.now(UTC),
+            requests=dict(self.requests),
+        )
+
+    def download(self, request: ReportRequest, report_id: str, report: dict) -> bytes:
+        """The report file; an expired or broken download asks for a fresh URL and retries."""
+        problem = ""
+        for _ in range(DOWNLOAD_ATTEMPTS):
+            body = self._get(str(report.get("url") or ""))
+            if body is not None and gzip_is_complete(body):
+                return body
+            problem = "the link had expired" if body is None else "the gzip file was incomplete"
+            log.warning("Report %s: %s; downloading it again", report_id, problem)
+            report = self.wait(request, report_id) or report
+        raise AdsApiError(
+            f"Report {report_id} could not be downloaded whole in {DOWNLOAD_ATTEMPTS} attempts "
+            f"(last: {problem}); the next run resumes it."
+        )
+
+    def _get(self, url: str) -> bytes | None:
+        """GET a presigned URL without Ads API auth; None when the link is refused (expired)."""
+        for attempt in range(1, self.resource.max_attempts + 1):
+            self.requests["adsDownload"] += 1
+            try:
+                response = self.http.get(url)
+            except httpx.TransportError as error:
+                reason = type(error).__name__
+            else:
+                if response.status_code == 200:
+                    return response.content
+                if response.status_code in (401, 403):
+                    return None
+                if response.status_code not in TRANSIENT_STATUSES:
+                    raise AdsApiError(
+                        f"Downloading a report file answered HTTP {response.status_code}."
+                    )
+                reason = f"HTTP {response.status_code}"
+            self._pause("adsDownload", reason, attempt)
+        raise AssertionError("unreachable")
+
+
+def _detail(error: AdvertisingApiException) -> str:
+    """Amazon's explanation from an error body ({"code", "details"} or v3 {"code", "detail"})."""
+    body = error.error
+    if isinstance(body, dict):
+        return str(body.get("detail") or body.get("details") or body.get("message") or body)
+    if isinstance(body, bytes):
+        return body.decode("utf-8", "replace")[:300]
+    return str(body)[:300]

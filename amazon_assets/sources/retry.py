@@ -1,0 +1,91 @@
+"""What every Amazon client here shares: backoff with jitter, secret redaction, quiet loggers.
+
+The SP-API and Ads API resources both retry 429/5xx/timeouts the same way and must never let a
+refresh token, client secret or access token reach a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import zlib
+from collections.abc import Iterable
+from datetime import date
+
+import dagster as dg
+
+BACKOFF_BASE_SECONDS = 5.0
+BACKOFF_CAP_SECONDS = 300.0
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# Login-with-Amazon access tokens (Atza|...) and refresh tokens (Atzr|...).
+_AMAZON_TOKEN = re.compile(r"Atz[ar]\|[^\s'\",&}]+")
+
+
+def backoff_seconds(
+    attempt: int, base: float = BACKOFF_BASE_SECONDS, cap: float = BACKOFF_CAP_SECONDS
+) -> float:
+    """Exponential backoff with full jitter (simulated seconds before retry number `attempt`)."""
+    # Full jitter spreads concurrent clients apart after a shared 429 (AWS architecture blog).
+    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """`text` with each secret and anything shaped like an LWA token replaced by ***."""
+    # Longest first: a secret containing another must not leave a tail behind.
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return _AMAZON_TOKEN.sub("***", text)
+
+
+def quiet_loggers(prefixes: Iterable[str]) -> None:
+    """Raise the loggers under `prefixes` to WARNING (client libraries log tokens at DEBUG)."""
+    prefixes = tuple(prefixes)
+    for name in list(logging.root.manager.loggerDict):
+        if name.split(".")[0] in prefixes:
+            logging.getLogger(name).setLevel(logging.WARNING)
+    for name in prefixes:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def resolve_secret(value: str, variable: str, error: type[Exception]) -> str:
+    """Resolve a credential that may be a `dg.EnvVar` (used outside a Dagster run)."""
+    if isinstance(value, dg.EnvVar):
+        resolved = value.get_value()
+        if not resolved:
+            raise error(f"{value.env_var_name} is not set; set it to the {variable}.")
+        return resolved
+    return value
+
+
+def env_suffix(account: str) -> str:
+    """The environment-variable suffix of an account name: "eu shop" -> "EU_SHOP"."""
+    return re.sub(r"[^A-Za-z0-9]", "_", account).upper()
+
+
+def describe_range(start: date, end: date) -> str:
+    """A day or a range of days as people write it."""
+    return str(start) if start == end else f"{start} to {end}"
+
+
+def gzip_is_complete(body: bytes) -> bool:
+    """True when `body` is a complete gzip stream (every member ends and its CRC matches)."""
+    if not body:
+        return False
+    data = body
+    try:
+        while data:
+            decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            chunk = data
+            while not decompressor.eof:
+                # Bounded output per step: checking a document never holds it all inflated.
+                produced = decompressor.decompress(chunk, 1 << 24)
+                chunk = decompressor.unconsumed_tail
+                if not produced and not chunk:
+                    break
+            if not decompressor.eof:
+                return False
+            data = decompressor.unused_data
+    except zlib.error:
+        return False
+    return True
