@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from amazon_assets.sandbox.app import SandboxApp
 
 ASINS_PER_CAMPAIGN = 5
-KEYWORDS_PER_AD_GROUP = 5
+KEYWORDS_PER_AD_GROUP = 5  # the default of SandboxConfig.ads_keywords_per_ad_group
 TARGETS_PER_AD_GROUP = 2
 RESTATEMENT_DAYS = 14  # how long a day's metrics keep changing after the day
 LOOKBACK_DAYS = 95  # "Most report types support 95 days as lookback window" (Ads API reference)
@@ -212,7 +212,7 @@ class AdsAccount:
             clauses: list[dict[str, Any]] = []
             terms: list[tuple[str, ...]] = []
             word = categories[start].split()[0].lower().strip(",")
-            for k in range(KEYWORDS_PER_AD_GROUP):
+            for k in range(self.marketplace.config.ads_keywords_per_ad_group):
                 text = f"{_WORDS[int(rng.integers(len(_WORDS)))]} {word} {k + 1}"
                 clauses.append(
                     {

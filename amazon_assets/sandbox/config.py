@@ -50,6 +50,8 @@ class SandboxConfig:
     encodings: tuple[tuple[str, str], ...] = ()
     settlement_days: int = 14
     finances_heavy_page_limit: int = 50
+    # Ads: keywords in each ad group (one ad group per campaign of ~5 ASINs); ids allow < 100.
+    ads_keywords_per_ad_group: int = 5
 
     def __post_init__(self) -> None:
         if not self.accounts:
@@ -67,6 +69,8 @@ class SandboxConfig:
                 ) from None
         if self.settlement_days < 1:
             raise ValueError("SandboxConfig.settlement_days must be at least 1.")
+        if not 1 <= self.ads_keywords_per_ad_group <= 99:
+            raise ValueError("SandboxConfig.ads_keywords_per_ad_group must be from 1 to 99.")
 
     def encoding_of(self, account: str) -> str:
         """The charset of the account's TSV documents (utf-8 unless set in `encodings`)."""

@@ -239,7 +239,10 @@ def test_report_unknown_to_the_server_is_requested_again(sandbox, sp_api, state_
     assert [e.status for e in store.report_history(request)] == [FORGOTTEN, COMPLETED]
 
 
-def test_polling_gives_up_after_the_timeout_and_a_later_run_resumes(sandbox, state_path):
+def test_polling_gives_up_after_the_timeout_and_a_later_run_resumes(sandbox_factory, state_path):
+    # A slow clock: the report takes 1.5 real seconds, the 20 simulated seconds of patience
+    # run out after a third of one, so a loaded machine cannot let the report finish first.
+    sandbox = sandbox_factory(speed=60.0)
     day = _day(sandbox)
     impatient = _resource(sandbox, state_path, report_timeout_seconds=20.0)
     with pytest.raises(ReportTimeoutError, match="the next run resumes polling it"):
