@@ -8,12 +8,10 @@ beyond the Ads API's 95-day retention, so older partitions are never requested n
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 import dagster as dg
 
 from amazon_assets.defs.advertising.assets import ADS_REPORT_RETENTION_DAYS
-from amazon_assets.defs.business_reports.schedules import refresh_window_tags
+from amazon_assets.schedules import build_daily_refresh_schedule
 
 DEFAULT_LOOKBACK_DAYS = 30
 LOOKBACK_VARIABLE = "AMAZON_ASSETS_ADS_LOOKBACK_DAYS"
@@ -27,16 +25,6 @@ def check_lookback_days(lookback_days: int) -> int:
             f"{ADS_REPORT_RETENTION_DAYS} days of reports); got {lookback_days}."
         )
     return lookback_days
-
-
-def reports_refresh_tags(
-    yesterday: date, lookback_days: int, first_partition: date | None = None
-) -> dict[str, str]:
-    """Run tags for the lookback window ending yesterday, never before the first partition."""
-    days = lookback_days
-    if first_partition is not None:
-        days = max(1, min(days, (yesterday - first_partition).days + 1))
-    return refresh_window_tags(yesterday.isoformat(), days)
 
 
 def build_advertising_schedules(
@@ -59,18 +47,12 @@ def build_advertising_schedules(
     def ads_entities_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         return dg.RunRequest(run_key=f"ads_entities_{context.scheduled_execution_time:%Y-%m-%d}")
 
-    @dg.schedule(
-        job=reports_job,
-        cron_schedule="0 8 * * *",
-        execution_timezone="UTC",
+    ads_reports_daily = build_daily_refresh_schedule(
+        reports_job,
         name="ads_reports_daily",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
+        cron_schedule="0 8 * * *",
+        days=lookback_days,
+        first_partition=first_partition,
     )
-    def ads_reports_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        yesterday = (context.scheduled_execution_time - timedelta(days=1)).date()
-        return dg.RunRequest(
-            run_key=f"ads_reports_{yesterday.isoformat()}",
-            tags=reports_refresh_tags(yesterday, lookback_days, first_partition),
-        )
 
     return [ads_entities_daily, ads_reports_daily]

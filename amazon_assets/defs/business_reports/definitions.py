@@ -12,10 +12,12 @@ import dagster as dg
 from amazon_assets.defs.business_reports.assets import build_business_report_assets
 from amazon_assets.defs.business_reports.checks import SILVER_TABLE
 from amazon_assets.defs.business_reports.commands import BUSINESS_REPORTS_JOB
-from amazon_assets.defs.business_reports.schedules import build_business_reports_schedule
+from amazon_assets.schedules import build_daily_refresh_schedule
 
 # Silver business reports must have landed within the last 30 hours: the schedule runs daily.
 SILVER_FRESHNESS = timedelta(hours=30)
+# Amazon restates sales and traffic for days after the fact (about a week to settle).
+REFRESH_DAYS = 7
 
 
 def build_business_reports_definitions(
@@ -36,7 +38,15 @@ def build_business_reports_definitions(
         assets=assets,
         asset_checks=freshness_checks,
         jobs=[job],
-        schedules=[build_business_reports_schedule(job)],
+        schedules=[
+            build_daily_refresh_schedule(
+                job,
+                name="business_reports_daily",
+                cron_schedule="0 7 * * *",
+                days=REFRESH_DAYS,
+                description="Every morning (UTC), one run refreshes the 7 days ending yesterday.",
+            )
+        ],
         sensors=[
             dg.build_sensor_for_freshness_checks(
                 freshness_checks=freshness_checks, name="business_reports_freshness_sensor"

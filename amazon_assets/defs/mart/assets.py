@@ -11,7 +11,7 @@ resource of the mart database: WarehouseResource or PostgresResource) and `alert
 """
 
 from collections.abc import Collection
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import dagster as dg
 import polars as pl
@@ -26,7 +26,6 @@ from amazon_assets.analytics.competition import (
 from amazon_assets.analytics.features import features_asin_daily
 from amazon_assets.analytics.mart import build_mart_asin_daily
 from amazon_assets.analytics.score import ScoreConfig, score_baseline_daily
-from amazon_assets.defs.business_reports.schedules import refresh_window_tags
 from amazon_assets.defs.mart.checks import (
     MART_KEY,
     data_quality_daily,
@@ -46,6 +45,7 @@ from amazon_assets.defs.mart.sources import (
 )
 from amazon_assets.notifiers import AlertNotifierResource
 from amazon_assets.resources.warehouse import WarehouseResource
+from amazon_assets.schedules import build_daily_refresh_schedule
 from amazon_assets.tracking import TRACKED_TABLE
 
 QUALITY_KEY = dg.AssetKey(["mart", "data_quality_daily"])
@@ -393,19 +393,13 @@ def build_mart_definitions(
         description="The mart, its quality report, features, score, alerts and competitor comparison.",
     )
 
-    @dg.schedule(
-        job=job,
-        cron_schedule="30 8 * * *",
-        execution_timezone="UTC",
+    mart_daily = build_daily_refresh_schedule(
+        job,
         name="mart_daily",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
+        cron_schedule="30 8 * * *",
+        days=REFRESH_DAYS,
+        description="Every morning (UTC), after the sources' refreshes, rebuild the last week.",
     )
-    def mart_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        """Every morning (UTC), after the sources' refreshes, one run rebuilds the last week."""
-        yesterday = (context.scheduled_execution_time - timedelta(days=1)).date().isoformat()
-        return dg.RunRequest(
-            run_key=f"mart_{yesterday}", tags=refresh_window_tags(yesterday, REFRESH_DAYS)
-        )
 
     freshness_checks = mart_freshness_checks()
     return dg.Definitions(

@@ -6,12 +6,10 @@ Resources it needs: `sp_api` (SpApiResource), `reviews` (ApifyDatasetReviews), `
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import dagster as dg
 
-from amazon_assets.defs.business_reports.schedules import refresh_window_tags
 from amazon_assets.defs.product_signals.assets import build_product_signal_assets
+from amazon_assets.schedules import build_daily_refresh_schedule
 
 PRODUCT_SIGNALS_JOB = "product_signals_job"
 
@@ -30,19 +28,10 @@ def build_product_signals_definitions(
         description="Product signals of tracked ASINs: bronze documents then silver snapshots.",
     )
 
-    @dg.schedule(
-        job=job,
-        cron_schedule="30 7 * * *",
-        execution_timezone="UTC",
-        name="product_signals_daily",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
+    # Amazon serves the current state only: each morning's answer is yesterday's snapshot.
+    product_signals_daily = build_daily_refresh_schedule(
+        job, name="product_signals_daily", cron_schedule="30 7 * * *", days=1
     )
-    def product_signals_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        """Every morning (UTC) the current state is stored as yesterday's snapshot."""
-        yesterday = (context.scheduled_execution_time - timedelta(days=1)).date().isoformat()
-        return dg.RunRequest(
-            run_key=f"product_signals_{yesterday}", tags=refresh_window_tags(yesterday, 1)
-        )
 
     return dg.Definitions(
         assets=[tracked, bronze, silver], jobs=[job], schedules=[product_signals_daily]
