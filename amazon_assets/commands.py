@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import socket
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -139,7 +140,8 @@ def run_job(
         missing = [key for key in (first_key, last_key) if key not in keys]
         if missing:
             raise CommandError(
-                f"{', '.join(missing)} is not a partition of {job_name} "
+                f"{' and '.join(missing)} "
+                f"{'is not a partition' if len(missing) == 1 else 'are not partitions'} of {job_name} "
                 "(days run from AMAZON_ASSETS_START_DATE, 18 months back by default, to yesterday)."
             )
     with dg.DagsterInstance.get() as instance:
@@ -175,3 +177,22 @@ def check_summary(result: dg.ExecuteInProcessResult) -> str:
     failed = sorted({c.check_name for c in checks if not c.passed})
     suffix = f"; not passed: {', '.join(failed)} (details in the UI)" if failed else ""
     return f"{len(checks) - len(failed)} of {len(checks)} checks passed{suffix}"
+
+
+def ingest_days_handler(job_name: str, label: str) -> Handler:
+    """A command handler running `job_name` over the days given on the command line."""
+
+    def ingest(settings: Settings, args: argparse.Namespace) -> int:
+        from amazon_assets.definitions import defs
+
+        first, last = days_from_arguments(args)
+        started = time.monotonic()
+        with embedded_sandbox(settings):
+            result = run_job(defs, job_name, first.isoformat(), last.isoformat())
+        print(
+            f"{label}: {first}..{last} loaded in {time.monotonic() - started:.1f}s "
+            f"from {settings.source_label}; {check_summary(result)}"
+        )
+        return 0
+
+    return ingest

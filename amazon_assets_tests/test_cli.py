@@ -64,19 +64,40 @@ def test_unwritable_home_is_reported(tmp_path: Path) -> None:
     )
 
 
-def test_ingest_runs_dagster_against_the_embedded_sandbox(tmp_path: Path, free_port: int) -> None:
+@pytest.mark.parametrize(
+    ("source", "table"),
+    [
+        ("business-reports", "fact_business_reports_us"),
+        ("ads-reports", "fact_ads_sp_advertised_products"),
+    ],
+)
+def test_ingest_runs_dagster_against_the_embedded_sandbox(
+    tmp_path: Path, free_port: int, source: str, table: str
+) -> None:
     env = clean_env(
         tmp_path / "home",
         AMAZON_ASSETS_SANDBOX_PORT=str(free_port),
         AMAZON_ASSETS_SANDBOX_SPEED="3600",
     )
-    done = amazon_assets("ingest", "business-reports", "--days", "2", env=env)
+    done = amazon_assets("ingest", source, "--days", "2", env=env)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "from sandbox" in done.stdout
+    assert "from sandbox" in done.stdout and "checks passed" in done.stdout
     with duckdb.connect(str(tmp_path / "home" / "warehouse.duckdb"), read_only=True) as conn:
-        days = conn.execute(
-            "select count(distinct report_date) from amazon_econ.fact_business_reports_us"
-        ).fetchone()[0]
-    assert days == 2
+        days = conn.execute(f"select count(distinct report_date) from amazon_econ.{table}")
+        assert days.fetchone()[0] == 2
     runs = list((tmp_path / "home" / "dagster").glob("storage/*"))
     assert runs, "the run was recorded in the Dagster instance under AMAZON_ASSETS_HOME"
+
+
+def test_ingest_refuses_days_outside_the_partitions(tmp_path: Path) -> None:
+    done = amazon_assets(
+        "ingest",
+        "business-reports",
+        "--start",
+        "2001-01-01",
+        "--end",
+        "2001-01-02",
+        env=clean_env(tmp_path / "home"),
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "2001-01-01 and 2001-01-02 are not partitions of business_reports_job" in done.stderr

@@ -9,8 +9,8 @@ from amazon_assets.commands import (
     DemoContext,
     add_day_range_options,
     check_summary,
-    days_from_arguments,
     embedded_sandbox,
+    ingest_days_handler,
     run_job,
 )
 from amazon_assets.defs.advertising import ADS_ENTITIES_JOB, ADS_REPORTS_JOB
@@ -27,7 +27,7 @@ def register(commands: argparse._SubParsersAction, ingest: argparse._SubParsersA
         "ads-reports", help="Sponsored Products daily v3 reports (campaigns, targeting, ...)"
     )
     add_day_range_options(reports)
-    reports.set_defaults(handler=ingest_ads_reports)
+    reports.set_defaults(handler=ingest_days_handler(ADS_REPORTS_JOB, "ads-reports"))
 
 
 def _run_entities(defs) -> str:
@@ -42,20 +42,6 @@ def ingest_ads_entities(settings: Settings, args: argparse.Namespace) -> int:
     with embedded_sandbox(settings):
         summary = _run_entities(defs)
     print(f"ads-entities: snapshot merged in {time.monotonic() - started:.1f}s; {summary}")
-    return 0
-
-
-def ingest_ads_reports(settings: Settings, args: argparse.Namespace) -> int:
-    from amazon_assets.definitions import defs
-
-    first, last = days_from_arguments(args)
-    started = time.monotonic()
-    with embedded_sandbox(settings):
-        result = run_job(defs, ADS_REPORTS_JOB, first.isoformat(), last.isoformat())
-    print(
-        f"ads-reports: {first}..{last} loaded in {time.monotonic() - started:.1f}s "
-        f"from {settings.source_label}; {check_summary(result)}"
-    )
     return 0
 
 

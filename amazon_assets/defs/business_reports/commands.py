@@ -9,11 +9,9 @@ from amazon_assets.commands import (
     DemoContext,
     add_day_range_options,
     check_summary,
-    days_from_arguments,
-    embedded_sandbox,
+    ingest_days_handler,
     run_job,
 )
-from amazon_assets.settings import Settings
 
 BUSINESS_REPORTS_JOB = "business_reports_job"
 
@@ -21,21 +19,7 @@ BUSINESS_REPORTS_JOB = "business_reports_job"
 def register(commands: argparse._SubParsersAction, ingest: argparse._SubParsersAction) -> None:
     source = ingest.add_parser("business-reports", help="GET_SALES_AND_TRAFFIC_REPORT, one per day")
     add_day_range_options(source)
-    source.set_defaults(handler=ingest_business_reports)
-
-
-def ingest_business_reports(settings: Settings, args: argparse.Namespace) -> int:
-    from amazon_assets.definitions import defs
-
-    first, last = days_from_arguments(args)
-    started = time.monotonic()
-    with embedded_sandbox(settings):
-        result = run_job(defs, BUSINESS_REPORTS_JOB, first.isoformat(), last.isoformat())
-    print(
-        f"business-reports: {first}..{last} loaded in {time.monotonic() - started:.1f}s "
-        f"from {settings.source_label}; {check_summary(result)}"
-    )
-    return 0
+    source.set_defaults(handler=ingest_days_handler(BUSINESS_REPORTS_JOB, "business-reports"))
 
 
 def demo(context: DemoContext) -> list[str]:
