@@ -28,12 +28,14 @@ from amazon_assets.defs.business_reports import commands as business_reports_com
 from amazon_assets.defs.mart import commands as mart_commands
 from amazon_assets.defs.ml import commands as ml_commands
 from amazon_assets.defs.product_signals import commands as product_signals_commands
+from amazon_assets.defs.seller_history import commands as seller_history_commands
 from amazon_assets.settings import ConfigError, Settings
 
 DEFAULT_DEMO_DAYS = 7
 # Each domain's commands, in the order the demo runs them.
 DOMAINS = (
     business_reports_commands,
+    seller_history_commands,
     product_signals_commands,
     advertising_commands,
     mart_commands,

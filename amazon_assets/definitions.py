@@ -9,6 +9,7 @@ from amazon_assets.defs.business_reports.definitions import build_business_repor
 from amazon_assets.defs.mart.assets import build_mart_definitions
 from amazon_assets.defs.ml.assets import build_ml_definitions, study_storage_from_settings
 from amazon_assets.defs.product_signals.definitions import build_product_signals_definitions
+from amazon_assets.defs.seller_history import build_seller_history_definitions
 from amazon_assets.notifiers import AlertNotifierResource
 from amazon_assets.partitions import daily_partitions
 from amazon_assets.resources.ads_api import AdsApiResource
@@ -60,6 +61,7 @@ def build_source_definitions(
         build_advertising_definitions(
             partitions, dataset, lake_kind, warehouse_kind, settings.ads_lookback_days
         ),
+        build_seller_history_definitions(settings, partitions),
     )
 
 

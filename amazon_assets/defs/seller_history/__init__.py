@@ -1,0 +1,65 @@
+"""Seller history: seven SP-API sources per seller account, backfilled 18 months and kept fresh."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from amazon_assets.defs.seller_history.assets import (
+    SOURCE_NAMES,
+    bronze_key,
+    build_seller_history_assets,
+    seller_partitions,
+)
+from amazon_assets.defs.seller_history.schedules import (
+    SELLER_HISTORY_JOB,
+    build_seller_history_schedule,
+)
+from amazon_assets.defs.seller_history.sensors import build_onboarding_sensor
+from amazon_assets.defs.seller_history.silver import SETTLEMENT_SUMMARIES, TABLES
+from amazon_assets.settings import Settings
+
+
+def source_job_name(source: str) -> str:
+    """The job `amazon-assets ingest <source>` runs: that source's bronze and silver."""
+    return f"seller_history_{source}_job"
+
+
+def build_seller_history_definitions(
+    settings: Settings, partitions: dg.TimeWindowPartitionsDefinition
+) -> dg.Definitions:
+    """Assets, checks, jobs, the daily schedule and the onboarding sensor (no resources)."""
+    seller = seller_partitions(partitions)
+    dataset = settings.bigquery_dataset
+    assets = build_seller_history_assets(
+        seller,
+        dataset,
+        lake_kind="gcs" if settings.gcs_bucket else "file",
+        warehouse_kind="bigquery" if settings.uses_bigquery else "duckdb",
+    )
+    job = dg.define_asset_job(
+        SELLER_HISTORY_JOB,
+        selection=dg.AssetSelection.assets(*assets),
+        partitions_def=seller,
+        description="Seller history: every source's bronze documents, then silver facts.",
+    )
+    source_jobs = []
+    for source in SOURCE_NAMES:
+        tables = [TABLES[source].table, f"quarantine_{source}"]
+        if source == "settlements":
+            tables.append(SETTLEMENT_SUMMARIES.table)
+        source_jobs.append(
+            dg.define_asset_job(
+                source_job_name(source),
+                selection=dg.AssetSelection.assets(
+                    bronze_key(source), *(dg.AssetKey([dataset, t]) for t in tables)
+                ),
+                partitions_def=seller,
+                description=f"Seller history, {source.replace('_', ' ')} only.",
+            )
+        )
+    return dg.Definitions(
+        assets=assets,
+        jobs=[job, *source_jobs],
+        schedules=[build_seller_history_schedule(job, partitions)],
+        sensors=[build_onboarding_sensor(assets, partitions)],
+    )

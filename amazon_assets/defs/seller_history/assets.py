@@ -1,0 +1,248 @@
+"""Seller history: bronze documents of seven SP-API sources and their silver facts, per account.
+
+Partitions are (account, day): a dynamic `accounts` dimension crossed with the shared daily
+partitions, so a newly connected account is backfilled without touching the others. One bronze
+step fetches all selected sources of an account at once (their requests share the account's quota
+buckets concurrently); each source's silver step re-derives its days from the lake.
+
+Run modes (run tag `amazon_assets/seller_history_mode`):
+- "backfill" (default, e.g. the UI's backfill page and the onboarding sensor): calendar-aligned
+  windows over the run's days; windows already in bronze are skipped, so an interrupted backfill
+  resumes where it stopped;
+- "refresh" (the daily schedule): each source re-fetches its own lookback (`planner.LOOKBACK_DAYS`);
+- "fetch" (`amazon-assets ingest`): the run's days are fetched again whatever bronze holds.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import polars as pl
+
+from amazon_assets.defs.seller_history.bronze import AccountFetcher, SourceProgress, lake_prefix
+from amazon_assets.defs.seller_history.checks import (
+    evaluate_seller_checks,
+    seller_check_specs,
+)
+from amazon_assets.defs.seller_history.silver import SETTLEMENT_SUMMARIES, TABLES, load_silver
+from amazon_assets.resources.lake import LakeIOManager
+from amazon_assets.resources.sp_api import SpApiResource
+from amazon_assets.sources import planner
+
+ACCOUNTS = dg.DynamicPartitionsDefinition(name="accounts")
+MODE_TAG = "amazon_assets/seller_history_mode"
+BACKFILL, REFRESH, FETCH = "backfill", "refresh", "fetch"
+SOURCE_NAMES = tuple(planner.SOURCES)  # orders, inventory_ledger, ... financial_events
+
+
+def seller_partitions(daily: dg.PartitionsDefinition) -> dg.MultiPartitionsDefinition:
+    """Accounts (registered with `amazon-assets accounts add`) crossed with report days."""
+    return dg.MultiPartitionsDefinition({"account": ACCOUNTS, "day": daily})
+
+
+def bronze_key(source: str) -> dg.AssetKey:
+    return dg.AssetKey(["bronze", source])
+
+
+def days_by_account(partition_keys: Sequence[str]) -> dict[str, tuple[date, date]]:
+    """The first and last day a run covers per account, from its (account, day) keys."""
+    days: dict[str, list[date]] = defaultdict(list)
+    for key in partition_keys:
+        multi = key if isinstance(key, dg.MultiPartitionKey) else _parse_key(key)
+        dimensions = multi.keys_by_dimension
+        days[dimensions["account"]].append(date.fromisoformat(dimensions["day"]))
+    return {account: (min(d), max(d)) for account, d in sorted(days.items())}
+
+
+def _parse_key(key: str) -> dg.MultiPartitionKey:
+    account, day = key.split("|")
+    return dg.MultiPartitionKey({"account": account, "day": day})
+
+
+def partition_key(account: str, day: date) -> str:
+    """The (account, day) partition key as Dagster writes it."""
+    return str(dg.MultiPartitionKey({"account": account, "day": day.isoformat()}))
+
+
+def plan_for_run(
+    sources: Sequence[str], first: date, last: date, mode: str
+) -> list[planner.PlannedRequest]:
+    """The requests a run makes for one account."""
+    if mode != REFRESH:
+        return planner.plan_requests(sources, first, last)
+    plan = []
+    for source in sources:
+        start, end = planner.refresh_range(source, last)
+        plan.extend(planner.plan_source(source, max(start, first), end))
+    return sorted(plan, key=lambda r: (-r.end.toordinal(), r.source))
+
+
+def build_seller_history_assets(
+    partitions_def: dg.MultiPartitionsDefinition,
+    dataset: str,
+    lake_kind: str,
+    warehouse_kind: str,
+) -> list[dg.AssetsDefinition]:
+    """The bronze step (all sources) and one silver step per source."""
+    return [
+        _bronze_assets(partitions_def, lake_kind),
+        *(
+            _silver_asset(source, partitions_def, dataset, warehouse_kind)
+            for source in SOURCE_NAMES
+        ),
+    ]
+
+
+def _bronze_assets(
+    partitions_def: dg.MultiPartitionsDefinition, lake_kind: str
+) -> dg.AssetsDefinition:
+    specs = [
+        dg.AssetSpec(
+            bronze_key(source),
+            group_name="bronze",
+            kinds={"json" if source == planner.FINANCIAL_EVENTS else "tsv", lake_kind},
+            partitions_def=partitions_def,
+            description=f"Every raw {source.replace('_', ' ')} document, exactly as Amazon served it.",
+            metadata={"lake_prefix": lake_prefix(source, "<account>")},
+            skippable=True,
+        )
+        for source in SOURCE_NAMES
+    ]
+
+    @dg.multi_asset(
+        name="seller_history_bronze",
+        specs=specs,
+        can_subset=True,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        # No step retry: each request is already retried (429, 5xx, one FATAL), and a failed
+        # step is resumed by running it again (stored windows are skipped, open reports resumed).
+    )
+    def seller_history_bronze(
+        context: dg.AssetExecutionContext,
+        sp_api: SpApiResource,
+        lake_io_manager: dg.ResourceParam[LakeIOManager],
+    ) -> Iterator[dg.MaterializeResult]:
+        """Fetch the selected sources for each account of the run, all requests at once."""
+        sources = [s for s in SOURCE_NAMES if bronze_key(s) in context.selected_asset_keys]
+        mode = context.run.tags.get(MODE_TAG, BACKFILL)
+        lake = lake_io_manager.lake()
+        ranges = days_by_account(context.partition_keys)
+
+        def fetch(account: str) -> dict[str, SourceProgress]:
+            first, last = ranges[account]
+            plan = plan_for_run(sources, first, last, mode)
+            context.log.info(
+                f"{account}: {len(plan)} requests planned for {first}..{last} ({mode})"
+            )
+            fetcher = AccountFetcher(
+                sp_api.for_account(account),
+                lake,
+                skip_stored=mode == BACKFILL,
+                log=context.log.info,
+            )
+            return fetcher.run(plan)
+
+        with ThreadPoolExecutor(max(1, len(ranges))) as pool:
+            progress = dict(zip(ranges, pool.map(fetch, ranges), strict=True))
+        for source in sources:
+            totals = SourceProgress()
+            for account_progress in progress.values():
+                part = account_progress.get(source, SourceProgress())
+                totals.planned += part.planned
+                totals.skipped += part.skipped
+                totals.fetched += part.fetched
+                totals.cancelled += part.cancelled
+                totals.bytes += part.bytes
+                totals.requests.update(part.requests)
+            yield dg.MaterializeResult(
+                asset_key=bronze_key(source),
+                metadata={
+                    "source": sp_api.source_label,
+                    "mode": mode,
+                    "accounts": dg.MetadataValue.text(", ".join(ranges)),
+                    **totals.metadata(),
+                },
+            )
+
+    return seller_history_bronze
+
+
+def _silver_asset(
+    source: str,
+    partitions_def: dg.MultiPartitionsDefinition,
+    dataset: str,
+    warehouse_kind: str,
+) -> dg.AssetsDefinition:
+    table = TABLES[source]
+    partition_expr = {"account": "account", "day": "report_date"}
+
+    def out(silver_table: str, description: str, cluster_by: Sequence[str]) -> dg.AssetOut:
+        return dg.AssetOut(
+            key=[dataset, silver_table],
+            group_name="silver",
+            kinds={"polars", warehouse_kind},
+            io_manager_key="warehouse_io_manager",
+            metadata={"partition_expr": partition_expr, "cluster_by": list(cluster_by)},
+            description=description,
+        )
+
+    outs = {
+        "facts": out(table.table, table.description, table.cluster_by),
+        "quarantine": out(
+            f"quarantine_{source}",
+            f"Rows of {source.replace('_', ' ')} documents that could not be typed, with the reason.",
+            ("account",),
+        ),
+    }
+    if source == planner.SETTLEMENTS:
+        outs["summaries"] = out(
+            SETTLEMENT_SUMMARIES.table, SETTLEMENT_SUMMARIES.description, ("account",)
+        )
+
+    @dg.multi_asset(
+        name=table.table,
+        outs=outs,
+        deps=[bronze_key(source)],
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        check_specs=seller_check_specs(dataset, source),
+    )
+    def silver(context: dg.AssetExecutionContext, lake_io_manager: dg.ResourceParam[LakeIOManager]):
+        """Type the account's bronze documents for the run's days; malformed rows to quarantine."""
+        lake = lake_io_manager.lake()
+        ingested_at = datetime.now(UTC)
+        batches = [
+            load_silver(lake, source, account, first, last, ingested_at)
+            for account, (first, last) in days_by_account(context.partition_keys).items()
+        ]
+        # A partitioned run always has at least one (account, day), hence at least one batch.
+        facts = pl.concat([b.facts for b in batches])
+        quarantine = pl.concat([b.quarantine for b in batches])
+        yield dg.Output(
+            facts,
+            output_name="facts",
+            metadata={
+                "rows": facts.height,
+                "accounts": facts["account"].n_unique(),
+                "documents": sum(b.documents for b in batches),
+                "document_rows": sum(b.document_rows for b in batches),
+                "quarantined_rows": quarantine.height,
+                "preview": dg.MetadataValue.md(_preview(facts)),
+            },
+        )
+        yield dg.Output(quarantine, output_name="quarantine", metadata={"rows": quarantine.height})
+        summaries = None
+        if source == planner.SETTLEMENTS:
+            summaries = pl.concat([b.summaries for b in batches if b.summaries is not None])
+            yield dg.Output(summaries, output_name="summaries", metadata={"rows": summaries.height})
+        yield from evaluate_seller_checks(dataset, source, facts, quarantine, summaries)
+
+    return silver
+
+
+def _preview(frame: pl.DataFrame) -> str:
+    if not frame.height:
+        return "(no rows)"
+    return frame.head(5).to_pandas().to_markdown(index=False)

@@ -1,0 +1,305 @@
+"""Seller-history bronze: run an account's planned requests concurrently and keep every document.
+
+Lake layout (one folder per document, the foundation's `write_document`):
+`amazon/reports/<source>/us/account=<name>/run_date=<first day>/report_id=<id>/part-000.tsv.gz`
+for the six reports (settlements included) and
+`amazon/finances/financial_events/us/account=<name>/run_date=<first day>/report_id=none-<ts>/part-000.json.gz`
+for Finances API windows; `_meta.json` beside each body records the window (data_start,
+data_end), the report and document ids, the compression and the download's charset.
+
+One document spans many day partitions (orders: a month), so this module writes and reads the
+lake itself instead of going through the day-keyed LakeIOManager. All of an account's requests
+run at once in threads: createReport, getReportDocument and listFinancialEvents draw on their own
+persisted token buckets (`SpApiResource`), so the account's work finishes close to the bound the
+slowest bucket imposes. Resume: a planned window already in bronze is skipped; one whose report
+was created but not stored is resumed from the report ledger (`fetch_report(complete=False)`,
+closed with `complete_reports` once stored).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from amazon_assets.defs.business_reports.assets import bronze_document
+from amazon_assets.resources.lake import (
+    SIDECAR_NAME,
+    BronzeDocument,
+    Lake,
+    read_document,
+    write_document,
+)
+from amazon_assets.resources.sp_api import SpApiResource
+from amazon_assets.sources.planner import (
+    FINANCES,
+    LISTED,
+    SOURCES,
+    PlannedRequest,
+)
+
+# One thread per request: they mostly sleep on quota buckets and report processing, and a
+# request queued behind others would leave its bucket idle (Finances pages run beside reports).
+MAX_WORKERS = 128
+# Amazon lists reports created in the last 90 days; ask for all of them (minus a margin for clocks).
+SETTLEMENT_LISTING = timedelta(days=90) - timedelta(minutes=5)
+
+
+def lake_prefix(source: str, account: str) -> str:
+    """Where an account's documents of one source live in the lake."""
+    family = "finances" if SOURCES[source].serving == FINANCES else "reports"
+    return f"amazon/{family}/{source}/us/account={account}"
+
+
+def file_name(document: BronzeDocument) -> str:
+    """part-000 with the extension of what the body is."""
+    kind = "json" if document.source == "financial_events" else "tsv"
+    return (
+        f"part-000.{kind}.gz" if document.content_type == "application/gzip" else f"part-000.{kind}"
+    )
+
+
+@dataclass(frozen=True, eq=False)  # one object per sidecar: hashed by identity
+class StoredDocument:
+    """A document's sidecar: enough to choose documents without reading bodies."""
+
+    sidecar_key: str
+    meta: Mapping[str, Any]
+
+    @property
+    def data_start(self) -> date:
+        return date.fromisoformat(self.meta["metadata"]["data_start"])
+
+    @property
+    def data_end(self) -> date:
+        return date.fromisoformat(self.meta["metadata"]["data_end"])
+
+    @property
+    def fetched_at(self) -> datetime:
+        return datetime.fromisoformat(self.meta["fetched_at"])
+
+    @property
+    def report_id(self) -> str | None:
+        return self.meta.get("report_id")
+
+    def read(self, lake: Lake) -> BronzeDocument:
+        return read_document(lake, self.sidecar_key, self.meta)
+
+
+def stored_documents(lake: Lake, source: str, account: str) -> list[StoredDocument]:
+    """Every document of a source and account in the lake (sidecars only), oldest first."""
+    prefix = lake_prefix(source, account) + "/"
+    stored = [
+        StoredDocument(key, json.loads(lake.read_bytes(key)))
+        for key in lake.list_keys(prefix)
+        if key.endswith(f"/{SIDECAR_NAME}")
+    ]
+    return sorted(stored, key=lambda d: (d.fetched_at, d.sidecar_key))
+
+
+@dataclass
+class SourceProgress:
+    """What one run did for one source: requests planned, skipped (already stored) and fetched."""
+
+    planned: int = 0
+    skipped: int = 0
+    fetched: int = 0
+    cancelled: int = 0
+    bytes: int = 0
+    requests: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def done(self) -> int:
+        return self.skipped + self.fetched
+
+    def metadata(self) -> dict[str, int]:
+        """Numbers a person reads in the UI (and Dagster charts)."""
+        return {
+            "requests_planned": self.planned,
+            "requests_done": self.done,
+            "already_in_bronze": self.skipped,
+            "documents_fetched": self.fetched,
+            "cancelled": self.cancelled,
+            "bytes": self.bytes,
+            **{f"calls_{op}": n for op, n in sorted(self.requests.items())},
+        }
+
+
+class AccountFetcher:
+    """Runs one account's plan: every request concurrently, documents written as they arrive."""
+
+    def __init__(
+        self,
+        sp_api: SpApiResource,
+        lake: Lake,
+        *,
+        skip_stored: bool,
+        log: Callable[[str], None] = lambda message: None,
+        today: date | None = None,
+    ) -> None:
+        self.sp_api = sp_api
+        self.lake = lake
+        self.account = sp_api.account
+        self.skip_stored = skip_stored
+        self.log = log
+        self.today = today or datetime.now(UTC).date()
+        self.progress: dict[str, SourceProgress] = {}
+        self._lock = threading.Lock()
+
+    def run(self, plan: Iterable[PlannedRequest]) -> dict[str, SourceProgress]:
+        """Fetch every planned request (newest first); raise the first failure after the rest."""
+        plan = list(plan)
+        tasks: list[tuple[PlannedRequest, Callable[[], None]]] = []
+        for source in {request.source for request in plan}:
+            self.progress[source] = SourceProgress()
+        stored = {
+            source: stored_documents(self.lake, source, self.account) for source in self.progress
+        }
+        for request in plan:
+            progress = self.progress[request.source]
+            serving = SOURCES[request.source].serving
+            if serving == LISTED:
+                tasks.append((request, lambda: self._settlements(stored[SETTLEMENT_SOURCE])))
+                continue
+            progress.planned += 1
+            if self.skip_stored and any(
+                (doc.data_start, doc.data_end) == (request.start, request.end)
+                for doc in stored[request.source]
+            ):
+                progress.skipped += 1
+                continue
+            fetch = self._finances if serving == FINANCES else self._report
+            tasks.append((request, lambda request=request, fetch=fetch: fetch(request)))
+        errors: list[BaseException] = []
+        if tasks:
+            with ThreadPoolExecutor(min(MAX_WORKERS, len(tasks))) as pool:
+                futures = {pool.submit(task): request for request, task in tasks}
+                for future in as_completed(futures):
+                    error = future.exception()
+                    if error is not None:
+                        errors.append(error)
+                        request = futures[future]
+                        self.log(f"{request.source} {request.start}..{request.end} failed: {error}")
+        if errors:
+            raise errors[0]
+        return self.progress
+
+    def _store(self, source: str, document: BronzeDocument, requests: Mapping[str, int]) -> None:
+        write_document(self.lake, lake_prefix(source, self.account), document, file_name(document))
+        with self._lock:
+            progress = self.progress[source]
+            progress.fetched += 1
+            progress.cancelled += document.status == "CANCELLED"
+            progress.bytes += len(document.body)
+            progress.requests.update(requests)
+            done = sum(p.done for p in self.progress.values())
+            planned = sum(p.planned for p in self.progress.values())
+        self.log(
+            f"{self.account} {source} {document.metadata.get('data_start')}.."
+            f"{document.metadata.get('data_end')}: {document.status} "
+            f"({done} of {planned} requests done)"
+        )
+
+    def _report(self, request: PlannedRequest) -> None:
+        report_type = SOURCES[request.source].report_type
+        assert report_type is not None
+        result = self.sp_api.fetch_report(report_type, request.start, request.end, complete=False)
+        document = bronze_document(request.source, request.start, result, self.sp_api.source_label)
+        document = _flat_file(document, self.account, result.charset)
+        self._store(request.source, document, result.requests)
+        self.sp_api.complete_reports([result.report_id])
+
+    def _finances(self, request: PlannedRequest) -> None:
+        posted_after = datetime.combine(request.start, datetime.min.time(), UTC)
+        posted_before = datetime.combine(request.end + timedelta(days=1), datetime.min.time(), UTC)
+        pages = self.sp_api.list_financial_events(posted_after, posted_before)
+        stored = {
+            "PostedAfter": posted_after.isoformat(),
+            "PostedBefore": posted_before.isoformat(),
+            "pages": pages,
+        }
+        document = BronzeDocument(
+            source=request.source,
+            day=request.start,
+            report_id=None,
+            status="DONE",
+            body=gzip.compress(json.dumps(stored, separators=(",", ":")).encode(), mtime=0),
+            content_type="application/gzip",
+            fetched_at=datetime.now(UTC),
+            metadata={
+                "operation": "listFinancialEvents",
+                "account": self.account,
+                "data_start": request.start.isoformat(),
+                "data_end": request.end.isoformat(),
+                "pages": len(pages),
+                "source": self.sp_api.source_label,
+            },
+        )
+        self._store(request.source, document, {"listFinancialEvents": len(pages)})
+
+    def _settlements(self, stored: list[StoredDocument]) -> None:
+        """List the settlement reports Amazon holds; download those not yet in bronze."""
+        report_type = SOURCES[SETTLEMENT_SOURCE].report_type
+        assert report_type is not None
+        listed = self.sp_api.list_reports([report_type], datetime.now(UTC) - SETTLEMENT_LISTING)
+        known = {doc.report_id for doc in stored}
+        new = [report for report in listed if report.get("reportId") not in known]
+        with self._lock:
+            progress = self.progress[SETTLEMENT_SOURCE]
+            progress.planned += len(listed)
+            progress.skipped += len(listed) - len(new)
+            progress.requests["getReports"] += 1
+        # Newest first, as everywhere.
+        for report in sorted(new, key=lambda r: r.get("dataEndTime") or "", reverse=True):
+            document_id = report["reportDocumentId"]
+            body, compression, charset = self.sp_api.fetch_document(document_id)
+            start = _day(report.get("dataStartTime")) or self.today
+            end = _day(report.get("dataEndTime")) or start
+            document = BronzeDocument(
+                source=SETTLEMENT_SOURCE,
+                day=start,
+                report_id=str(report["reportId"]),
+                status="DONE",
+                body=body,
+                content_type="application/gzip" if compression == "GZIP" else _TSV,
+                fetched_at=datetime.now(UTC),
+                metadata={
+                    "report_type": report_type,
+                    "report_document_id": document_id,
+                    "compression": compression,
+                    "data_start": start.isoformat(),
+                    "data_end": end.isoformat(),
+                    "created_time": report.get("createdTime"),
+                    "charset": charset,
+                    "account": self.account,
+                    "source": self.sp_api.source_label,
+                },
+            )
+            self._store(SETTLEMENT_SOURCE, document, {"getReportDocument": 1})
+
+
+SETTLEMENT_SOURCE = "settlements"
+_TSV = "text/tab-separated-values"
+
+
+def _flat_file(document: BronzeDocument, account: str, charset: str | None) -> BronzeDocument:
+    """A report's bronze record with the flat file's content type, charset and account."""
+    content_type = document.content_type if document.content_type == "application/gzip" else _TSV
+    return dataclasses.replace(
+        document,
+        content_type=content_type,
+        metadata={**document.metadata, "charset": charset, "account": account},
+    )
+
+
+def _day(value: Any) -> date | None:
+    if not isinstance(value, str) or not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC).date()

@@ -1,0 +1,121 @@
+"""Data-quality checks on the seller-history silver tables, evaluated on what each run writes.
+
+Writes replace the run's (account, day) partitions, so the frame a run writes is what the table
+holds for them: checking it is checking the table, without a second read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import dagster as dg
+import polars as pl
+
+from amazon_assets.defs.seller_history.silver import TABLES
+from amazon_assets.sources import planner
+
+
+def _key(dataset: str, table: str) -> dg.AssetKey:
+    return dg.AssetKey([dataset, table])
+
+
+def seller_check_specs(dataset: str, source: str) -> list[dg.AssetCheckSpec]:
+    """Keys unique (blocking), no quarantined rows (warns); settlements reconcile (warns)."""
+    table = TABLES[source]
+    asset = _key(dataset, table.table)
+    specs = [
+        dg.AssetCheckSpec(
+            "keys_not_null_and_unique",
+            asset=asset,
+            blocking=True,
+            description=f"({', '.join(table.key)}) is unique and report_date is not null.",
+        ),
+        dg.AssetCheckSpec(
+            "no_quarantined_rows",
+            asset=asset,
+            blocking=False,
+            description="Warns when rows of the documents went to quarantine instead of silver.",
+        ),
+    ]
+    if source == planner.SETTLEMENTS:
+        specs.append(
+            dg.AssetCheckSpec(
+                "settlement_lines_sum_to_total",
+                asset=asset,
+                blocking=False,
+                description="Each settlement's lines add up to its summary's total-amount (warns).",
+            )
+        )
+    return specs
+
+
+def keys_not_null_and_unique(
+    asset_key: dg.AssetKey, facts: pl.DataFrame, key: tuple[str, ...]
+) -> dg.AssetCheckResult:
+    nulls = facts.filter(pl.col("report_date").is_null() | pl.col("account").is_null()).height
+    duplicates = facts.height - facts.select(key).unique().height
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name="keys_not_null_and_unique",
+        passed=nulls == 0 and duplicates == 0,
+        metadata={"null_keys": nulls, "duplicate_keys": duplicates, "rows": facts.height},
+    )
+
+
+def no_quarantined_rows(asset_key: dg.AssetKey, quarantine: pl.DataFrame) -> dg.AssetCheckResult:
+    reasons = (
+        quarantine.group_by("reason").len().sort("len", descending=True).head(5).rows()
+        if quarantine.height
+        else []
+    )
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name="no_quarantined_rows",
+        passed=quarantine.height == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "quarantined_rows": quarantine.height,
+            "top_reasons": dg.MetadataValue.json({reason: n for reason, n in reasons}),
+        },
+    )
+
+
+def settlement_lines_sum_to_total(
+    asset_key: dg.AssetKey, lines: pl.DataFrame, summaries: pl.DataFrame
+) -> dg.AssetCheckResult:
+    """Only settlements whose every line is in this run's days can be compared."""
+    sums = lines.group_by("account", "settlement_id").agg(
+        pl.col("amount").sum().alias("lines"), pl.len().alias("loaded")
+    )
+    joined = summaries.join(sums, on=["account", "settlement_id"], how="inner").filter(
+        pl.col("loaded") == pl.col("line_count")
+    )
+    differing = joined.filter(pl.col("lines") != pl.col("total_amount"))
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name="settlement_lines_sum_to_total",
+        passed=differing.height == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "settlements_compared": joined.height,
+            "differing": dg.MetadataValue.json(
+                {row["settlement_id"]: str(row["lines"]) for row in differing.iter_rows(named=True)}
+            ),
+        },
+    )
+
+
+def evaluate_seller_checks(
+    dataset: str,
+    source: str,
+    facts: pl.DataFrame,
+    quarantine: pl.DataFrame,
+    summaries: pl.DataFrame | None,
+) -> Iterator[dg.AssetCheckResult]:
+    """Every check of one source, for the partitions one run wrote."""
+    table = TABLES[source]
+    asset = _key(dataset, table.table)
+    yield keys_not_null_and_unique(asset, facts, table.key)
+    yield no_quarantined_rows(asset, quarantine)
+    if source == planner.SETTLEMENTS and summaries is not None:
+        yield settlement_lines_sum_to_total(asset, facts, summaries)

@@ -1,0 +1,171 @@
+"""`amazon-assets ingest <seller source>`, `backfill`, `accounts` and the seller-history demo step."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import date, timedelta
+
+import dagster as dg
+
+from amazon_assets.commands import (
+    CommandError,
+    DemoContext,
+    add_day_range_options,
+    check_summary,
+    days_from_arguments,
+    embedded_sandbox,
+    run_job,
+)
+from amazon_assets.partitions import HISTORY_MONTHS, history_start
+from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
+
+# Command-line names of the sources -> planner source names.
+SOURCE_COMMANDS = {
+    "orders": "orders",
+    "inventory-ledger": "inventory_ledger",
+    "fee-preview": "fee_preview",
+    "reimbursements": "reimbursements",
+    "customer-returns": "customer_returns",
+    "settlements": "settlements",
+    "financial-events": "financial_events",
+}
+
+
+def register(commands: argparse._SubParsersAction, ingest: argparse._SubParsersAction) -> None:
+    for command, source in SOURCE_COMMANDS.items():
+        parser = ingest.add_parser(command, help=f"seller history: {command.replace('-', ' ')}")
+        add_day_range_options(parser)
+        parser.add_argument("--account", default=DEFAULT_ACCOUNT, help="seller account name")
+        parser.set_defaults(handler=ingest_source, seller_source=source)
+
+    backfill = commands.add_parser("backfill", help="an account's seller history, N months back")
+    backfill.add_argument("--account", required=True, help="seller account name")
+    backfill.add_argument("--months", type=int, default=HISTORY_MONTHS)
+    backfill.set_defaults(handler=backfill_account)
+
+    accounts = commands.add_parser("accounts", help="seller accounts (a Dagster partition each)")
+    actions = accounts.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="register an account; the sensor backfills it")
+    add.add_argument("name")
+    add.set_defaults(handler=add_account)
+    actions.add_parser("list", help="the registered accounts").set_defaults(handler=list_accounts)
+
+
+def _registered(instance: dg.DagsterInstance, account: str) -> None:
+    """Fail unless `account` is registered; the default account registers itself."""
+    from amazon_assets.defs.seller_history.assets import ACCOUNTS
+
+    if instance.has_dynamic_partition(ACCOUNTS.name, account):
+        return
+    if account != DEFAULT_ACCOUNT:
+        raise CommandError(
+            f"account {account!r} is not registered: run `amazon-assets accounts add {account}` first."
+        )
+    instance.add_dynamic_partitions(ACCOUNTS.name, [account])
+
+
+def _run(
+    settings: Settings, job: str, account: str, first: date, last: date, mode: str
+) -> dg.ExecuteInProcessResult:
+    from amazon_assets.definitions import defs
+    from amazon_assets.defs.seller_history.assets import MODE_TAG, partition_key
+
+    with dg.DagsterInstance.get() as instance:
+        _registered(instance, account)
+    with embedded_sandbox(settings):
+        return run_job(
+            defs,
+            job,
+            partition_key(account, first),
+            partition_key(account, last),
+            tags={MODE_TAG: mode},
+        )
+
+
+def ingest_source(settings: Settings, args: argparse.Namespace) -> int:
+    from amazon_assets.defs.seller_history import source_job_name
+    from amazon_assets.defs.seller_history.assets import FETCH
+
+    first, last = days_from_arguments(args)
+    started = time.monotonic()
+    result = _run(settings, source_job_name(args.seller_source), args.account, first, last, FETCH)
+    print(
+        f"{args.seller_source}: {args.account} {first}..{last} loaded in "
+        f"{time.monotonic() - started:.1f}s from {settings.source_label}; {check_summary(result)}"
+    )
+    return 0
+
+
+def backfill_account(settings: Settings, args: argparse.Namespace) -> int:
+    from amazon_assets.defs.seller_history.assets import BACKFILL
+    from amazon_assets.defs.seller_history.schedules import SELLER_HISTORY_JOB
+
+    if args.months < 1:
+        raise CommandError("--months must be at least 1.")
+    last = date.today() - timedelta(days=1)
+    first = max(history_start(date.today(), args.months), settings.start_date or date.min)
+    started = time.monotonic()
+    result = _run(settings, SELLER_HISTORY_JOB, args.account, first, last, BACKFILL)
+    print(
+        f"backfill: {args.account} {first}..{last} done in {time.monotonic() - started:.1f}s "
+        f"from {settings.source_label}; {check_summary(result)}"
+    )
+    return 0
+
+
+def add_account(settings: Settings, args: argparse.Namespace) -> int:
+    from amazon_assets.defs.seller_history.assets import ACCOUNTS
+
+    name = args.name.strip()
+    if not name or "|" in name or "," in name:
+        raise CommandError(f"account names cannot be empty or contain '|' or ','; got {name!r}.")
+    with dg.DagsterInstance.get() as instance:
+        if instance.has_dynamic_partition(ACCOUNTS.name, name):
+            print(f"account {name} is already registered")
+            return 0
+        instance.add_dynamic_partitions(ACCOUNTS.name, [name])
+    print(
+        f"account {name} registered; the seller_account_onboarding sensor starts its "
+        f"{HISTORY_MONTHS}-month backfill (or run `amazon-assets backfill --account {name}`)"
+    )
+    return 0
+
+
+def list_accounts(settings: Settings, args: argparse.Namespace) -> int:
+    from amazon_assets.defs.seller_history.assets import ACCOUNTS
+
+    with dg.DagsterInstance.get() as instance:
+        for name in instance.get_dynamic_partitions(ACCOUNTS.name):
+            print(name)
+    return 0
+
+
+def demo(context: DemoContext) -> list[str]:
+    """Seller history of the default account for the demo days, and what landed in silver."""
+    from amazon_assets.defs.seller_history.assets import FETCH, MODE_TAG, partition_key
+    from amazon_assets.defs.seller_history.schedules import SELLER_HISTORY_JOB
+    from amazon_assets.defs.seller_history.silver import TABLES
+    from amazon_assets.resources.warehouse import warehouse_from_settings
+
+    settings = context.settings
+    started = time.monotonic()
+    with dg.DagsterInstance.get() as instance:
+        _registered(instance, DEFAULT_ACCOUNT)
+    result = run_job(
+        context.defs,
+        SELLER_HISTORY_JOB,
+        partition_key(DEFAULT_ACCOUNT, context.first),
+        partition_key(DEFAULT_ACCOUNT, context.last),
+        tags={MODE_TAG: FETCH},
+    )
+    _, warehouse = warehouse_from_settings(settings)
+    counts = []
+    for table in TABLES.values():
+        name = warehouse.table(settings.bigquery_dataset, table.table)
+        rows = warehouse.query(f"select count(*) as n from {name}")["n"][0]
+        counts.append(f"{table.table} {rows}")
+    return [
+        f"seller history: {', '.join(counts)} rows ({time.monotonic() - started:.1f}s); "
+        f"{check_summary(result)}"
+    ]

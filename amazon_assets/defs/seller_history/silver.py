@@ -1,0 +1,255 @@
+"""Seller-history silver: an account's bronze documents -> typed rows of a range of days.
+
+Documents of one source overlap (a monthly backfill window, then daily refresh windows covering
+its last days), so each day takes its rows from the newest document covering it, and the rows are
+deduplicated on the source's natural key as a guard: overlapping windows and re-runs never double
+count, and a row Amazon dropped from a newer document disappears from silver too. Settlements
+never overlap in content (one document per settlement id), so every stored settlement is read and
+the newest copy of each settlement id wins.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import polars as pl
+
+from amazon_assets.defs.seller_history.bronze import StoredDocument, stored_documents
+from amazon_assets.parsers.quarantine import QUARANTINE_SCHEMA
+from amazon_assets.parsers.seller_history import financial_events, settlements
+from amazon_assets.parsers.seller_history.customer_returns import CUSTOMER_RETURNS
+from amazon_assets.parsers.seller_history.fee_preview import FEE_PREVIEW_SCHEMA, fee_preview
+from amazon_assets.parsers.seller_history.inventory_ledger import INVENTORY_LEDGER
+from amazon_assets.parsers.seller_history.orders import ORDERS
+from amazon_assets.parsers.seller_history.reimbursements import REIMBURSEMENTS
+from amazon_assets.parsers.seller_history.tsv import FlatFile, ParsedDocument
+from amazon_assets.resources.lake import Lake
+from amazon_assets.sources import planner
+
+# The shared quarantine schema plus the account, the partition dimension of every table here.
+SELLER_QUARANTINE_SCHEMA = pl.Schema({**QUARANTINE_SCHEMA, "account": pl.Utf8()})
+
+
+@dataclass(frozen=True)
+class SilverTable:
+    """One source's silver table: its name, schema and natural key."""
+
+    source: str
+    table: str
+    schema: pl.Schema
+    key: tuple[str, ...]
+    description: str
+    cluster_by: tuple[str, ...]
+
+
+def _flat(spec: FlatFile, description: str, cluster_by: tuple[str, ...]) -> SilverTable:
+    return SilverTable(
+        spec.source, f"fact_{spec.source}", spec.schema, spec.key, description, cluster_by
+    )
+
+
+FEE_PREVIEW_KEY = ("account", "report_date", "sku", "occurrence")
+TABLES: dict[str, SilverTable] = {
+    table.source: table
+    for table in (
+        _flat(
+            ORDERS, "All orders, one row per order item, by UTC purchase day.", ("account", "sku")
+        ),
+        _flat(
+            INVENTORY_LEDGER,
+            "Inventory ledger events (FBA), one row per event, by event day.",
+            ("account", "msku", "event_type"),
+        ),
+        SilverTable(
+            planner.FEE_PREVIEW,
+            "fact_fee_preview",
+            FEE_PREVIEW_SCHEMA,
+            FEE_PREVIEW_KEY,
+            "Estimated FBA fees per SKU, one row per SKU and snapshot day.",
+            ("account", "sku"),
+        ),
+        _flat(
+            REIMBURSEMENTS,
+            "FBA reimbursements, one row per reimbursement line, by approval day.",
+            ("account", "sku"),
+        ),
+        _flat(
+            CUSTOMER_RETURNS,
+            "FBA customer returns, one row per return line, by return day.",
+            ("account", "sku"),
+        ),
+        SilverTable(
+            planner.SETTLEMENTS,
+            "fact_settlements",
+            settlements.SETTLEMENTS_SCHEMA,
+            settlements.LINE_KEY,
+            "Settlement lines (V2 flat file), one row per amount, by posted day.",
+            ("account", "settlement_id"),
+        ),
+        SilverTable(
+            planner.FINANCIAL_EVENTS,
+            "fact_financial_events",
+            financial_events.FINANCIAL_EVENTS_SCHEMA,
+            financial_events.NATURAL_KEY,
+            "Financial events (Finances API), one row per event item component, by posted day.",
+            ("account", "event_type", "seller_sku"),
+        ),
+    )
+}
+SETTLEMENT_SUMMARIES = SilverTable(
+    planner.SETTLEMENTS,
+    "fact_settlement_summaries",
+    settlements.SETTLEMENT_SUMMARIES_SCHEMA,
+    settlements.SUMMARY_KEY,
+    "Settlement summaries: one row per settlement with its total and deposit date, by last day.",
+    ("account",),
+)
+
+
+@dataclass(frozen=True)
+class SilverBatch:
+    """One source's rows for an account and a range of days."""
+
+    facts: pl.DataFrame
+    quarantine: pl.DataFrame  # SELLER_QUARANTINE_SCHEMA
+    summaries: pl.DataFrame | None  # settlements only
+    document_rows: int  # data rows of the documents the days were taken from
+    documents: int
+
+
+def _parse(
+    source: str, document: StoredDocument, lake: Lake, account: str, ingested_at: datetime
+) -> tuple[ParsedDocument, pl.DataFrame | None]:
+    bronze = document.read(lake)
+    document_id = bronze.report_id or document.sidecar_key.split("/")[-2].removeprefix("report_id=")
+    if bronze.status != "DONE":  # CANCELLED: Amazon had no data for the window
+        empty = ParsedDocument(
+            pl.DataFrame(schema=TABLES[source].schema), pl.DataFrame(schema=QUARANTINE_SCHEMA), 0
+        )
+        return empty, None
+    charset = bronze.metadata.get("charset")
+    if source == planner.FINANCIAL_EVENTS:
+        parsed = financial_events.parse_financial_events(
+            bronze.body, account=account, report_id=document_id, ingested_at=ingested_at
+        )
+        return parsed, None
+    if source == planner.SETTLEMENTS:
+        settlement = settlements.parse_settlement(
+            bronze.body,
+            account=account,
+            report_id=document_id,
+            charset=charset,
+            fallback_date=document.data_start,
+            ingested_at=ingested_at,
+        )
+        parsed = ParsedDocument(settlement.lines, settlement.quarantine, settlement.document_rows)
+        return parsed, settlement.summary
+    spec = fee_preview(document.data_end) if source == planner.FEE_PREVIEW else _FLAT[source]
+    parsed = spec.parse(
+        bronze.body,
+        account=account,
+        report_id=document_id,
+        charset=charset,
+        fallback_date=document.data_start,
+        ingested_at=ingested_at,
+    )
+    return parsed, None
+
+
+_FLAT: dict[str, FlatFile] = {
+    spec.source: spec for spec in (ORDERS, INVENTORY_LEDGER, REIMBURSEMENTS, CUSTOMER_RETURNS)
+}
+
+
+def _coverage(source: str) -> Callable[[StoredDocument], tuple[date, date]]:
+    if source == planner.FEE_PREVIEW:
+        return lambda doc: (doc.data_end, doc.data_end)  # rows are dated with the snapshot day
+    return lambda doc: (doc.data_start, doc.data_end)
+
+
+def choose_documents(
+    documents: list[StoredDocument],
+    first: date,
+    last: date,
+    coverage: Callable[[StoredDocument], tuple[date, date]],
+) -> dict[StoredDocument, list[date]]:
+    """For each day of [first, last], the newest document covering it; grouped by document."""
+    chosen: dict[StoredDocument, list[date]] = defaultdict(list)
+    spans = [(coverage(doc), doc) for doc in documents]
+    day = first
+    while day <= last:
+        covering = [doc for (start, end), doc in spans if start <= day <= end]
+        if covering:
+            chosen[max(covering, key=lambda d: (d.fetched_at, d.sidecar_key))].append(day)
+        day += timedelta(days=1)
+    return dict(chosen)
+
+
+def _settlement_documents(
+    documents: list[StoredDocument], first: date, last: date
+) -> dict[StoredDocument, list[date]]:
+    newest: dict[str | None, StoredDocument] = {}
+    for doc in documents:  # oldest first: a later copy of a settlement replaces an earlier one
+        newest[doc.report_id] = doc
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    return {
+        doc: [d for d in days if doc.data_start <= d <= doc.data_end + timedelta(days=1)]
+        for doc in newest.values()
+    }
+
+
+def _keep(frame: pl.DataFrame, days: list[date], fallback: date | None = None) -> pl.DataFrame:
+    column = pl.col("report_date")
+    if fallback is not None and days:
+        # Rows that could not be dated carry the document's first day: file them on its first day here.
+        frame = frame.with_columns(
+            pl.when(column.is_in(days) | (column != fallback))
+            .then(column)
+            .otherwise(pl.lit(min(days)))
+            .alias("report_date")
+        )
+    return frame.filter(column.is_in(days))
+
+
+def load_silver(
+    lake: Lake, source: str, account: str, first: date, last: date, ingested_at: datetime
+) -> SilverBatch:
+    """The rows of [first, last] for one account and source, from the lake's documents."""
+    table = TABLES[source]
+    stored = stored_documents(lake, source, account)
+    if source == planner.SETTLEMENTS:
+        chosen = _settlement_documents(stored, first, last)
+    else:
+        chosen = choose_documents(stored, first, last, _coverage(source))
+    facts, quarantine, summaries = [], [], []
+    document_rows = 0
+    for document, days in sorted(chosen.items(), key=lambda item: item[0].fetched_at):
+        if not days:
+            continue
+        parsed, summary = _parse(source, document, lake, account, ingested_at)
+        facts.append(_keep(parsed.facts, days))
+        quarantine.append(
+            _keep(parsed.quarantine, days, fallback=document.data_start).with_columns(
+                account=pl.lit(account)
+            )
+        )
+        if summary is not None:
+            summaries.append(_keep(summary, days))
+        document_rows += parsed.document_rows
+    fact_frame = pl.concat(facts) if facts else pl.DataFrame(schema=table.schema)
+    # Keep the newest copy of a key (documents were read oldest first).
+    fact_frame = fact_frame.unique(subset=list(table.key), keep="last", maintain_order=True)
+    summary_frame = None
+    if source == planner.SETTLEMENTS:
+        summary_frame = (
+            pl.concat(summaries) if summaries else pl.DataFrame(schema=SETTLEMENT_SUMMARIES.schema)
+        ).unique(subset=list(SETTLEMENT_SUMMARIES.key), keep="last", maintain_order=True)
+    quarantine_frame = (
+        pl.concat(quarantine).cast(dict(SELLER_QUARANTINE_SCHEMA))
+        if quarantine
+        else pl.DataFrame(schema=SELLER_QUARANTINE_SCHEMA)
+    )
+    return SilverBatch(fact_frame, quarantine_frame, summary_frame, document_rows, len(chosen))

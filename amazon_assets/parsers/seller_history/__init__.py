@@ -1,0 +1,1 @@
+"""Seller-history documents (flat files, settlements, financial events) -> typed frames."""
