@@ -161,6 +161,7 @@ def fees_from_preview(fee_preview: pl.DataFrame, business: pl.DataFrame) -> pl.D
         by=["account", "msku"],
         strategy="backward",
         tolerance=timedelta(days=FEE_PREVIEW_MAX_AGE_DAYS),
+        check_sortedness=False,  # both sides are sorted by day just above
     )
     return priced.filter(pl.col("fee_per_unit").is_not_null()).select(
         "account",
