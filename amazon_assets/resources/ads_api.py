@@ -30,14 +30,15 @@ from ad_api.api.sp import AdGroupsV3, CampaignsV3, KeywordsV3, TargetsV3
 from ad_api.base import ApiResponse, Client
 from ad_api.base.exceptions import AdvertisingApiException
 
-from amazon_assets.settings import DEFAULT_ACCOUNT, SANDBOX_REFRESH_TOKEN_PREFIX, Settings
+from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 from amazon_assets.sources.quotas import Clock, Quota
 from amazon_assets.sources.retry import (
     TRANSIENT_STATUSES,
     backoff_seconds,
     describe_range,
-    env_suffix,
     gzip_is_complete,
+    login_credentials,
+    masked_secrets,
     quiet_loggers,
     redact,
     resolve_secret,
@@ -220,30 +221,13 @@ class AdsApiResource(dg.ConfigurableResource):
     report_timeout_seconds: float = 4 * 3600.0
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
-        for name, value in super().__repr_args__():
-            if name in ("refresh_token", "client_secret") and not isinstance(value, dg.EnvVar):
-                yield name, "***"
-            else:
-                yield name, value
+        return masked_secrets(super().__repr_args__())
 
     @classmethod
     def from_settings(cls, settings: Settings, account: str = DEFAULT_ACCOUNT) -> AdsApiResource:
         """The resource for `account`; real credentials stay environment variables in Dagster."""
         api = settings.ads_api
-        if api.is_sandbox:
-            credentials: dict[str, Any] = {
-                "refresh_token": SANDBOX_REFRESH_TOKEN_PREFIX + account,
-                "client_id": api.credentials.client_id,
-                "client_secret": api.credentials.client_secret,
-            }
-        else:
-            # A second seller's token in ADS_API_REFRESH_TOKEN_<ACCOUNT>, as on the SP-API side.
-            suffix = "" if account == DEFAULT_ACCOUNT else f"_{env_suffix(account)}"
-            credentials = {
-                "refresh_token": dg.EnvVar(f"ADS_API_REFRESH_TOKEN{suffix}"),
-                "client_id": dg.EnvVar("ADS_API_CLIENT_ID"),
-                "client_secret": dg.EnvVar("ADS_API_CLIENT_SECRET"),
-            }
+        credentials = login_credentials(api, "ADS_API", account)
         return cls(
             endpoint=api.endpoint,
             lwa_token_url=api.lwa_token_url,

@@ -45,6 +45,8 @@ from amazon_assets.sources.retry import (
     describe_range,
     env_suffix,
     gzip_is_complete,
+    login_credentials,
+    masked_secrets,
     quiet_loggers,
     redact,
     resolve_secret,
@@ -271,31 +273,13 @@ class SpApiResource(dg.ConfigurableResource):
     pace_requests: bool = True  # off only for benchmarks against a sandbox without quotas
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
-        for name, value in super().__repr_args__():
-            if name in ("refresh_token", "client_secret") and not isinstance(value, dg.EnvVar):
-                yield name, "***"
-            else:
-                yield name, value
+        return masked_secrets(super().__repr_args__())
 
     @classmethod
     def from_settings(cls, settings: Settings, account: str = DEFAULT_ACCOUNT) -> SpApiResource:
         """The resource for `account`; real credentials stay environment variables in Dagster."""
         api = settings.sp_api
-        if api.is_sandbox:
-            credentials: dict[str, Any] = {
-                "refresh_token": SANDBOX_REFRESH_TOKEN_PREFIX + account,
-                "client_id": api.credentials.client_id,
-                "client_secret": api.credentials.client_secret,
-            }
-        else:
-            # Same convention as python-amazon-sp-api: a second seller's token in
-            # SP_API_REFRESH_TOKEN_<ACCOUNT>; the app's id and secret are shared.
-            suffix = "" if account == DEFAULT_ACCOUNT else f"_{env_suffix(account)}"
-            credentials = {
-                "refresh_token": dg.EnvVar(f"SP_API_REFRESH_TOKEN{suffix}"),
-                "client_id": dg.EnvVar("SP_API_CLIENT_ID"),
-                "client_secret": dg.EnvVar("SP_API_CLIENT_SECRET"),
-            }
+        credentials = login_credentials(api, "SP_API", account)
         return cls(
             endpoint=api.endpoint,
             lwa_token_url=api.lwa_token_url,

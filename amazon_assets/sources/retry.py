@@ -1,4 +1,4 @@
-"""What every Amazon client here shares: backoff with jitter, secret redaction, quiet loggers.
+"""What every Amazon client here shares: credentials, backoff with jitter, secret redaction.
 
 The SP-API and Ads API resources both retry 429/5xx/timeouts the same way and must never let a
 refresh token, client secret or access token reach a log line or an error message.
@@ -12,8 +12,11 @@ import re
 import zlib
 from collections.abc import Iterable
 from datetime import date
+from typing import Any
 
 import dagster as dg
+
+from amazon_assets.settings import DEFAULT_ACCOUNT, SANDBOX_REFRESH_TOKEN_PREFIX, ApiSettings
 
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 300.0
@@ -89,3 +92,33 @@ def gzip_is_complete(body: bytes) -> bool:
     except zlib.error:
         return False
     return True
+
+
+def login_credentials(api: ApiSettings, variable_prefix: str, account: str) -> dict[str, Any]:
+    """refresh_token, client_id, client_secret for `account`: plain in the sandbox, else EnvVars.
+
+    Against Amazon they stay environment variables so the Dagster UI shows names, never values;
+    a second seller's token is `<PREFIX>_REFRESH_TOKEN_<ACCOUNT>` (python-amazon-sp-api's
+    convention), the app's id and secret are shared.
+    """
+    if api.is_sandbox:
+        return {
+            "refresh_token": SANDBOX_REFRESH_TOKEN_PREFIX + account,
+            "client_id": api.credentials.client_id,
+            "client_secret": api.credentials.client_secret,
+        }
+    suffix = "" if account == DEFAULT_ACCOUNT else f"_{env_suffix(account)}"
+    return {
+        "refresh_token": dg.EnvVar(f"{variable_prefix}_REFRESH_TOKEN{suffix}"),
+        "client_id": dg.EnvVar(f"{variable_prefix}_CLIENT_ID"),
+        "client_secret": dg.EnvVar(f"{variable_prefix}_CLIENT_SECRET"),
+    }
+
+
+def masked_secrets(args: Iterable[tuple[str | None, Any]]) -> Iterable[tuple[str | None, Any]]:
+    """A pydantic repr with the refresh token and client secret hidden (EnvVars show their name)."""
+    for name, value in args:
+        if name in ("refresh_token", "client_secret") and not isinstance(value, dg.EnvVar):
+            yield name, "***"
+        else:
+            yield name, value
