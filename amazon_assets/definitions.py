@@ -7,7 +7,11 @@ import dagster as dg
 from amazon_assets.defs.advertising import build_advertising_definitions
 from amazon_assets.defs.business_reports.definitions import build_business_reports_definitions
 from amazon_assets.defs.mart.assets import build_mart_definitions
-from amazon_assets.defs.ml.assets import build_ml_definitions, study_storage_from_settings
+from amazon_assets.defs.ml.assets import (
+    build_ml_definitions,
+    sandbox_take_offs,
+    study_storage_from_settings,
+)
 from amazon_assets.defs.product_signals.definitions import build_product_signals_definitions
 from amazon_assets.defs.seller_history import build_seller_history_definitions
 from amazon_assets.notifiers import AlertNotifierResource
@@ -83,6 +87,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         build_ml_definitions(
             partitions,
             study_storage_url=study_storage_from_settings(settings),
+            # Against the sandbox, recall of its planted take-offs is part of the evaluation.
+            take_offs=sandbox_take_offs(settings.sandbox_url) if settings.uses_sandbox else None,
             warehouse_kind=warehouse_kind,
             lake_kind=lake_kind,
         ),

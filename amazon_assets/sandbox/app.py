@@ -86,6 +86,7 @@ class SandboxApp:
                 *self.catalog.routes(),
                 Route("/_sandbox/faults", self.admin_faults, methods=["POST"]),
                 Route("/_sandbox/stats", self.admin_stats, methods=["GET"]),
+                Route("/_sandbox/take_offs", self.admin_take_offs, methods=["GET"]),
             ]
         )
 
@@ -418,6 +419,16 @@ class SandboxApp:
 
     async def admin_stats(self, request: Request) -> Response:
         return JSONResponse(self.stats())
+
+    async def admin_take_offs(self, request: Request) -> Response:
+        """The planted take-off products: ground truth for evaluating rankings against."""
+        return JSONResponse(
+            [
+                {"account": account, "asin": asin, "take_off_date": day.isoformat()}
+                for account in self.marketplace.accounts
+                for asin, day in self.marketplace.take_offs(account)
+            ]
+        )
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -130,3 +130,19 @@ def test_ml_assets_end_to_end(small_mart: pl.DataFrame, marketplace, tmp_path: P
     assert {day for day, _, _ in rows} == {last - timedelta(days=1), last}
     assert all(best == 1 for _, _, best in rows)
     assert LocalLake(tmp_path / "lake").exists(export_key(last))
+
+
+def test_sandbox_take_offs_are_read_over_http(sandbox) -> None:
+    from amazon_assets.defs.ml.assets import sandbox_take_offs
+
+    frame = sandbox_take_offs(sandbox.url)()
+    expected = sorted(sandbox.marketplace.take_offs("default"))
+    assert frame.columns == ["account", "asin", "take_off_date"]
+    assert sorted(zip(frame["asin"], frame["take_off_date"], strict=True)) == expected
+    assert set(frame["account"]) == {"default"}
+
+
+def test_take_offs_are_optional_when_no_sandbox_answers(free_port: int) -> None:
+    from amazon_assets.defs.ml.assets import sandbox_take_offs
+
+    assert sandbox_take_offs(f"http://127.0.0.1:{free_port}")() is None

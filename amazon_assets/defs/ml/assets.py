@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
+import httpx
 import polars as pl
 
 from amazon_assets.ml.evaluation import evaluate_rankings, random_scores
@@ -52,7 +53,26 @@ ML_PREDICT_JOB = "ml_predict_job"
 RANDOM_SEED = 7
 
 # The ground truth of planted take-offs (account, asin, take_off_date): the sandbox knows it.
-TakeOffs = Callable[[], pl.DataFrame]
+TakeOffs = Callable[[], pl.DataFrame | None]
+
+
+def sandbox_take_offs(sandbox_url: str) -> TakeOffs:
+    """The sandbox's planted take-offs (account, asin, take_off_date), read when evaluating.
+
+    Recall is extra metadata: with no sandbox answering, the evaluation goes on without it.
+    """
+
+    def take_offs() -> pl.DataFrame | None:
+        try:
+            rows = httpx.get(f"{sandbox_url}/_sandbox/take_offs", timeout=30).raise_for_status()
+        except httpx.HTTPError:
+            return None
+        return pl.DataFrame(
+            rows.json(),
+            schema={"account": pl.String, "asin": pl.String, "take_off_date": pl.String},
+        ).with_columns(pl.col("take_off_date").str.to_date())
+
+    return take_offs
 
 
 class TuningRunConfig(dg.Config):

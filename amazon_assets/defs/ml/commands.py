@@ -9,7 +9,13 @@ from typing import Any
 
 import dagster as dg
 
-from amazon_assets.commands import CommandError, DemoContext, failure_reasons, run_job
+from amazon_assets.commands import (
+    CommandError,
+    DemoContext,
+    embedded_sandbox,
+    failure_reasons,
+    run_job,
+)
 from amazon_assets.defs.ml.assets import (
     ML_LABELS_JOB,
     ML_PREDICT_JOB,
@@ -66,7 +72,8 @@ def train_command(settings: Settings, args: argparse.Namespace) -> int:
             f"no day from {first} on has {LabelConfig().horizon_days} later days yet."
         )
     run_job(defs, ML_LABELS_JOB, first.isoformat(), last.isoformat())
-    result = _run_unpartitioned(defs, ML_TRAIN_JOB)
+    with embedded_sandbox(settings):  # the evaluation reads the sandbox's planted take-offs
+        result = _run_unpartitioned(defs, ML_TRAIN_JOB)
     metrics = _metadata(result, "ml__ranker_evaluation")
     print(
         f"train: labels {first}..{last}, ranker {metrics.get('model_version')} in "
