@@ -4,6 +4,12 @@
 entry here and the HTTP layer serves them unchanged. Statuses are derived from the simulated clock
 on every read: IN_QUEUE for `queue_seconds`, IN_PROGRESS for `processing_seconds`, then DONE (the
 document is generated at that moment), CANCELLED (no data, or a forced outcome) or FATAL.
+
+Documents are built outside the store lock (a build can take seconds): the reader that first finds
+a report due claims it under the lock (`Report.generating`, reported as IN_PROGRESS), builds the
+document without the lock, and stores document and final status under the lock again. Other readers
+of that report see IN_PROGRESS meanwhile and never build it a second time; a document download
+waits for the build in flight.
 """
 
 from __future__ import annotations
@@ -133,6 +139,7 @@ class Report:
     final_status: str | None = None
     document_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    generating: bool = False  # a reader is building the document outside the store lock
 
 
 @dataclass
@@ -141,6 +148,15 @@ class Document:
     report_id: str
     gzipped: bytes
     content_type: str
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What a document build ended in: the final status and, for DONE, the document."""
+
+    status: str
+    document: Document | None = None
+    error: str | None = None
 
 
 class ReportStore:
@@ -160,6 +176,8 @@ class ReportStore:
         self._reports: dict[str, Report] = {}
         self._documents: dict[str, Document] = {}
         self._pending: dict[str, Report] = {}  # document id -> generated report not built yet
+        # report id (or, for a generated report's document, document id) -> set once it is built
+        self._building: dict[str, threading.Event] = {}
         self._ids = itertools.count(50_000_000_001)
         self._lock = threading.RLock()
         # Simulated wall time starts at the real time the store was made and runs `speed` times faster.
@@ -205,24 +223,26 @@ class ReportStore:
 
     def get(self, report_id: str, account: str) -> Report | None:
         with self._lock:
-            report = self._reports.get(report_id)
-            if report is None or report.request.account != account or self._expired(report):
+            report = self._visible(report_id, account)
+            if report is None:
                 return None
-            self._advance(report)
-            return report
+            claimed = self._advance(report)
+        self._build_claimed(claimed)
+        return report
 
     def cancel(self, report_id: str, account: str) -> str:
         """'ok', 'missing', or the status that forbids cancelling (only IN_QUEUE can be cancelled)."""
         with self._lock:
-            report = self.get(report_id, account)
+            report = self._visible(report_id, account)
             if report is None:
                 return "missing"
-            status = self.status(report)
-            if status != "IN_QUEUE":
-                return status
-            report.cancelled_at = self.clock.now()
-            report.final_status = "CANCELLED"
-            return "ok"
+            if self.status(report) == "IN_QUEUE":
+                report.cancelled_at = self.clock.now()
+                report.final_status = "CANCELLED"
+                return "ok"
+        # Not cancellable: resolve it as any read does (outside the lock) and say why.
+        report = self.get(report_id, account)
+        return "missing" if report is None else self.status(report)
 
     def list(self, account: str) -> list[Report]:
         with self._lock:
@@ -231,24 +251,25 @@ class ReportStore:
                 for r in self._reports.values()
                 if r.request.account == account and not self._expired(r)
             ]
-            for report in reports:
-                self._advance(report)
-            return sorted(reports, key=lambda r: (-r.created, r.report_id))
+            claimed = [r for r in reports if self._advance(r)]
+        self._build_claimed(claimed)
+        return sorted(reports, key=lambda r: (-r.created, r.report_id))
 
     def all(self) -> list[Report]:
         with self._lock:
-            for report in self._reports.values():
-                self._advance(report)
-            return list(self._reports.values())
+            reports = list(self._reports.values())
+            claimed = [r for r in reports if self._advance(r)]
+        self._build_claimed(claimed)
+        return reports
 
     def document(self, document_id: str) -> Document | None:
+        self._build_pending(document_id)
         with self._lock:
-            self._build_pending(document_id)
             return self._documents.get(document_id)
 
     def document_for(self, document_id: str, account: str) -> Document | None:
+        self._build_pending(document_id)
         with self._lock:
-            self._build_pending(document_id)
             document = self._documents.get(document_id)
             if document is None:
                 return None
@@ -260,15 +281,21 @@ class ReportStore:
     def status(self, report: Report) -> str:
         if report.final_status:
             return report.final_status
+        if report.generating:
+            return "IN_PROGRESS"  # due, but its document is still being built
         elapsed = self.clock.now() - report.created
         if elapsed < self.queue_seconds:
             return "IN_QUEUE"
         if elapsed < self.queue_seconds + self.processing_seconds:
             return "IN_PROGRESS"
-        return "DONE"  # resolved by _advance
+        return "DONE"  # resolved by _advance and _build
 
     def to_json(self, report: Report) -> dict[str, Any]:
-        """The report object with Amazon's field names."""
+        """The report object with Amazon's field names (a consistent snapshot, under the lock)."""
+        with self._lock:
+            return self._to_json(report)
+
+    def _to_json(self, report: Report) -> dict[str, Any]:
         status = self.status(report)
         request = report.request
         body: dict[str, Any] = {
@@ -294,32 +321,81 @@ class ReportStore:
             body["reportDocumentId"] = report.document_id
         return body
 
-    def _build_pending(self, document_id: str) -> None:
-        report = self._pending.pop(document_id, None)
-        if report is not None:
-            report.final_status = None
-            self._advance(report, document_id)
+    def _visible(self, report_id: str, account: str) -> Report | None:
+        """The account's unexpired report `report_id` (call with the lock held)."""
+        report = self._reports.get(report_id)
+        if report is None or report.request.account != account or self._expired(report):
+            return None
+        return report
 
     def _expired(self, report: Report) -> bool:
         return self.clock.now() - report.created > RETENTION.total_seconds()
 
-    def _advance(self, report: Report, document_id: str | None = None) -> None:
-        """Resolve a report whose processing time is over: generate its document or end it."""
-        if report.final_status or self.status(report) != "DONE":
-            return
+    def _advance(self, report: Report) -> list[Report]:
+        """Resolve a report whose processing time is over (call with the lock held).
+
+        A forced outcome is settled at once. A report whose document must be built is claimed
+        (`generating`, so it reads IN_PROGRESS) and returned for the caller to build with
+        `_build_claimed` after releasing the lock; reports already settled or claimed by another
+        reader are left alone.
+        """
+        if report.final_status or report.generating or self.status(report) != "DONE":
+            return []
         if report.forced_outcome:
             report.final_status = report.forced_outcome
-            return
+            return []
+        self._claim(report, report.report_id)
+        return [report]
+
+    def _claim(self, report: Report, key: str) -> None:
+        report.generating = True
+        self._building[key] = threading.Event()
+
+    def _build_claimed(self, claimed: list[Report]) -> None:
+        """Build the documents of reports this reader claimed (call without the lock)."""
+        for report in claimed:
+            self._build(report, report.report_id, None)
+
+    def _build_pending(self, document_id: str) -> None:
+        """Build a generated report's document on first use, or wait for the build in flight."""
+        with self._lock:
+            report = self._pending.pop(document_id, None)
+            if report is not None:
+                self._claim(report, document_id)
+            event = self._building.get(document_id)
+        if report is not None:
+            self._build(report, document_id, document_id)
+        elif event is not None:
+            event.wait()
+
+    def _build(self, report: Report, key: str, document_id: str | None) -> None:
+        """Generate a claimed report's document outside the lock, then store it under the lock."""
+        outcome: _Outcome | None = None
+        try:
+            outcome = self._generate(report, document_id)
+        finally:
+            with self._lock:
+                if outcome is not None:
+                    if outcome.document is not None:
+                        self._documents[outcome.document.document_id] = outcome.document
+                        report.document_id = outcome.document.document_id
+                    if outcome.error is not None:
+                        report.extra["error"] = outcome.error
+                    report.final_status = outcome.status
+                report.generating = False
+                event = self._building.pop(key, None)
+            if event is not None:
+                event.set()
+
+    def _generate(self, report: Report, document_id: str | None) -> _Outcome:
+        """Build a report's document; touches no store state, so it runs without the lock."""
         generator = REPORT_GENERATORS[report.request.report_type]
         try:
             body = generator.build(self.marketplace, report.request)
         except Exception as error:  # a generator bug is Amazon's FATAL, not a 500 on getReport
-            report.final_status = "FATAL"
-            report.extra["error"] = repr(error)
-            return
+            return _Outcome("FATAL", error=repr(error))
         if body is None:
-            report.final_status = "CANCELLED"
-            return
+            return _Outcome("CANCELLED")
         if report.malformed:
             body = generator.malform(body)
         content_type = generator.content_type
@@ -328,11 +404,7 @@ class ReportStore:
         document_id = document_id or f"amzn1.spdoc.1.4.na.{uuid.uuid4()}"
         # mtime=0 keeps the gzip bytes a pure function of the document.
         gzipped = gzip.compress(body, mtime=0)
-        self._documents[document_id] = Document(
-            document_id, report.report_id, gzipped, content_type
-        )
-        report.document_id = document_id
-        report.final_status = "DONE"
+        return _Outcome("DONE", Document(document_id, report.report_id, gzipped, content_type))
 
 
 def _iso(moment: datetime) -> str:

@@ -36,7 +36,14 @@ LEDGER_HISTORY_MONTHS = 18
 FEE_REFRESH_DAYS = 3  # a snapshot every 72 hours, on days whose ordinal is a multiple of 3
 RETURN_LAG_DAYS = 7  # customers return items ordered this many days earlier
 SUBSCRIPTION_CENTS = 3999
-CACHE_ENTRIES = 96  # per-(kind, account, day) frames kept: a month's window plus the return lag
+# Per-(kind, account, day) frames kept (LRU). Seven sources may read different months at once,
+# and 18 months of ledger/finances is ~550 days x 6 kinds (~3,300 frames) per account, so the
+# bound is generous. Measured mean Polars `estimated_size()` per frame (orders, ledger, finances,
+# sales, returned, reimbursements): ~5 KB at 8 SKUs per account (finances ~20 KB), so 4,096 frames
+# are ~20 MB; ~650 KB at 1,000 SKUs (finances ~2.4 MB, orders ~780 KB), where 4,096 frames would
+# be ~2.6 GB, hence the byte budget as well: whichever bound is hit first evicts.
+CACHE_ENTRIES = 4096
+CACHE_BYTES = 512 * 1024 * 1024
 REFERRAL_RATE = 0.15
 
 ORDERS_COLUMNS = [
@@ -202,7 +209,8 @@ class SellerHistory:
         self.config = marketplace.config
         self.seed = marketplace.seed
         self._products: dict[str, pl.DataFrame] = {}
-        self._cache: OrderedDict[tuple[str, str, int], pl.DataFrame] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str, int], tuple[pl.DataFrame, int]] = OrderedDict()
+        self._cache_bytes = 0  # sum of the cached frames' estimated sizes
         self._lock = threading.RLock()
 
     @classmethod
@@ -295,15 +303,23 @@ class SellerHistory:
     ) -> pl.DataFrame:
         key = (kind, account, day.toordinal())
         with self._lock:
-            frame = self._cache.get(key)
-            if frame is not None:
+            entry = self._cache.get(key)
+            if entry is not None:
                 self._cache.move_to_end(key)
-                return frame
-        frame = build()
+                return entry[0]
+        frame = build()  # outside the lock; frames are deterministic, so a race only wastes work
+        size = frame.estimated_size()
         with self._lock:
-            self._cache[key] = frame
-            while len(self._cache) > CACHE_ENTRIES:
-                self._cache.popitem(last=False)
+            previous = self._cache.pop(key, None)
+            if previous is not None:
+                self._cache_bytes -= previous[1]
+            self._cache[key] = (frame, size)
+            self._cache_bytes += size
+            while len(self._cache) > 1 and (
+                len(self._cache) > CACHE_ENTRIES or self._cache_bytes > CACHE_BYTES
+            ):
+                _, (_, evicted) = self._cache.popitem(last=False)
+                self._cache_bytes -= evicted
         return frame
 
     def _sales(self, account: str, day: date) -> pl.DataFrame:
