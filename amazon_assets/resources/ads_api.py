@@ -41,7 +41,7 @@ from amazon_assets.sources.retry import (
     masked_secrets,
     quiet_loggers,
     redact,
-    resolve_secret,
+    resolve_login,
 )
 from amazon_assets.sources.state import COMPLETED, FATAL, FORGOTTEN, ReportRequest, StateStore
 
@@ -279,12 +279,8 @@ class _Session:
         self.clock = Clock(resource.clock_speed)
         self.store = StateStore(resource.state_path)
         self.requests: Counter[str] = Counter()
-        self.refresh_token = resolve_secret(
-            resource.refresh_token, "seller's LWA refresh token", AdsApiError
-        )
-        self.client_id = resolve_secret(resource.client_id, "LWA client id of the app", AdsApiError)
-        self.client_secret = resolve_secret(
-            resource.client_secret, "LWA client secret of the app", AdsApiError
+        self.refresh_token, self.client_id, self.client_secret = resolve_login(
+            resource, AdsApiError
         )
         self.endpoint = resource.endpoint.rstrip("/")
         self.host = urlsplit(self.endpoint).netloc

@@ -49,7 +49,7 @@ from amazon_assets.sources.retry import (
     masked_secrets,
     quiet_loggers,
     redact,
-    resolve_secret,
+    resolve_login,
 )
 from amazon_assets.sources.signals import (
     CATALOG_INCLUDED_DATA,
@@ -411,13 +411,7 @@ class _Session:
         self.clock = Clock(resource.clock_speed)
         self.store = StateStore(resource.state_path)
         self.requests: Counter[str] = Counter()
-        self.refresh_token = resolve_secret(
-            resource.refresh_token, "seller's LWA refresh token", SpApiError
-        )
-        self.client_id = resolve_secret(resource.client_id, "LWA client id of the app", SpApiError)
-        self.client_secret = resolve_secret(
-            resource.client_secret, "LWA client secret of the app", SpApiError
-        )
+        self.refresh_token, self.client_id, self.client_secret = resolve_login(resource, SpApiError)
         self.endpoint = resource.endpoint.rstrip("/")
         self.host = urlsplit(self.endpoint).netloc
         self._clients: list[Client] = []

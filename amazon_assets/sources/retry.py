@@ -122,3 +122,12 @@ def masked_secrets(args: Iterable[tuple[str | None, Any]]) -> Iterable[tuple[str
             yield name, "***"
         else:
             yield name, value
+
+
+def resolve_login(resource: Any, error: type[Exception]) -> tuple[str, str, str]:
+    """The resource's refresh token, client id and client secret as plain strings."""
+    return (
+        resolve_secret(resource.refresh_token, "seller's LWA refresh token", error),
+        resolve_secret(resource.client_id, "LWA client id of the app", error),
+        resolve_secret(resource.client_secret, "LWA client secret of the app", error),
+    )
