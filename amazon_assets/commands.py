@@ -10,13 +10,13 @@ import argparse
 import contextlib
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import dagster as dg
 
-from amazon_assets.settings import Settings
+from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 
 ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 ASSET_PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -47,12 +47,19 @@ class DemoContext:
 DemoStep = Callable[[DemoContext], list[str]]
 
 
-def sandbox_config(settings: Settings, seed: int, skus: int, quotas: bool):
-    """The sandbox the commands start: the settings' clock speed, `skus` SKUs per account."""
+def sandbox_config(
+    settings: Settings, seed: int, skus: int, quotas: bool, accounts: Sequence[str] = ()
+):
+    """The sandbox the commands start: the settings' clock speed, `skus` SKUs per account, the
+    default account (first, so its data never changes) and `accounts`."""
     from amazon_assets.sandbox import SandboxConfig
 
     return SandboxConfig(
-        seed=seed, skus_per_account=skus, speed=settings.sandbox_speed, quotas=quotas
+        seed=seed,
+        accounts=tuple(dict.fromkeys([DEFAULT_ACCOUNT, *accounts])),
+        skus_per_account=skus,
+        speed=settings.sandbox_speed,
+        quotas=quotas,
     )
 
 
@@ -64,16 +71,21 @@ def _port_open(port: int) -> bool:
 
 @contextlib.contextmanager
 def embedded_sandbox(
-    settings: Settings, skus: int = DEFAULT_DEMO_SKUS, seed: int = DEFAULT_SANDBOX_SEED
+    settings: Settings,
+    skus: int = DEFAULT_DEMO_SKUS,
+    seed: int = DEFAULT_SANDBOX_SEED,
+    accounts: Sequence[str] = (),
 ) -> Iterator[None]:
-    """Run the sandbox in this process while a command needs it (no credentials configured)."""
+    """Run the sandbox in this process while a command needs it (no credentials configured),
+    serving the default account and `accounts`."""
     if not settings.uses_sandbox or _port_open(settings.sandbox_port):
         yield  # real Amazon, or a sandbox the user already runs
         return
     from amazon_assets.sandbox import SandboxServer
 
     with SandboxServer(
-        sandbox_config(settings, seed, skus, quotas=True), port=settings.sandbox_port
+        sandbox_config(settings, seed, skus, quotas=True, accounts=accounts),
+        port=settings.sandbox_port,
     ):
         yield
 

@@ -89,6 +89,30 @@ def test_ingest_runs_dagster_against_the_embedded_sandbox(
     assert runs, "the run was recorded in the Dagster instance under AMAZON_ASSETS_HOME"
 
 
+def test_ads_commands_take_a_registered_account_and_name_an_unknown_one(
+    tmp_path: Path, free_port: int
+) -> None:
+    env = clean_env(
+        tmp_path / "home",
+        AMAZON_ASSETS_SANDBOX_PORT=str(free_port),
+        AMAZON_ASSETS_SANDBOX_SPEED="3600",
+    )
+    unknown = amazon_assets("ingest", "ads-reports", "--account", "nosuch", "--days", "1", env=env)
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
+    assert "account 'nosuch' is not registered" in unknown.stderr
+    assert "amazon-assets accounts add nosuch" in unknown.stderr
+
+    assert amazon_assets("accounts", "add", "eu", env=env).returncode == 0
+    for command in (["ads-reports", "--days", "1"], ["ads-entities"]):
+        done = amazon_assets("ingest", *command, "--account", "eu", env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert f"{command[0]}: eu" in done.stdout and "checks passed" in done.stdout
+    with duckdb.connect(str(tmp_path / "home" / "warehouse.duckdb"), read_only=True) as conn:
+        for table in ("fact_ads_sp_advertised_products", "dim_ads_campaigns"):
+            accounts = conn.execute(f"select distinct account from amazon_econ.{table}")
+            assert accounts.fetchall() == [("eu",)]
+
+
 def test_ingest_refuses_days_outside_the_partitions(tmp_path: Path) -> None:
     done = amazon_assets(
         "ingest",

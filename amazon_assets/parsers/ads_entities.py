@@ -62,8 +62,9 @@ class AdsEntity:
 
     @property
     def key_columns(self) -> tuple[str, ...]:
-        """Ids are unique per profile, so the profile is part of every key."""
-        return ("profile_id", self.key) if self.key != "profile_id" else ("profile_id",)
+        """Ids are unique per profile, so the account and profile are part of every key."""
+        profile = ("account", "profile_id")
+        return (*profile, self.key) if self.key != "profile_id" else profile
 
     @property
     def schema(self) -> pl.Schema:

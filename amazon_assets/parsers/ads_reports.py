@@ -84,8 +84,8 @@ class AdsReportType:
 
     @property
     def key_columns(self) -> tuple[str, ...]:
-        """The columns that identify one row of the silver table."""
-        return ("report_date", *(f.column for f in self.keys))
+        """The columns that identify one row of the silver table (each account's rows apart)."""
+        return ("report_date", "account", *(f.column for f in self.keys))
 
     @property
     def schema(self) -> pl.Schema:

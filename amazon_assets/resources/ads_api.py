@@ -34,6 +34,7 @@ from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 from amazon_assets.sources.quotas import Clock, Quota
 from amazon_assets.sources.retry import (
     TRANSIENT_STATUSES,
+    account_refresh_token,
     backoff_seconds,
     describe_range,
     gzip_is_complete,
@@ -237,6 +238,14 @@ class AdsApiResource(dg.ConfigurableResource):
             source_label=settings.source_label,
             **credentials,
         )
+
+    def for_account(self, account: str) -> AdsApiResource:
+        """The same resource for another seller account of the same app (its own refresh token:
+        `ADS_API_REFRESH_TOKEN_<ACCOUNT>`, or the sandbox's token of that account)."""
+        if account == self.account:
+            return self
+        refresh_token = account_refresh_token(self.refresh_token, "ADS_API", account)
+        return self.model_copy(update={"account": account, "refresh_token": refresh_token})
 
     def profiles(self) -> list[dict]:
         """Every advertising profile the refresh token can see (GET /v2/profiles)."""

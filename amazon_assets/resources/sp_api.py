@@ -37,13 +37,13 @@ from sp_api.base.exceptions import (
     SellingApiRequestThrottledException,
 )
 
-from amazon_assets.settings import DEFAULT_ACCOUNT, SANDBOX_REFRESH_TOKEN_PREFIX, Settings
+from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 from amazon_assets.sources.quotas import REPORT_TYPE_QUOTAS, SP_API_QUOTAS, Clock, Quota
 from amazon_assets.sources.retry import (
     TRANSIENT_STATUSES,
+    account_refresh_token,
     backoff_seconds,
     describe_range,
-    env_suffix,
     gzip_is_complete,
     login_credentials,
     masked_secrets,
@@ -369,14 +369,7 @@ class SpApiResource(dg.ConfigurableResource):
         """The same resource for another seller account of the same app."""
         if account == self.account:
             return self
-        if isinstance(self.refresh_token, str) and self.refresh_token.startswith(
-            SANDBOX_REFRESH_TOKEN_PREFIX
-        ):
-            refresh_token: Any = SANDBOX_REFRESH_TOKEN_PREFIX + account
-        else:
-            # python-amazon-sp-api's convention, as in from_settings.
-            suffix = "" if account == DEFAULT_ACCOUNT else f"_{env_suffix(account)}"
-            refresh_token = dg.EnvVar(f"SP_API_REFRESH_TOKEN{suffix}")
+        refresh_token = account_refresh_token(self.refresh_token, "SP_API", account)
         return self.model_copy(update={"account": account, "refresh_token": refresh_token})
 
     def search_catalog_items(

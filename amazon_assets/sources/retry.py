@@ -107,12 +107,25 @@ def login_credentials(api: ApiSettings, variable_prefix: str, account: str) -> d
             "client_id": api.credentials.client_id,
             "client_secret": api.credentials.client_secret,
         }
-    suffix = "" if account == DEFAULT_ACCOUNT else f"_{env_suffix(account)}"
     return {
-        "refresh_token": dg.EnvVar(f"{variable_prefix}_REFRESH_TOKEN{suffix}"),
+        "refresh_token": dg.EnvVar(refresh_token_variable(variable_prefix, account)),
         "client_id": dg.EnvVar(f"{variable_prefix}_CLIENT_ID"),
         "client_secret": dg.EnvVar(f"{variable_prefix}_CLIENT_SECRET"),
     }
+
+
+def refresh_token_variable(variable_prefix: str, account: str) -> str:
+    """`<PREFIX>_REFRESH_TOKEN` for the default account, `<PREFIX>_REFRESH_TOKEN_<ACCOUNT>` else."""
+    suffix = "" if account == DEFAULT_ACCOUNT else f"_{env_suffix(account)}"
+    return f"{variable_prefix}_REFRESH_TOKEN{suffix}"
+
+
+def account_refresh_token(refresh_token: Any, variable_prefix: str, account: str) -> Any:
+    """The refresh token of `account` for a resource holding another account's `refresh_token`:
+    the sandbox's token of that account, else its environment variable (see login_credentials)."""
+    if isinstance(refresh_token, str) and refresh_token.startswith(SANDBOX_REFRESH_TOKEN_PREFIX):
+        return SANDBOX_REFRESH_TOKEN_PREFIX + account
+    return dg.EnvVar(refresh_token_variable(variable_prefix, account))
 
 
 def masked_secrets(args: Iterable[tuple[str | None, Any]]) -> Iterable[tuple[str | None, Any]]:

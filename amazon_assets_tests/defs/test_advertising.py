@@ -29,12 +29,15 @@ from amazon_assets.defs.advertising.checks import (
     reconciles_with_advertised_products,
 )
 from amazon_assets.defs.advertising.schedules import check_lookback_days
+from amazon_assets.defs.seller_history.assets import ACCOUNTS, partition_key
 from amazon_assets.parsers.ads_reports import AD_REPORT_TYPES
-from amazon_assets.settings import Settings
+from amazon_assets.sandbox.advertising import profile_id
+from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 
 TODAY = date.today()
 YESTERDAY = TODAY - timedelta(days=1)
 DAYS = [YESTERDAY - timedelta(days=offset) for offset in (3, 2, 1)]
+ACCOUNT_NAMES = (DEFAULT_ACCOUNT, "eu")
 
 
 def definitions(settings: Settings) -> dg.Definitions:
@@ -44,8 +47,11 @@ def definitions(settings: Settings) -> dg.Definitions:
 
 @pytest.fixture
 def point_at(amazon_home: Path, monkeypatch: pytest.MonkeyPatch) -> Callable:
-    """Settings and definitions aimed at a given sandbox (the same home for every sandbox)."""
+    """Settings and definitions aimed at a given sandbox (the same home for every sandbox), with
+    the seller accounts ACCOUNT_NAMES registered."""
     monkeypatch.setenv("AMAZON_ASSETS_START_DATE", (TODAY - timedelta(days=130)).isoformat())
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions(ACCOUNTS.name, list(ACCOUNT_NAMES))
 
     def point(sandbox) -> tuple[Settings, dg.Definitions]:
         monkeypatch.setenv("ADS_API_ENDPOINT", sandbox.url)
@@ -57,20 +63,24 @@ def point_at(amazon_home: Path, monkeypatch: pytest.MonkeyPatch) -> Callable:
     return point
 
 
-def run_reports(defs: dg.Definitions, first: date, last: date) -> dg.ExecuteInProcessResult:
+def run_reports(
+    defs: dg.Definitions, first: date, last: date, account: str = DEFAULT_ACCOUNT
+) -> dg.ExecuteInProcessResult:
     with dg.DagsterInstance.get() as instance:
         return defs.resolve_job_def(ADS_REPORTS_JOB).execute_in_process(
             instance=instance,
             tags={
-                ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
-                ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
+                ASSET_PARTITION_RANGE_START_TAG: partition_key(account, first),
+                ASSET_PARTITION_RANGE_END_TAG: partition_key(account, last),
             },
         )
 
 
-def run_entities(defs: dg.Definitions) -> dg.ExecuteInProcessResult:
+def run_entities(defs: dg.Definitions, account: str = DEFAULT_ACCOUNT) -> dg.ExecuteInProcessResult:
     with dg.DagsterInstance.get() as instance:
-        return defs.resolve_job_def(ADS_ENTITIES_JOB).execute_in_process(instance=instance)
+        return defs.resolve_job_def(ADS_ENTITIES_JOB).execute_in_process(
+            instance=instance, partition_key=account
+        )
 
 
 def query(settings: Settings, sql: str) -> list[tuple]:
@@ -78,18 +88,23 @@ def query(settings: Settings, sql: str) -> list[tuple]:
         return connection.execute(sql).fetchall()
 
 
-def silver_by_day(settings: Settings, table: str) -> dict[date, tuple[int, Decimal, int, int]]:
+def silver_by_day(
+    settings: Settings, table: str, account: str = DEFAULT_ACCOUNT
+) -> dict[date, tuple[int, Decimal, int, int]]:
     rows = query(
         settings,
         f"select report_date, count(*), sum(cost), sum(clicks), sum(impressions) "
-        f"from amazon_econ.{table} group by 1 order by 1",
+        f"from amazon_econ.{table} where account = '{account}' group by 1 order by 1",
     )
     return {day: tuple(rest) for day, *rest in rows}
 
 
-def bronze_rows(settings: Settings, report_type_id: str, day: date) -> list[list[dict]]:
-    """Every bronze document kept for a report type and day, oldest first, as its rows."""
-    folder = settings.lake_root / reports_prefix(report_type_id) / f"run_date={day.isoformat()}"
+def bronze_rows(
+    settings: Settings, report_type_id: str, day: date, account: str = DEFAULT_ACCOUNT
+) -> list[list[dict]]:
+    """Every bronze document kept for an account's report type and day, oldest first, as its rows."""
+    prefix = reports_prefix(report_type_id, account)
+    folder = settings.lake_root / prefix / f"run_date={day.isoformat()}"
     metas = [
         (json.loads(path.read_text()), path.parent)
         for path in folder.glob("report_id=*/_meta.json")
@@ -140,6 +155,62 @@ def test_three_days_of_four_reports_then_a_rerun_without_duplicates(point_at, sa
         "search_term)) from amazon_econ.fact_ads_sp_search_terms",
     )
     assert duplicates == 0
+
+
+def test_two_accounts_on_the_same_days_keep_their_own_rows(point_at, sandbox_factory) -> None:
+    sandbox = sandbox_factory(accounts=ACCOUNT_NAMES)
+    settings, defs = point_at(sandbox)
+    assert run_reports(defs, DAYS[0], DAYS[-1]).success
+    default = {t.table: silver_by_day(settings, t.table) for t in AD_REPORT_TYPES.values()}
+
+    result = run_reports(defs, DAYS[0], DAYS[-1], account="eu")
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+    eu = {t.table: silver_by_day(settings, t.table, "eu") for t in AD_REPORT_TYPES.values()}
+    for report_type in AD_REPORT_TYPES.values():
+        # Loading eu left the default account's days exactly as they were.
+        assert silver_by_day(settings, report_type.table) == default[report_type.table]
+        assert sorted(eu[report_type.table]) == DAYS
+        for day in DAYS:
+            [rows] = bronze_rows(settings, report_type.report_type_id, day, "eu")
+            assert eu[report_type.table][day] == totals(rows) and rows
+        # The sandbox serves each account its own campaigns.
+        assert eu[report_type.table] != default[report_type.table]
+    profiles = query(
+        settings,
+        "select account, count(distinct profile_id), min(profile_id) "
+        "from amazon_econ.fact_ads_sp_campaigns group by 1 order by 1",
+    )
+    assert profiles == [(a, 1, str(profile_id(sandbox.config.seed, a))) for a in ACCOUNT_NAMES]
+
+    # Re-running a day of eu duplicates nothing, in eu or in the default account.
+    assert run_reports(defs, DAYS[1], DAYS[1], account="eu").success
+    for report_type in AD_REPORT_TYPES.values():
+        assert silver_by_day(settings, report_type.table) == default[report_type.table]
+        assert silver_by_day(settings, report_type.table, "eu") == eu[report_type.table]
+        keys = ", ".join(report_type.key_columns)
+        [(duplicates,)] = query(
+            settings,
+            f"select count(*) - count(distinct ({keys})) from amazon_econ.{report_type.table}",
+        )
+        assert duplicates == 0
+
+
+def test_entities_of_two_accounts_keep_their_own_history(point_at, sandbox_factory) -> None:
+    settings, defs = point_at(sandbox_factory(accounts=ACCOUNT_NAMES, today=TODAY))
+    sql = (
+        "select account, count(*), count(*) filter (where is_current), count(distinct profile_id) "
+        "from amazon_econ.dim_ads_keywords group by 1 order by 1"
+    )
+    assert run_entities(defs).success
+    [default] = query(settings, sql)
+    assert run_entities(defs, "eu").success
+    assert run_entities(defs, "eu").success  # nothing changed: no new version
+    [kept, eu] = query(settings, sql)
+    assert kept == default  # eu's snapshot closed none of the default account's versions
+    assert eu[0] == "eu" and eu[1] == eu[2] > 0 and eu[3] == 1
+    profiles = query(settings, "select account from amazon_econ.dim_ads_profiles order by 1")
+    assert profiles == [(a,) for a in ACCOUNT_NAMES]
 
 
 def test_restatement_of_a_past_day_reaches_silver(point_at, sandbox_factory) -> None:
@@ -229,12 +300,23 @@ def test_definitions_schedules_and_lookback(point_at, sandbox) -> None:
     _, defs = point_at(sandbox)
     repository = defs.get_repository_def()
     schedule = repository.get_schedule_def("ads_reports_daily")
-    assert repository.get_schedule_def("ads_entities_daily")
-    context = dg.build_schedule_context(scheduled_execution_time=datetime.now(UTC))
-    [request] = schedule.evaluate_tick(context).run_requests or []
-    start = date.fromisoformat(request.tags[ASSET_PARTITION_RANGE_START_TAG])
-    end = date.fromisoformat(request.tags[ASSET_PARTITION_RANGE_END_TAG])
-    assert (end - start).days + 1 == 30
+    with dg.DagsterInstance.get() as instance:
+        context = dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=datetime.now(UTC),
+            repository_def=repository,
+        )
+        requests = schedule.evaluate_tick(context).run_requests or []
+        entities = repository.get_schedule_def("ads_entities_daily").evaluate_tick(context)
+    # One run per registered account, each over its own last 30 days.
+    assert [r.partition_key for r in entities.run_requests or []] == list(ACCOUNT_NAMES)
+    assert len(requests) == len(ACCOUNT_NAMES)
+    last = datetime.now(UTC).date() - timedelta(days=1)
+    for account, request in zip(ACCOUNT_NAMES, requests, strict=True):
+        assert request.tags[ASSET_PARTITION_RANGE_START_TAG] == partition_key(
+            account, last - timedelta(days=29)
+        )
+        assert request.tags[ASSET_PARTITION_RANGE_END_TAG] == partition_key(account, last)
     policy = repository.asset_graph.get(
         dg.AssetKey(["amazon_econ", "fact_ads_sp_campaigns"])
     ).backfill_policy
@@ -254,7 +336,7 @@ def facts_frame(report_type_id: str, rows: list[dict]) -> pl.DataFrame:
 def test_checks_on_small_frames() -> None:
     day = date(2026, 3, 2)
     key = dg.AssetKey(["amazon_econ", "fact_ads_sp_campaigns"])
-    row = {"report_date": day, "campaign_id": "1", "cost": Decimal("10.00")}
+    row = {"report_date": day, "account": "default", "campaign_id": "1", "cost": Decimal("10.00")}
     campaigns = facts_frame(
         "spCampaigns",
         [
@@ -273,8 +355,8 @@ def test_checks_on_small_frames() -> None:
     reconciled = reconciles_with_advertised_products(key, campaigns, products)
     assert not reconciled.passed and reconciled.severity == dg.AssetCheckSeverity.WARN
     differences = reconciled.metadata["differences"].value
-    assert set(differences[day.isoformat()]) == {"cost", "impressions"}  # clicks agree (15)
-    assert "difference 9.00" in differences[day.isoformat()]["cost"]
+    assert set(differences[f"default {day}"]) == {"cost", "impressions"}  # clicks agree (15)
+    assert "difference 9.00" in differences[f"default {day}"]["cost"]
     # Within tolerance (0.5% or one unit) is reconciled.
     close = products.with_columns(pl.lit(104 + 1).alias("impressions"))
     close = close.with_columns(pl.lit(Decimal("19.00")).cast(pl.Decimal(18, 2)).alias("cost"))

@@ -81,6 +81,20 @@ def test_login_and_profiles(sandbox, ads_api):
     assert sandbox.calls("token") == 1  # the access token is cached between calls
 
 
+def test_each_account_logs_in_with_its_own_token_and_profile(sandbox_factory, state_path):
+    sandbox = sandbox_factory(accounts=("default", "eu"), today=TODAY, start_date=START)
+    default = _resource(sandbox, state_path)
+    eu = default.for_account("eu")
+    assert default.for_account("default") is default
+    assert eu.account == "eu" and eu.refresh_token == SANDBOX_REFRESH_TOKEN_PREFIX + "eu"
+    assert eu.profile_id() == profile_id(sandbox.config.seed, "eu") != default.profile_id()
+    campaigns = {
+        resource.account: {c["campaignId"] for c in resource.list_entities("campaigns")}
+        for resource in (default, eu)
+    }
+    assert campaigns["eu"] and not campaigns["eu"] & campaigns["default"]
+
+
 @pytest.mark.parametrize("entity", list(ENTITY_COUNTS))
 def test_entities_are_listed_across_pages(sandbox, ads_api, entity):
     rows = ads_api.list_entities(entity)
@@ -239,6 +253,9 @@ def test_from_settings_keeps_real_credentials_in_environment_variables(amazon_ho
     resource = AdsApiResource.from_settings(Settings.from_env(env), account="brand-b")
     assert isinstance(resource.refresh_token, dg.EnvVar)
     assert resource.refresh_token.env_var_name == "ADS_API_REFRESH_TOKEN_BRAND_B"
+    other = resource.for_account("brand c")
+    assert other.refresh_token.env_var_name == "ADS_API_REFRESH_TOKEN_BRAND_C"
+    assert resource.for_account("default").refresh_token.env_var_name == "ADS_API_REFRESH_TOKEN"
     assert resource.client_secret.env_var_name == "ADS_API_CLIENT_SECRET"
     assert resource.endpoint.startswith("https://advertising-api")
     assert "real-secret" not in repr(resource)

@@ -1,4 +1,4 @@
-"""Advertising: Ads API entity history and Sponsored Products daily facts."""
+"""Advertising: Ads API entity history and Sponsored Products daily facts, per seller account."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from amazon_assets.defs.advertising.schedules import (
     DEFAULT_LOOKBACK_DAYS,
     build_advertising_schedules,
 )
+from amazon_assets.defs.seller_history.assets import ACCOUNTS, seller_partitions
 from amazon_assets.parsers.ads_reports import AD_REPORT_TYPES
 
 ADS_ENTITIES_JOB = "ads_entities_job"
@@ -26,19 +27,24 @@ def build_advertising_definitions(
     warehouse_kind: str,
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
 ) -> dg.Definitions:
-    """Advertising assets, checks, jobs and schedules; resources come from the code location."""
-    entity_assets = build_entity_assets(dataset, lake_kind, warehouse_kind)
-    fact_assets = build_fact_assets(partitions_def, dataset, lake_kind, warehouse_kind)
+    """Advertising assets, checks, jobs and schedules; resources come from the code location.
+
+    Entities are partitioned by seller account, reports by account and day (`partitions_def`).
+    """
+    account_days = seller_partitions(partitions_def)
+    entity_assets = build_entity_assets(ACCOUNTS, dataset, lake_kind, warehouse_kind)
+    fact_assets = build_fact_assets(account_days, dataset, lake_kind, warehouse_kind)
     entities_job = dg.define_asset_job(
         ADS_ENTITIES_JOB,
         selection=dg.AssetSelection.assets(*entity_assets),
-        description="Ads entities: a snapshot of profiles, campaigns, ad groups, keywords and targets, merged into history.",
+        partitions_def=ACCOUNTS,
+        description="Ads entities of one account: a snapshot of profiles, campaigns, ad groups, keywords and targets, merged into history.",
     )
     reports_job = dg.define_asset_job(
         ADS_REPORTS_JOB,
         selection=dg.AssetSelection.assets(*fact_assets),
-        partitions_def=partitions_def,
-        description="Ads reports: bronze v3 daily reports then silver facts, for a range of days.",
+        partitions_def=account_days,
+        description="Ads reports: bronze v3 daily reports then silver facts, for an account and a range of days.",
     )
     fact_keys = [
         dg.AssetKey([dataset, report_type.table]) for report_type in AD_REPORT_TYPES.values()

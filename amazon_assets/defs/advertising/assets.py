@@ -1,18 +1,24 @@
 """Advertising (Amazon Ads API, Sponsored Products): bronze reports and entity snapshots, silver
-daily facts and entity dimensions kept as history.
+daily facts and entity dimensions kept as history, per seller account.
 
-Facts: one v3 report per type and day (bronze keeps each exactly as downloaded), parsed into four
-day-partitioned tables replaced per day. The Ads API only serves the last 95 days, so days older
-than that are never requested: a run covering them re-parses what the lake already holds (and
-writes nothing for a day it never held), so history beyond the retention is never lost.
+Accounts are seller history's dynamic `accounts` partitions (`amazon-assets accounts add`); each
+has its own Ads refresh token and profile. Facts are partitioned by (account, day) and dimensions
+by account, and every silver row carries its `account`, so loading one account never replaces
+another account's rows.
+
+Facts: one v3 report per account, type and day (bronze keeps each exactly as downloaded), parsed
+into four tables replaced per (account, day). The Ads API only serves the last 95 days, so days
+older than that are never requested: a run covering them re-parses what the lake already holds
+(and writes nothing for a day it never held), so history beyond the retention is never lost.
 
 Dimensions: the Ads API lists entities as they are now. Each snapshot is kept in the lake and
-merged into the dimension's stored history (read back through the `warehouse` resource: an
-unpartitioned asset cannot take itself as an input), then the whole history is written again.
+merged into the account's stored history (read back through the `warehouse` resource: an asset
+cannot take its own partition as an input), then the account's whole history is written again.
 """
 
 import gzip
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -26,6 +32,7 @@ from amazon_assets.defs.advertising.checks import (
     fact_check_specs,
     one_current_version_per_key,
 )
+from amazon_assets.defs.seller_history.assets import days_by_account
 from amazon_assets.parsers.ads_entities import (
     AD_ENTITIES,
     PROFILES,
@@ -37,13 +44,16 @@ from amazon_assets.parsers.ads_entities import (
 from amazon_assets.parsers.ads_reports import (
     AD_REPORT_TYPES,
     QUARANTINE_SOURCE_PREFIX,
+    AdsReportType,
     parse_ads_report,
 )
 from amazon_assets.parsers.quarantine import QUARANTINE_SCHEMA
+from amazon_assets.partitions import partition_days
 from amazon_assets.resources.ads_api import AdsApiResource
 from amazon_assets.resources.lake import (
     SIDECAR_NAME,
     BronzeDocument,
+    Lake,
     LakeIOManager,
     read_newest_document,
     write_document,
@@ -53,15 +63,24 @@ from amazon_assets.resources.warehouse import WarehouseResource
 # "Most report types support 95 days" (Ads API reporting v3). One day of margin: Amazon counts
 # days in the profile's time zone, which may already be a day behind UTC.
 ADS_REPORT_RETENTION_DAYS = 95
-ENTITIES_PREFIX = "amazon/ads/entities/us"
 ENTITY_LISTINGS = ("campaigns", "adGroups", "keywords", "targets")
 REPORTS_QUARANTINE_TABLE = "quarantine_ads_reports"
 ENTITIES_QUARANTINE_TABLE = "quarantine_ads_entities"
+FILE_NAME = "part-000.json.gz"
+# Ads quarantine rows say which account they came from, like every other ads silver row.
+ADS_QUARANTINE_SCHEMA = pl.Schema({**QUARANTINE_SCHEMA, "account": pl.Utf8})
+# Silver facts are replaced per (account, day); the names are the partition dimensions'.
+FACT_PARTITION_EXPR = {"account": "account", "day": "report_date"}
 
 
-def reports_prefix(report_type_id: str) -> str:
-    """Where a report type's bronze documents live in the lake."""
-    return f"amazon/ads/reports/{report_type_id}/us"
+def reports_prefix(report_type_id: str, account: str) -> str:
+    """Where an account's bronze documents of a report type live in the lake."""
+    return f"amazon/ads/reports/{report_type_id}/us/account={account}"
+
+
+def entities_prefix(account: str) -> str:
+    """Where an account's entity snapshots live in the lake."""
+    return f"amazon/ads/entities/us/account={account}"
 
 
 def utc_today() -> date:
@@ -72,6 +91,19 @@ def utc_today() -> date:
 def oldest_requestable_day(today: date) -> date:
     """The oldest day a report may still be requested for."""
     return today - timedelta(days=ADS_REPORT_RETENTION_DAYS - 1)
+
+
+def run_days(partition_keys: Sequence[str]) -> dict[str, list[date]]:
+    """The days a run covers per account, from its (account, day) partition keys."""
+    return {
+        account: [date.fromisoformat(day) for day in partition_days(first, last)]
+        for account, (first, last) in days_by_account(partition_keys).items()
+    }
+
+
+def with_account(quarantine: pl.DataFrame, account: str) -> pl.DataFrame:
+    """Quarantined rows of one account, in ADS_QUARANTINE_SCHEMA."""
+    return quarantine.with_columns(pl.lit(account, pl.Utf8).alias("account"))
 
 
 def _profile(ads_api: AdsApiResource) -> dict[str, str]:
@@ -100,77 +132,123 @@ def _bronze_report_asset(
         kinds={"json", lake_kind},
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        io_manager_key="lake_io_manager",
-        metadata={"lake_prefix": reports_prefix(report_type_id), "file_name": "part-000.json.gz"},
+        metadata={"lake_prefix": reports_prefix(report_type_id, "<account>")},
         retry_policy=dg.RetryPolicy(max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL),
-        description=f"Raw Sponsored Products {report_type_id} v3 reports, one per day, gzip JSON as served.",
+        description=f"Raw Sponsored Products {report_type_id} v3 reports, one per account and "
+        "day, gzip JSON as served.",
     )
     def bronze_ads_report(
-        context: dg.AssetExecutionContext, ads_api: AdsApiResource
-    ) -> dict[str, BronzeDocument]:
-        profile = _profile(ads_api)
+        context: dg.AssetExecutionContext,
+        ads_api: AdsApiResource,
+        lake_io_manager: dg.ResourceParam[LakeIOManager],
+    ) -> dg.MaterializeResult:
+        lake = lake_io_manager.lake()
         oldest = oldest_requestable_day(utc_today())
-        documents: dict[str, BronzeDocument] = {}
-        requests: dict[str, int] = {}
-        too_old = [k for k in context.partition_keys if date.fromisoformat(k) < oldest]
-        # Newest first: the days users look at (and that Amazon still restates) arrive first.
-        for key in sorted(set(context.partition_keys) - set(too_old), reverse=True):
-            day = date.fromisoformat(key)
-            result = ads_api.fetch_report(report_type_id, day, day, complete=False)
-            documents[key] = BronzeDocument(
-                source=QUARANTINE_SOURCE_PREFIX + report_type_id,
-                day=day,
-                report_id=result.report_id,
-                status="DONE",
-                body=result.body,
-                content_type="application/gzip",
-                fetched_at=result.fetched_at,
-                metadata={
-                    "report_type_id": report_type_id,
-                    "source": ads_api.source_label,
-                    **profile,
-                },
-            )
-            for operation, count in result.requests.items():
-                requests[operation] = requests.get(operation, 0) + count
-        ads_api.complete_reports([doc.report_id for doc in documents.values() if doc.report_id])
-        if too_old:
-            context.log.info(
-                f"{len(too_old)} day(s) before {oldest} are beyond the Ads API's "
-                f"{ADS_REPORT_RETENTION_DAYS}-day retention: not requested, the lake keeps them."
-            )
-        context.add_output_metadata(
-            {
+        requests: Counter[str] = Counter()
+        documents, too_old, total_bytes = 0, 0, 0
+        by_account = run_days(context.partition_keys)
+        for account, days in by_account.items():
+            account_api = ads_api.for_account(account)
+            profile = _profile(account_api)
+            report_ids = []
+            # Newest first: the days users look at (and that Amazon still restates) arrive first.
+            for day in sorted((d for d in days if d >= oldest), reverse=True):
+                result = account_api.fetch_report(report_type_id, day, day, complete=False)
+                document = BronzeDocument(
+                    source=QUARANTINE_SOURCE_PREFIX + report_type_id,
+                    day=day,
+                    report_id=result.report_id,
+                    status="DONE",
+                    body=result.body,
+                    content_type="application/gzip",
+                    fetched_at=result.fetched_at,
+                    metadata={
+                        "report_type_id": report_type_id,
+                        "source": ads_api.source_label,
+                        **profile,
+                    },
+                )
+                write_document(lake, reports_prefix(report_type_id, account), document, FILE_NAME)
+                report_ids.append(result.report_id)
+                requests.update(result.requests)
+                total_bytes += len(result.body)
+            # Stored: a failure from here on need not resume these reports.
+            account_api.complete_reports(report_ids)
+            documents += len(report_ids)
+            if skipped := len(days) - len(report_ids):
+                too_old += skipped
+                context.log.info(
+                    f"{account}: {skipped} day(s) before {oldest} are beyond the Ads API's "
+                    f"{ADS_REPORT_RETENTION_DAYS}-day retention: not requested, the lake keeps them."
+                )
+        return dg.MaterializeResult(
+            metadata={
                 "source": ads_api.source_label,
-                "days": len(documents),
-                "days_beyond_retention": len(too_old),
-                "bytes": sum(len(doc.body) for doc in documents.values()),
+                "accounts": dg.MetadataValue.text(", ".join(by_account)),
+                "documents": documents,
+                "days_beyond_retention": too_old,
+                "bytes": total_bytes,
                 **{f"requests_{op}": count for op, count in sorted(requests.items())},
             }
         )
-        return documents
 
     return bronze_ads_report
 
 
+def load_account_facts(
+    lake: Lake,
+    report_type: AdsReportType,
+    account: str,
+    days: Sequence[date],
+    oldest: date,
+    ingested_at: datetime,
+) -> tuple[list[pl.DataFrame], list[pl.DataFrame], list[str]]:
+    """Facts and quarantined rows of one account's stored reports of a type for `days`, and
+    the days within the retention that have no report in the lake."""
+    facts, quarantine, missing = [], [], []
+    prefix = reports_prefix(report_type.report_type_id, account)
+    for day in days:
+        document = read_newest_document(lake, prefix, day)
+        if document is None:
+            # Beyond the retention and never fetched: nothing to load, nothing lost.
+            if day >= oldest:
+                missing.append(f"{account} {report_type.report_type_id} {day}")
+            continue
+        parsed = parse_ads_report(
+            document.body,
+            report_type.report_type_id,
+            report_id=document.report_id or "",
+            account=account,
+            profile_id=str(document.metadata.get("profile_id", "")),
+            currency=str(document.metadata.get("currency", "USD")),
+            report_days={document.day},
+            ingested_at=ingested_at,
+        )
+        facts.append(parsed.facts)
+        quarantine.append(with_account(parsed.quarantine, account))
+    return facts, quarantine, missing
+
+
 def build_fact_assets(
-    partitions_def: dg.PartitionsDefinition, dataset: str, lake_kind: str, warehouse_kind: str
+    partitions_def: dg.MultiPartitionsDefinition, dataset: str, lake_kind: str, warehouse_kind: str
 ) -> list[dg.AssetsDefinition]:
     """Bronze report assets (one per report type) and the multi-asset of the four fact tables."""
     report_types = list(AD_REPORT_TYPES.values())
-    bronze = {
-        t.report_type_id: _bronze_report_asset(t.report_type_id, partitions_def, lake_kind)
-        for t in report_types
-    }
+    bronze = [
+        _bronze_report_asset(t.report_type_id, partitions_def, lake_kind) for t in report_types
+    ]
     outs = {
         t.report_type_id: dg.AssetOut(
             key=[dataset, t.table],
             group_name="silver",
             kinds={"polars", warehouse_kind},
             io_manager_key="warehouse_io_manager",
-            metadata={"partition_expr": "report_date", "cluster_by": ["campaign_id"]},
-            description=f"Sponsored Products {t.report_type_id} metrics per day, typed; one row per "
-            f"({', '.join(t.key_columns)}).",
+            metadata={
+                "partition_expr": FACT_PARTITION_EXPR,
+                "cluster_by": ["account", "campaign_id"],
+            },
+            description=f"Sponsored Products {t.report_type_id} metrics per account and day, "
+            f"typed; one row per ({', '.join(t.key_columns)}).",
         )
         for t in report_types
     }
@@ -179,54 +257,40 @@ def build_fact_assets(
         group_name="silver",
         kinds={"polars", warehouse_kind},
         io_manager_key="warehouse_io_manager",
-        metadata={"partition_expr": "report_date"},
+        metadata={"partition_expr": FACT_PARTITION_EXPR},
         description="Rows of ads reports that could not be typed, with the reason.",
     )
 
     @dg.multi_asset(
         name="fact_ads_sp",
         outs=outs,
-        ins={
-            f"documents_{type_id}": dg.AssetIn(key=asset.key) for type_id, asset in bronze.items()
-        },
+        deps=bronze,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         check_specs=fact_check_specs(dataset, report_types),
     )
     def fact_ads_sp(
-        context: dg.AssetExecutionContext, **documents: dict[str, BronzeDocument]
+        context: dg.AssetExecutionContext, lake_io_manager: dg.ResourceParam[LakeIOManager]
     ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-        """Parse each day's bronze reports into typed facts; malformed rows go to quarantine."""
+        """Parse each account's and day's bronze reports into typed facts; malformed rows go to quarantine."""
+        lake = lake_io_manager.lake()
         ingested_at = datetime.now(UTC)
         oldest = oldest_requestable_day(utc_today())
         facts: dict[str, list[pl.DataFrame]] = {t.report_type_id: [] for t in report_types}
         quarantine: list[pl.DataFrame] = []
         missing: list[str] = []
-        for report_type in report_types:
-            by_day = documents[f"documents_{report_type.report_type_id}"]
-            for key in context.partition_keys:
-                document = by_day.get(key)
-                if document is None:
-                    # Beyond the retention and never fetched: nothing to load, nothing lost.
-                    if date.fromisoformat(key) >= oldest:
-                        missing.append(f"{report_type.report_type_id} {key}")
-                    continue
-                parsed = parse_ads_report(
-                    document.body,
-                    report_type.report_type_id,
-                    report_id=document.report_id or "",
-                    account=str(document.metadata.get("account", "default")),
-                    profile_id=str(document.metadata.get("profile_id", "")),
-                    currency=str(document.metadata.get("currency", "USD")),
-                    report_days={document.day},
-                    ingested_at=ingested_at,
+        for account, days in run_days(context.partition_keys).items():
+            for report_type in report_types:
+                parts, refused, absent = load_account_facts(
+                    lake, report_type, account, days, oldest, ingested_at
                 )
-                facts[report_type.report_type_id].append(parsed.facts)
-                quarantine.append(parsed.quarantine)
+                facts[report_type.report_type_id] += parts
+                quarantine += refused
+                missing += absent
         if missing:
             raise dg.Failure(
                 f"No bronze ads report for {', '.join(missing)}: materialize the bronze "
-                "ads_reports assets for those days first."
+                "ads_reports assets for those accounts and days first."
             )
         frames = {
             type_id: pl.concat(parts)
@@ -235,7 +299,7 @@ def build_fact_assets(
             for type_id, parts in facts.items()
         }
         quarantine_frame = (
-            pl.concat(quarantine) if quarantine else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+            pl.concat(quarantine) if quarantine else pl.DataFrame(schema=ADS_QUARANTINE_SCHEMA)
         )
         for type_id, frame in frames.items():
             yield dg.Output(
@@ -243,6 +307,7 @@ def build_fact_assets(
                 output_name=type_id,
                 metadata={
                     "rows": frame.height,
+                    "accounts": frame["account"].n_unique(),
                     "days": frame["report_date"].n_unique(),
                     "cost": float(frame["cost"].sum() or 0),
                     "clicks": int(frame["clicks"].sum() or 0),
@@ -258,51 +323,58 @@ def build_fact_assets(
         )
         yield from evaluate_fact_checks(dataset, frames, report_types)
 
-    return [*bronze.values(), fact_ads_sp]
+    return [*bronze, fact_ads_sp]
 
 
-def _newest_snapshot(lake_io_manager: LakeIOManager) -> BronzeDocument | None:
-    """The newest entity snapshot in the lake (the newest day, then the newest of that day)."""
-    lake = lake_io_manager.lake()
+def _newest_snapshot(lake: Lake, account: str) -> BronzeDocument | None:
+    """The account's newest entity snapshot (the newest day, then the newest of that day)."""
+    prefix = entities_prefix(account)
     days = {
-        key[len(ENTITIES_PREFIX) + 1 :].split("/", 1)[0].removeprefix("run_date=")
-        for key in lake.list_keys(f"{ENTITIES_PREFIX}/")
+        key[len(prefix) + 1 :].split("/", 1)[0].removeprefix("run_date=")
+        for key in lake.list_keys(f"{prefix}/")
         if key.endswith(f"/{SIDECAR_NAME}")
     }
     if not days:
         return None
-    return read_newest_document(lake, ENTITIES_PREFIX, date.fromisoformat(max(days)))
+    return read_newest_document(lake, prefix, date.fromisoformat(max(days)))
 
 
-def _stored_history(warehouse: WarehouseResource, dataset: str, table: str) -> pl.DataFrame | None:
-    """The dimension's history as last written, or None before its first materialization."""
+def _stored_history(
+    warehouse: WarehouseResource, dataset: str, table: str, account: str
+) -> pl.DataFrame | None:
+    """The account's dimension history as last written, or None before the table's first write."""
+    account_literal = account.replace("'", "''")
     try:
-        return warehouse.query(f"SELECT * FROM {warehouse.table(dataset, table)}")
+        return warehouse.query(
+            f"SELECT * FROM {warehouse.table(dataset, table)} WHERE account = '{account_literal}'"
+        )
     except (duckdb.CatalogException, NotFound):  # DuckDB's and BigQuery's "no such table"
         return None
 
 
 def build_entity_assets(
-    dataset: str, lake_kind: str, warehouse_kind: str
+    accounts: dg.PartitionsDefinition, dataset: str, lake_kind: str, warehouse_kind: str
 ) -> list[dg.AssetsDefinition]:
-    """The bronze entity snapshot and the multi-asset of the five history dimensions."""
+    """The bronze entity snapshot and the multi-asset of the five history dimensions, per account."""
 
     @dg.asset(
         key=["bronze", "ads_entities"],
         group_name="bronze",
         kinds={"json", lake_kind},
+        partitions_def=accounts,
         retry_policy=dg.RetryPolicy(max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL),
-        metadata={"lake_prefix": ENTITIES_PREFIX},
+        metadata={"lake_prefix": entities_prefix("<account>")},
     )
     def ads_entities(
         context: dg.AssetExecutionContext,
         ads_api: AdsApiResource,
         lake_io_manager: dg.ResourceParam[LakeIOManager],
     ) -> dg.MaterializeResult:
-        """A snapshot of the profiles and every SP campaign, ad group, keyword and target, as listed."""
-        profile = _profile(ads_api)
-        listings = {"profiles": ads_api.profiles()}
-        listings.update({name: ads_api.list_entities(name) for name in ENTITY_LISTINGS})
+        """A snapshot of the account's profiles and every SP campaign, ad group, keyword and target, as listed."""
+        account_api = ads_api.for_account(context.partition_key)
+        profile = _profile(account_api)
+        listings = {"profiles": account_api.profiles()}
+        listings.update({name: account_api.list_entities(name) for name in ENTITY_LISTINGS})
         fetched_at = datetime.now(UTC)
         document = BronzeDocument(
             source="ads_entities",
@@ -314,10 +386,8 @@ def build_entity_assets(
             fetched_at=fetched_at,
             metadata={"source": ads_api.source_label, **profile},
         )
-        # Written here rather than through the IO manager: the lake IO manager stores daily
-        # partitions, and a snapshot is "now", not a day of history.
         lake = lake_io_manager.lake()
-        keys = write_document(lake, ENTITIES_PREFIX, document, "part-000.json.gz")
+        keys = write_document(lake, entities_prefix(account_api.account), document, FILE_NAME)
         return dg.MaterializeResult(
             metadata={
                 "source": ads_api.source_label,
@@ -333,6 +403,7 @@ def build_entity_assets(
             group_name="silver",
             kinds={"polars", warehouse_kind},
             io_manager_key="warehouse_io_manager",
+            metadata={"partition_expr": "account"},
             description=f"Every version of the Ads API {entity.name}; a change in "
             f"{', '.join(entity.tracked)} opens a new one (valid_from, valid_to, is_current).",
         )
@@ -343,6 +414,7 @@ def build_entity_assets(
         group_name="silver",
         kinds={"polars", warehouse_kind},
         io_manager_key="warehouse_io_manager",
+        metadata={"partition_expr": "account"},
         description="Entries of the newest entity snapshot that could not be typed, with the reason.",
     )
 
@@ -350,6 +422,7 @@ def build_entity_assets(
         name="dim_ads",
         outs=outs,
         deps=[ads_entities],
+        partitions_def=accounts,
         check_specs=dimension_check_specs(dataset, entities),
     )
     def dim_ads(
@@ -357,15 +430,16 @@ def build_entity_assets(
         lake_io_manager: dg.ResourceParam[LakeIOManager],
         warehouse: WarehouseResource,
     ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-        """Merge the newest entity snapshot into each dimension's stored history."""
-        document = _newest_snapshot(lake_io_manager)
+        """Merge the account's newest entity snapshot into each dimension's stored history."""
+        account = context.partition_key
+        document = _newest_snapshot(lake_io_manager.lake(), account)
         if document is None:
             raise dg.Failure(
-                "No entity snapshot in the lake: materialize bronze/ads_entities first."
+                f"No entity snapshot of account {account!r} in the lake: materialize "
+                "bronze/ads_entities for it first."
             )
         listings = load_snapshot(gzip.decompress(document.body))
         profile_id = str(document.metadata.get("profile_id", ""))
-        account = str(document.metadata.get("account", "default"))
         quarantine = []
         checks = []
         for entity in entities:
@@ -377,8 +451,8 @@ def build_entity_assets(
                 snapshot_id=document.report_id or "",
                 snapshot_time=document.fetched_at,
             )
-            quarantine.append(parsed.quarantine)
-            previous = _stored_history(warehouse, dataset, entity.table)
+            quarantine.append(with_account(parsed.quarantine, account))
+            previous = _stored_history(warehouse, dataset, entity.table, account)
             history = merge_dimension_history(
                 previous, parsed.snapshot, entity.key_columns, entity.tracked, document.fetched_at
             )
@@ -409,13 +483,3 @@ def build_entity_assets(
         yield from checks
 
     return [ads_entities, dim_ads]
-
-
-def build_advertising_assets(
-    partitions_def: dg.PartitionsDefinition, dataset: str, lake_kind: str, warehouse_kind: str
-) -> list[dg.AssetsDefinition]:
-    """Every advertising asset: entity snapshot and dimensions, bronze reports and facts."""
-    return [
-        *build_entity_assets(dataset, lake_kind, warehouse_kind),
-        *build_fact_assets(partitions_def, dataset, lake_kind, warehouse_kind),
-    ]

@@ -51,7 +51,7 @@ def fact_check_specs(
             "reconciles_with_advertised_products",
             asset=dg.AssetKey([dataset, SP_CAMPAIGNS.table]),
             blocking=False,
-            description="Per day, campaign cost, clicks and impressions match the advertised-product totals (warns).",
+            description="Per account and day, campaign cost, clicks and impressions match the advertised-product totals (warns).",
         )
     )
     return specs
@@ -110,9 +110,10 @@ def clicks_not_above_impressions(
 
 
 def _daily_totals(facts: pl.DataFrame) -> dict[str, Mapping[str, object]]:
+    """Totals per account and day, keyed "<account> <day>"."""
     return {
-        row["report_date"].isoformat(): row
-        for row in facts.group_by("report_date")
+        f"{row['account']} {row['report_date'].isoformat()}": row
+        for row in facts.group_by("account", "report_date")
         .agg(pl.col(c).sum() for c in RECONCILED_COLUMNS)
         .iter_rows(named=True)
     }
@@ -121,10 +122,10 @@ def _daily_totals(facts: pl.DataFrame) -> dict[str, Mapping[str, object]]:
 def reconciles_with_advertised_products(
     asset_key: dg.AssetKey, campaigns: pl.DataFrame, products: pl.DataFrame
 ) -> dg.AssetCheckResult:
-    """Per day, campaign totals against advertised-product totals; differences in metadata."""
+    """Per account and day, campaign totals against advertised-product totals; differences in metadata."""
     campaign_days, product_days = _daily_totals(campaigns), _daily_totals(products)
     differences: dict[str, dict[str, str]] = {}
-    for day in sorted(set(campaign_days) | set(product_days)):
+    for day in sorted(set(campaign_days) | set(product_days)):  # "<account> <day>"
         for column in RECONCILED_COLUMNS:
             expected = Decimal(str(campaign_days.get(day, {}).get(column) or 0))
             got = Decimal(str(product_days.get(day, {}).get(column) or 0))
@@ -139,8 +140,8 @@ def reconciles_with_advertised_products(
         passed=not differences,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
-            "days_checked": len(set(campaign_days) | set(product_days)),
-            "days_differing": len(differences),
+            "account_days_checked": len(set(campaign_days) | set(product_days)),
+            "account_days_differing": len(differences),
             "differences": dg.MetadataValue.json(differences),
         },
     )

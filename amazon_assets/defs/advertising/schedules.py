@@ -1,20 +1,26 @@
-"""Daily advertising refreshes: entity snapshots, and the ad reports of a restatement lookback.
+"""Daily advertising refreshes per seller account: entity snapshots, and the ad reports of a
+restatement lookback.
 
 Amazon revises ad metrics for weeks after the day (attribution windows close, invalid clicks are
 credited back; reported as up to ~28 days, airbyte issue #18929), so the reports refresh re-pulls
 the last `lookback_days` days (default 30, AMAZON_ASSETS_ADS_LOOKBACK_DAYS). It can never reach
 beyond the Ads API's 95-day retention, so older partitions are never requested nor replaced.
+Each registered account (`amazon-assets accounts add`) gets its own runs.
 """
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import dagster as dg
 
 from amazon_assets.defs.advertising.assets import ADS_REPORT_RETENTION_DAYS
-from amazon_assets.schedules import build_daily_refresh_schedule
+from amazon_assets.defs.seller_history.assets import ACCOUNTS, partition_key
+from amazon_assets.schedules import refresh_window_tags
 
 DEFAULT_LOOKBACK_DAYS = 30
 LOOKBACK_VARIABLE = "AMAZON_ASSETS_ADS_LOOKBACK_DAYS"
+NO_ACCOUNTS = "No seller account is registered: `amazon-assets accounts add NAME` registers one."
 
 
 def check_lookback_days(lookback_days: int) -> int:
@@ -25,6 +31,11 @@ def check_lookback_days(lookback_days: int) -> int:
             f"{ADS_REPORT_RETENTION_DAYS} days of reports); got {lookback_days}."
         )
     return lookback_days
+
+
+def account_window_tags(account: str, tags: dict[str, str]) -> dict[str, str]:
+    """Day-range run tags (`refresh_window_tags`) turned into the account's (account, day) range."""
+    return {name: partition_key(account, date.fromisoformat(day)) for name, day in tags.items()}
 
 
 def build_advertising_schedules(
@@ -44,15 +55,35 @@ def build_advertising_schedules(
         name="ads_entities_daily",
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
-    def ads_entities_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        return dg.RunRequest(run_key=f"ads_entities_{context.scheduled_execution_time:%Y-%m-%d}")
+    def ads_entities_daily(
+        context: dg.ScheduleEvaluationContext,
+    ) -> list[dg.RunRequest] | dg.SkipReason:
+        accounts = context.instance.get_dynamic_partitions(ACCOUNTS.name)
+        today = f"{context.scheduled_execution_time:%Y-%m-%d}"
+        return [
+            dg.RunRequest(run_key=f"ads_entities_{account}_{today}", partition_key=account)
+            for account in accounts
+        ] or dg.SkipReason(NO_ACCOUNTS)
 
-    ads_reports_daily = build_daily_refresh_schedule(
-        reports_job,
-        name="ads_reports_daily",
+    @dg.schedule(
+        job=reports_job,
         cron_schedule="0 8 * * *",
-        days=lookback_days,
-        first_partition=first_partition,
+        execution_timezone="UTC",
+        name="ads_reports_daily",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
     )
+    def ads_reports_daily(
+        context: dg.ScheduleEvaluationContext,
+    ) -> list[dg.RunRequest] | dg.SkipReason:
+        yesterday = (context.scheduled_execution_time - timedelta(days=1)).date()
+        window = refresh_window_tags(yesterday, lookback_days, first_partition)
+        accounts = context.instance.get_dynamic_partitions(ACCOUNTS.name)
+        return [
+            dg.RunRequest(
+                run_key=f"ads_reports_{account}_{yesterday.isoformat()}",
+                tags=account_window_tags(account, window),
+            )
+            for account in accounts
+        ] or dg.SkipReason(NO_ACCOUNTS)
 
     return [ads_entities_daily, ads_reports_daily]
