@@ -140,7 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         if bound
         else f"simulated Amazon wall time: {simulated / 3600:.2f} h; lower bound from the quotas: 0 (bursts cover it)"
     )
-    print(f"429s: {sum(stats['throttled'].values())}")
+    throttled = {op: n for op, n in stats["throttled"].items() if n}
+    print(
+        f"429s: {sum(throttled.values())}"
+        + (f" ({', '.join(f'{op} {n}' for op, n in sorted(throttled.items()))})" if throttled else "")
+    )
     print("silver rows: " + ", ".join(f"{s} {n}" for s, n in rows.items()))
     print(f"real wall time: {real:.1f}s (fetch {fetched_real:.1f}s); peak memory: {peak_mb:.0f} MB")
     return 0

@@ -31,7 +31,7 @@ from ad_api.base import ApiResponse, Client
 from ad_api.base.exceptions import AdvertisingApiException
 
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
-from amazon_assets.sources.quotas import Clock, Quota
+from amazon_assets.sources.quotas import Clock, Quota, client_quota
 from amazon_assets.sources.retry import (
     TRANSIENT_STATUSES,
     account_refresh_token,
@@ -407,9 +407,8 @@ class _Session:
         **kwargs: Any,
     ) -> ApiResponse | AdvertisingApiException:
         """One Ads API operation, paced and retried; statuses in `passthrough` are returned."""
-        quota = ADS_API_QUOTAS[operation]
         key = f"ads|{self.host}|{self.client_id}|{self.resource.account}|{operation}"
-        buckets = [(key, quota)]
+        buckets = [(key, client_quota(ADS_API_QUOTAS[operation], self.clock.speed))]
         relogged = False
         for attempt in range(1, self.resource.max_attempts + 1):
             function = make()  # a fresh client: the access token may have been renewed

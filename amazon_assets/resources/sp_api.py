@@ -38,7 +38,13 @@ from sp_api.base.exceptions import (
 )
 
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
-from amazon_assets.sources.quotas import REPORT_TYPE_QUOTAS, SP_API_QUOTAS, Clock, Quota
+from amazon_assets.sources.quotas import (
+    REPORT_TYPE_QUOTAS,
+    SP_API_QUOTAS,
+    Clock,
+    Quota,
+    client_quota,
+)
 from amazon_assets.sources.retry import (
     TRANSIENT_STATUSES,
     account_refresh_token,
@@ -73,9 +79,6 @@ log = logging.getLogger(__name__)
 # logs every URL at INFO. Keep both quiet whatever level the application's root logger has.
 _QUIET_LOGGERS = ("sp_api", "httpx", "httpcore")
 
-# Keep a margin under Amazon's rates: the server's bucket refills on its own clock, and a request
-# taken here at t arrives there a little later or earlier.
-QUOTA_SAFETY = 0.97
 RETENTION_SECONDS = 90 * 24 * 3600  # Amazon serves reports created in the last 90 days
 POLL_INTERVALS = (15.0, 30.0, 60.0, 120.0, 240.0, 300.0)  # simulated seconds, last one repeats
 DOWNLOAD_ATTEMPTS = 3
@@ -463,14 +466,14 @@ class _Session:
         if plan is not None:
             # Operation plans are per selling partner and application.
             key = f"{self.host}|{self.client_id}|{self.resource.account}|{operation}"
-            buckets.append((key, Quota(plan.rate * QUOTA_SAFETY, plan.burst)))
+            buckets.append((key, client_quota(plan, self.clock.speed)))
         type_quota = (
             REPORT_TYPE_QUOTAS.get(report_type or "") if operation == "createReport" else None
         )
         if type_quota is not None:
             # Report-type limits are per application, across all of its sellers.
             key = f"{self.host}|{self.client_id}|{operation}:{report_type}"
-            buckets.append((key, Quota(type_quota.rate * QUOTA_SAFETY, type_quota.burst)))
+            buckets.append((key, client_quota(type_quota, self.clock.speed)))
         return buckets
 
     def call(

@@ -354,7 +354,8 @@ class SandboxApp:
         if isinstance(guard, Response):
             return guard
         document_id = request.path_params["document_id"]
-        document = self.store.document_for(document_id, guard[1])
+        # A settlement's document may still be building: wait off the event loop.
+        document = await run_in_threadpool(self.store.document_for, document_id, guard[1])
         if document is None:
             return self._not_found(operation, f"Report document {document_id} not found.")
         lifetime = max(
@@ -395,7 +396,7 @@ class SandboxApp:
             )
         if not expires.isdigit() or self.clock.now() > int(expires):
             return _s3_error(403, "AccessDenied", "Request has expired")
-        document = self.store.document(document_id)
+        document = await run_in_threadpool(self.store.document, document_id)
         if document is None:
             return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
         data = document.gzipped

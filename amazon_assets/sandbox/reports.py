@@ -2,14 +2,14 @@
 
 `REPORT_GENERATORS` maps an Amazon reportType to its `ReportGenerator`; later report types add an
 entry here and the HTTP layer serves them unchanged. Statuses are derived from the simulated clock
-on every read: IN_QUEUE for `queue_seconds`, IN_PROGRESS for `processing_seconds`, then DONE (the
-document is generated at that moment), CANCELLED (no data, or a forced outcome) or FATAL.
+on every read: IN_QUEUE for `queue_seconds`, IN_PROGRESS for `processing_seconds`, then DONE,
+CANCELLED (no data, or a forced outcome) or FATAL.
 
-Documents are built outside the store lock (a build can take seconds): the reader that first finds
-a report due claims it under the lock (`Report.generating`, reported as IN_PROGRESS), builds the
-document without the lock, and stores document and final status under the lock again. Other readers
-of that report see IN_PROGRESS meanwhile and never build it a second time; a document download
-waits for the build in flight.
+Documents are built in the background from the moment a report is created (a build can take real
+seconds), outside the store lock, once per report; a report whose processing time is over but
+whose build is still running reads IN_PROGRESS, as a slow report does on Amazon. No request
+builds anything itself, so getReport and getReportDocument answer at once, as Amazon's do; a
+document download waits for the build in flight.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import itertools
 import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -139,7 +140,6 @@ class Report:
     final_status: str | None = None
     document_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    generating: bool = False  # a reader is building the document outside the store lock
 
 
 @dataclass
@@ -175,11 +175,12 @@ class ReportStore:
         self.processing_seconds = processing_seconds
         self._reports: dict[str, Report] = {}
         self._documents: dict[str, Document] = {}
-        self._pending: dict[str, Report] = {}  # document id -> generated report not built yet
         # report id (or, for a generated report's document, document id) -> set once it is built
         self._building: dict[str, threading.Event] = {}
         self._ids = itertools.count(50_000_000_001)
         self._lock = threading.RLock()
+        # Two builders: documents are polars work that mostly runs outside the GIL.
+        self._builders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sandbox-report")
         # Simulated wall time starts at the real time the store was made and runs `speed` times faster.
         self._epoch_real = datetime.now(UTC).replace(microsecond=0)
         self._epoch_sim = clock.now()
@@ -208,27 +209,27 @@ class ReportStore:
                 malformed=malformed,
             )
             self._reports[report.report_id] = report
+            if forced_outcome:
+                report.final_status = forced_outcome  # shown once its processing time is over
+            else:
+                self._submit(report, report.report_id, None)
             return report
 
     def add_generated(self, request: ReportRequest, created: float) -> Report:
         """A report Amazon made on its own (settlements), created at simulated second `created`."""
         with self._lock:
             report = Report(report_id=str(next(self._ids)), request=request, created=created)
-            # Its document exists already (Amazon made it); the bytes are built on first use.
-            report.document_id = f"amzn1.spdoc.1.4.na.{uuid.uuid4()}"
+            # Its document exists already (Amazon made it); the bytes are built in the background.
+            document_id = f"amzn1.spdoc.1.4.na.{uuid.uuid4()}"
+            report.document_id = document_id
             report.final_status = "DONE"
             self._reports[report.report_id] = report
-            self._pending[report.document_id] = report
+            self._submit(report, document_id, document_id)
             return report
 
     def get(self, report_id: str, account: str) -> Report | None:
         with self._lock:
-            report = self._visible(report_id, account)
-            if report is None:
-                return None
-            claimed = self._advance(report)
-        self._build_claimed(claimed)
-        return report
+            return self._visible(report_id, account)
 
     def cancel(self, report_id: str, account: str) -> str:
         """'ok', 'missing', or the status that forbids cancelling (only IN_QUEUE can be cancelled)."""
@@ -236,13 +237,12 @@ class ReportStore:
             report = self._visible(report_id, account)
             if report is None:
                 return "missing"
-            if self.status(report) == "IN_QUEUE":
+            status = self.status(report)
+            if status == "IN_QUEUE":
                 report.cancelled_at = self.clock.now()
                 report.final_status = "CANCELLED"
                 return "ok"
-        # Not cancellable: resolve it as any read does (outside the lock) and say why.
-        report = self.get(report_id, account)
-        return "missing" if report is None else self.status(report)
+            return status
 
     def list(self, account: str) -> list[Report]:
         with self._lock:
@@ -251,24 +251,19 @@ class ReportStore:
                 for r in self._reports.values()
                 if r.request.account == account and not self._expired(r)
             ]
-            claimed = [r for r in reports if self._advance(r)]
-        self._build_claimed(claimed)
         return sorted(reports, key=lambda r: (-r.created, r.report_id))
 
     def all(self) -> list[Report]:
         with self._lock:
-            reports = list(self._reports.values())
-            claimed = [r for r in reports if self._advance(r)]
-        self._build_claimed(claimed)
-        return reports
+            return list(self._reports.values())
 
     def document(self, document_id: str) -> Document | None:
-        self._build_pending(document_id)
+        self._wait_built(document_id)
         with self._lock:
             return self._documents.get(document_id)
 
     def document_for(self, document_id: str, account: str) -> Document | None:
-        self._build_pending(document_id)
+        self._wait_built(document_id)
         with self._lock:
             document = self._documents.get(document_id)
             if document is None:
@@ -279,16 +274,14 @@ class ReportStore:
     # -- lifecycle --------------------------------------------------------------------------
 
     def status(self, report: Report) -> str:
-        if report.final_status:
-            return report.final_status
-        if report.generating:
-            return "IN_PROGRESS"  # due, but its document is still being built
+        if report.cancelled_at is not None:
+            return "CANCELLED"
         elapsed = self.clock.now() - report.created
         if elapsed < self.queue_seconds:
             return "IN_QUEUE"
         if elapsed < self.queue_seconds + self.processing_seconds:
             return "IN_PROGRESS"
-        return "DONE"  # resolved by _advance and _build
+        return report.final_status or "IN_PROGRESS"  # a requested report's build is running
 
     def to_json(self, report: Report) -> dict[str, Any]:
         """The report object with Amazon's field names (a consistent snapshot, under the lock)."""
@@ -317,7 +310,7 @@ class ReportStore:
         if status in TERMINAL:
             end = report.created + self.queue_seconds + self.processing_seconds
             body["processingEndTime"] = _iso(self.sim_datetime(end))
-        if report.document_id:
+        if report.document_id and status in TERMINAL:
             body["reportDocumentId"] = report.document_id
         return body
 
@@ -331,58 +324,32 @@ class ReportStore:
     def _expired(self, report: Report) -> bool:
         return self.clock.now() - report.created > RETENTION.total_seconds()
 
-    def _advance(self, report: Report) -> list[Report]:
-        """Resolve a report whose processing time is over (call with the lock held).
-
-        A forced outcome is settled at once. A report whose document must be built is claimed
-        (`generating`, so it reads IN_PROGRESS) and returned for the caller to build with
-        `_build_claimed` after releasing the lock; reports already settled or claimed by another
-        reader are left alone.
-        """
-        if report.final_status or report.generating or self.status(report) != "DONE":
-            return []
-        if report.forced_outcome:
-            report.final_status = report.forced_outcome
-            return []
-        self._claim(report, report.report_id)
-        return [report]
-
-    def _claim(self, report: Report, key: str) -> None:
-        report.generating = True
+    def _submit(self, report: Report, key: str, document_id: str | None) -> None:
+        """Start building a report's document in the background (call with the lock held)."""
         self._building[key] = threading.Event()
+        self._builders.submit(self._build, report, key, document_id)
 
-    def _build_claimed(self, claimed: list[Report]) -> None:
-        """Build the documents of reports this reader claimed (call without the lock)."""
-        for report in claimed:
-            self._build(report, report.report_id, None)
-
-    def _build_pending(self, document_id: str) -> None:
-        """Build a generated report's document on first use, or wait for the build in flight."""
+    def _wait_built(self, document_id: str) -> None:
+        """Wait for a generated report's document if its build is still running."""
         with self._lock:
-            report = self._pending.pop(document_id, None)
-            if report is not None:
-                self._claim(report, document_id)
             event = self._building.get(document_id)
-        if report is not None:
-            self._build(report, document_id, document_id)
-        elif event is not None:
+        if event is not None:
             event.wait()
 
     def _build(self, report: Report, key: str, document_id: str | None) -> None:
-        """Generate a claimed report's document outside the lock, then store it under the lock."""
+        """Generate a report's document outside the lock, then store it under the lock."""
         outcome: _Outcome | None = None
         try:
             outcome = self._generate(report, document_id)
         finally:
             with self._lock:
-                if outcome is not None:
+                if outcome is not None and report.cancelled_at is None:
                     if outcome.document is not None:
                         self._documents[outcome.document.document_id] = outcome.document
                         report.document_id = outcome.document.document_id
                     if outcome.error is not None:
                         report.extra["error"] = outcome.error
                     report.final_status = outcome.status
-                report.generating = False
                 event = self._building.pop(key, None)
             if event is not None:
                 event.set()

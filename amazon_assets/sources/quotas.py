@@ -28,10 +28,15 @@ class Clock:
 
 @dataclass(frozen=True)
 class Quota:
-    """A token bucket: `rate` tokens per second, holding at most `burst`."""
+    """A token bucket: `rate` tokens per second, holding at most `burst`.
+
+    `tolerance` (client side only): seconds a request may take to reach the server after its
+    token was taken here without costing more than that token (see `client_quota`).
+    """
 
     rate: float
     burst: float
+    tolerance: float = 0.0
 
     def refill(self, tokens: float, elapsed: float) -> float:
         return min(self.burst, tokens + max(0.0, elapsed) * self.rate)
@@ -39,6 +44,29 @@ class Quota:
     def wait_for_token(self, tokens: float) -> float:
         """Seconds until a bucket holding `tokens` holds one."""
         return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
+
+# A client paces itself a little slower than Amazon refills (its bucket and Amazon's run on
+# different clocks) and leaves part of the burst unused: Amazon counts a request when it arrives,
+# somewhere between the moment the client took its token and the answer, and the reserve absorbs
+# up to ARRIVAL_TOLERANCE_SECONDS (real seconds: threads, the network) of that delay. A request
+# slower than the reserve covers is charged for its extra time (`StateStore.settle`).
+CLIENT_RATE_SHARE = 0.99
+ARRIVAL_TOLERANCE_SECONDS = 0.5
+
+
+def client_quota(quota: Quota, speed: float = 1.0) -> Quota:
+    """The bucket a client on a clock of `speed` paces itself with so that `quota` never 429s.
+
+    Arrivals at the server in any interval [a, b] come from takes in [a - tolerance, b]: at most
+    (burst - reserve) + rate * (b - a + tolerance) = burst + rate * (b - a) with
+    tolerance = reserve / rate, which is what the server allows. The reserve is at most half the
+    burst, and a bucket of one token keeps it (a client needs one token to send anything).
+    """
+    rate = quota.rate * CLIENT_RATE_SHARE
+    wanted = rate * ARRIVAL_TOLERANCE_SECONDS * speed
+    reserve = max(0.0, min(wanted, quota.burst / 2, quota.burst - 1))
+    return Quota(rate, quota.burst - reserve, tolerance=reserve / rate)
 
 
 # Default usage plans, per selling partner and application (SP-API reference, per operation).

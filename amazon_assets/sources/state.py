@@ -160,19 +160,21 @@ class StateStore:
             return wait, now
 
     def settle(self, buckets: Sequence[tuple[str, Quota]], elapsed: float) -> None:
-        """Count the last take as spent when the answer came back, `elapsed` seconds after it.
+        """Charge the last take for the time its answer took beyond the bucket's tolerance.
 
-        The server took its token somewhere between our take and its answer; assuming the latest
-        moment keeps slow requests (a login before the call, a pause) from earning a 429 next time.
+        The server took its token somewhere between our take and its answer, `elapsed` seconds
+        later. Up to `tolerance` seconds of that are covered by the burst the client leaves
+        unused (`client_quota`); a slower request (a login before the call, a pause) is counted
+        as if taken `elapsed - tolerance` seconds later, so it cannot earn a 429 next time.
         """
-        if elapsed <= 0:
-            return
         with self._write() as connection:
             for key, quota in buckets:
-                connection.execute(
-                    "UPDATE quota_buckets SET tokens = tokens - ? WHERE key = ?",
-                    (quota.rate * elapsed, key),
-                )
+                late = elapsed - quota.tolerance
+                if late > 0:
+                    connection.execute(
+                        "UPDATE quota_buckets SET tokens = tokens - ? WHERE key = ?",
+                        (quota.rate * late, key),
+                    )
 
     def drain(self, keys: Sequence[str], clock: Clock) -> None:
         """Empty buckets now: the server said 429, so its bucket is empty whatever we counted."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from amazon_assets.sources.quotas import Clock, Quota
+from amazon_assets.sources.quotas import Clock, Quota, client_quota
 from amazon_assets.sources.state import (
     COMPLETED,
     FATAL,
@@ -144,3 +144,28 @@ def test_settle_moves_the_take_to_the_answer(tmp_path: Path) -> None:
     # The answer came 5 s after the take: the next token is 10 s after the answer, 15 s from now.
     store.settle([("k", quota)], elapsed=5.0)
     assert store.try_take([("k", quota)], FROZEN) == pytest.approx(15.0, abs=1e-3)
+
+
+def test_settle_charges_only_the_time_beyond_the_tolerance(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.sqlite")
+    quota = Quota(rate=0.1, burst=2, tolerance=3.0)
+    assert store.try_take([("k", quota)], FROZEN) == 0
+    store.settle([("k", quota)], elapsed=2.0)  # within the tolerance: the token is all it cost
+    assert store.try_take([("k", quota)], FROZEN) == 0
+    # 5 s is 2 s beyond the tolerance: 0.2 token more, so the next one is 12 s away, not 10.
+    store.settle([("k", quota)], elapsed=5.0)
+    assert store.try_take([("k", quota)], FROZEN) == pytest.approx(12.0, abs=1e-3)
+
+
+def test_client_quota_reserves_the_burst_an_arrival_delay_needs() -> None:
+    # Half a real second at speed 30 is 15 simulated seconds: 7.4 finance tokens of the 30.
+    finances = client_quota(Quota(rate=0.5, burst=30), speed=30)
+    assert finances.rate == pytest.approx(0.495)
+    assert finances.burst == pytest.approx(30 - 0.495 * 15)
+    assert finances.tolerance == pytest.approx(15)
+    # getReport (2/s) would need 30 of its 15 tokens: half the burst is the most it gives up.
+    polls = client_quota(Quota(rate=2.0, burst=15), speed=30)
+    assert polls.burst == pytest.approx(7.5) and polls.tolerance == pytest.approx(7.5 / 1.98)
+    # A bucket of one token keeps it whole (a client needs one to send anything): no tolerance.
+    single = client_quota(Quota(rate=1 / 900, burst=1), speed=30)
+    assert (single.burst, single.tolerance) == (1, 0)

@@ -58,8 +58,11 @@ FINANCIAL_EVENTS_SCHEMA = pl.Schema(
         "ingested_at": TIMESTAMP,
     }
 )
+# report_date keeps undated events (ServiceFee) of different windows apart: their other key
+# columns repeat every month, and `occurrence` only counts repeats within one document.
 NATURAL_KEY = (
     "account",
+    "report_date",
     "event_type",
     "posted_date",
     "amazon_order_id",
