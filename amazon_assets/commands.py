@@ -16,6 +16,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 
+from amazon_assets.partitions import ACCOUNTS
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 
 ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -45,6 +46,17 @@ class DemoContext:
 
 # A domain's demo step: materializes its assets for the demo days and returns summary lines.
 DemoStep = Callable[[DemoContext], list[str]]
+
+
+def ensure_registered(instance: dg.DagsterInstance, account: str) -> None:
+    """Fail unless `account` is a registered seller account; the default account registers itself."""
+    if instance.has_dynamic_partition(ACCOUNTS.name, account):
+        return
+    if account != DEFAULT_ACCOUNT:
+        raise CommandError(
+            f"account {account!r} is not registered: run `amazon-assets accounts add {account}` first."
+        )
+    instance.add_dynamic_partitions(ACCOUNTS.name, [account])
 
 
 def sandbox_config(

@@ -1,7 +1,9 @@
-"""Day partitions shared by every domain."""
+"""Day partitions, and the seller-account dimension crossed with them, shared by every domain."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 import dagster as dg
@@ -26,3 +28,33 @@ def daily_partitions(settings: Settings, today: date | None = None) -> dg.DailyP
 def partition_days(first: date, last: date) -> list[str]:
     """Partition keys from `first` through `last` inclusive."""
     return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
+# Seller accounts (registered with `amazon-assets accounts add`): a newly connected account is
+# backfilled without touching the others.
+ACCOUNTS = dg.DynamicPartitionsDefinition(name="accounts")
+
+
+def account_day_partitions(daily: dg.PartitionsDefinition) -> dg.MultiPartitionsDefinition:
+    """Accounts crossed with report days."""
+    return dg.MultiPartitionsDefinition({"account": ACCOUNTS, "day": daily})
+
+
+def partition_key(account: str, day: date) -> str:
+    """The (account, day) partition key as Dagster writes it."""
+    return str(dg.MultiPartitionKey({"account": account, "day": day.isoformat()}))
+
+
+def days_by_account(partition_keys: Sequence[str]) -> dict[str, tuple[date, date]]:
+    """The first and last day a run covers per account, from its (account, day) keys."""
+    days: dict[str, list[date]] = defaultdict(list)
+    for key in partition_keys:
+        multi = key if isinstance(key, dg.MultiPartitionKey) else _parse_key(key)
+        dimensions = multi.keys_by_dimension
+        days[dimensions["account"]].append(date.fromisoformat(dimensions["day"]))
+    return {account: (min(d), max(d)) for account, d in sorted(days.items())}
+
+
+def _parse_key(key: str) -> dg.MultiPartitionKey:
+    account, day = key.split("|")
+    return dg.MultiPartitionKey({"account": account, "day": day})

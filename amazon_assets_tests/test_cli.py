@@ -89,7 +89,7 @@ def test_ingest_runs_dagster_against_the_embedded_sandbox(
     assert runs, "the run was recorded in the Dagster instance under AMAZON_ASSETS_HOME"
 
 
-def test_ads_commands_take_a_registered_account_and_name_an_unknown_one(
+def test_account_commands_take_a_registered_account_and_name_an_unknown_one(
     tmp_path: Path, free_port: int
 ) -> None:
     env = clean_env(
@@ -103,12 +103,13 @@ def test_ads_commands_take_a_registered_account_and_name_an_unknown_one(
     assert "amazon-assets accounts add nosuch" in unknown.stderr
 
     assert amazon_assets("accounts", "add", "eu", env=env).returncode == 0
-    for command in (["ads-reports", "--days", "1"], ["ads-entities"]):
+    # The embedded sandbox serves the account asked for (its own login and data).
+    for command in (["ads-reports", "--days", "1"], ["ads-entities"], ["orders", "--days", "2"]):
         done = amazon_assets("ingest", *command, "--account", "eu", env=env)
         assert done.returncode == 0, done.stderr[-2000:]
         assert f"{command[0]}: eu" in done.stdout and "checks passed" in done.stdout
     with duckdb.connect(str(tmp_path / "home" / "warehouse.duckdb"), read_only=True) as conn:
-        for table in ("fact_ads_sp_advertised_products", "dim_ads_campaigns"):
+        for table in ("fact_ads_sp_advertised_products", "dim_ads_campaigns", "fact_orders"):
             accounts = conn.execute(f"select distinct account from amazon_econ.{table}")
             assert accounts.fetchall() == [("eu",)]
 

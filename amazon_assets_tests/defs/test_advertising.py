@@ -29,8 +29,8 @@ from amazon_assets.defs.advertising.checks import (
     reconciles_with_advertised_products,
 )
 from amazon_assets.defs.advertising.schedules import check_lookback_days
-from amazon_assets.defs.seller_history.assets import ACCOUNTS, partition_key
 from amazon_assets.parsers.ads_reports import AD_REPORT_TYPES
+from amazon_assets.partitions import ACCOUNTS, partition_key
 from amazon_assets.sandbox.advertising import profile_id
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 

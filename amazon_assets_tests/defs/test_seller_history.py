@@ -19,16 +19,11 @@ import pytest
 from amazon_assets.commands import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from amazon_assets.definitions import build_definitions
 from amazon_assets.defs.seller_history import source_job_name
-from amazon_assets.defs.seller_history.assets import (
-    ACCOUNTS,
-    FETCH,
-    MODE_TAG,
-    partition_key,
-)
+from amazon_assets.defs.seller_history.assets import FETCH, MODE_TAG
 from amazon_assets.defs.seller_history.commands import add_account
 from amazon_assets.defs.seller_history.schedules import SELLER_HISTORY_JOB
 from amazon_assets.defs.seller_history.sensors import ONBOARDING_SENSOR
-from amazon_assets.partitions import daily_partitions, history_start
+from amazon_assets.partitions import ACCOUNTS, daily_partitions, history_start, partition_key
 from amazon_assets.resources.sp_api import SpApiResource
 from amazon_assets.sandbox import SandboxServer
 from amazon_assets.sandbox.seller_history import ledger_history_start
@@ -47,7 +42,9 @@ def seller_definitions(settings: Settings) -> dg.Definitions:
 
 @pytest.fixture
 def seller_sandbox(sandbox_factory: Callable[..., SandboxServer]) -> SandboxServer:
-    """Two accounts, the second serving Windows-1252 documents; few SKUs, a fast clock."""
+    """Two accounts, the second serving Windows-1252 documents; few SKUs; a clock fast enough for
+    18 months of quotas in seconds, slow enough that the sandbox's real document building never
+    outlasts the client's 4-hour report wait."""
     return sandbox_factory(
         accounts=ACCOUNT_NAMES, skus_per_account=8, speed=600.0, encodings=(("eu", "cp1252"),)
     )

@@ -11,8 +11,8 @@ from amazon_assets.defs.advertising.schedules import (
     DEFAULT_LOOKBACK_DAYS,
     build_advertising_schedules,
 )
-from amazon_assets.defs.seller_history.assets import ACCOUNTS, seller_partitions
 from amazon_assets.parsers.ads_reports import AD_REPORT_TYPES
+from amazon_assets.partitions import ACCOUNTS, account_day_partitions
 
 ADS_ENTITIES_JOB = "ads_entities_job"
 ADS_REPORTS_JOB = "ads_reports_job"
@@ -31,7 +31,7 @@ def build_advertising_definitions(
 
     Entities are partitioned by seller account, reports by account and day (`partitions_def`).
     """
-    account_days = seller_partitions(partitions_def)
+    account_days = account_day_partitions(partitions_def)
     entity_assets = build_entity_assets(ACCOUNTS, dataset, lake_kind, warehouse_kind)
     fact_assets = build_fact_assets(account_days, dataset, lake_kind, warehouse_kind)
     entities_job = dg.define_asset_job(

@@ -32,7 +32,6 @@ from amazon_assets.defs.advertising.checks import (
     fact_check_specs,
     one_current_version_per_key,
 )
-from amazon_assets.defs.seller_history.assets import days_by_account
 from amazon_assets.parsers.ads_entities import (
     AD_ENTITIES,
     PROFILES,
@@ -48,7 +47,7 @@ from amazon_assets.parsers.ads_reports import (
     parse_ads_report,
 )
 from amazon_assets.parsers.quarantine import QUARANTINE_SCHEMA
-from amazon_assets.partitions import partition_days
+from amazon_assets.partitions import days_by_account, partition_days
 from amazon_assets.resources.ads_api import AdsApiResource
 from amazon_assets.resources.lake import (
     SIDECAR_NAME,

@@ -15,12 +15,12 @@ from amazon_assets.commands import (
     check_summary,
     days_from_arguments,
     embedded_sandbox,
+    ensure_registered,
     run_job,
 )
 from amazon_assets.defs.advertising import ADS_ENTITIES_JOB, ADS_REPORTS_JOB
 from amazon_assets.defs.advertising.assets import oldest_requestable_day, utc_today
-from amazon_assets.defs.seller_history.assets import partition_key
-from amazon_assets.defs.seller_history.commands import _registered as registered
+from amazon_assets.partitions import partition_key
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 
 
@@ -41,7 +41,7 @@ def register(commands: argparse._SubParsersAction, ingest: argparse._SubParsersA
 def run_entities(defs: dg.Definitions, account: str) -> dg.ExecuteInProcessResult:
     """One run of the entities job for a registered account (the default one registers itself)."""
     with dg.DagsterInstance.get() as instance:
-        registered(instance, account)
+        ensure_registered(instance, account)
     return run_job(defs, ADS_ENTITIES_JOB, account, account)
 
 
@@ -50,7 +50,7 @@ def run_reports(
 ) -> dg.ExecuteInProcessResult:
     """One run of the reports job over an account's days (the default account registers itself)."""
     with dg.DagsterInstance.get() as instance:
-        registered(instance, account)
+        ensure_registered(instance, account)
     return run_job(
         defs, ADS_REPORTS_JOB, partition_key(account, first), partition_key(account, last)
     )

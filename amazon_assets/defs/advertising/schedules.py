@@ -15,7 +15,7 @@ from datetime import date, timedelta
 import dagster as dg
 
 from amazon_assets.defs.advertising.assets import ADS_REPORT_RETENTION_DAYS
-from amazon_assets.defs.seller_history.assets import ACCOUNTS, partition_key
+from amazon_assets.partitions import ACCOUNTS, partition_key
 from amazon_assets.schedules import refresh_window_tags
 
 DEFAULT_LOOKBACK_DAYS = 30

@@ -8,7 +8,6 @@ from amazon_assets.defs.seller_history.assets import (
     SOURCE_NAMES,
     bronze_key,
     build_seller_history_assets,
-    seller_partitions,
 )
 from amazon_assets.defs.seller_history.schedules import (
     SELLER_HISTORY_JOB,
@@ -16,6 +15,7 @@ from amazon_assets.defs.seller_history.schedules import (
 )
 from amazon_assets.defs.seller_history.sensors import build_onboarding_sensor
 from amazon_assets.defs.seller_history.silver import SETTLEMENT_SUMMARIES, TABLES
+from amazon_assets.partitions import account_day_partitions
 from amazon_assets.settings import Settings
 
 
@@ -28,7 +28,7 @@ def build_seller_history_definitions(
     settings: Settings, partitions: dg.TimeWindowPartitionsDefinition
 ) -> dg.Definitions:
     """Assets, checks, jobs, the daily schedule and the onboarding sensor (no resources)."""
-    seller = seller_partitions(partitions)
+    seller = account_day_partitions(partitions)
     dataset = settings.bigquery_dataset
     assets = build_seller_history_assets(
         seller,

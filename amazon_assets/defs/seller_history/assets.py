@@ -13,7 +13,6 @@ Run modes (run tag `amazon_assets/seller_history_mode`):
 - "fetch" (`amazon-assets ingest`): the run's days are fetched again whatever bronze holds.
 """
 
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
@@ -27,43 +26,18 @@ from amazon_assets.defs.seller_history.checks import (
     seller_check_specs,
 )
 from amazon_assets.defs.seller_history.silver import SETTLEMENT_SUMMARIES, TABLES, load_silver
+from amazon_assets.partitions import days_by_account
 from amazon_assets.resources.lake import LakeIOManager
 from amazon_assets.resources.sp_api import SpApiResource
 from amazon_assets.sources import planner
 
-ACCOUNTS = dg.DynamicPartitionsDefinition(name="accounts")
 MODE_TAG = "amazon_assets/seller_history_mode"
 BACKFILL, REFRESH, FETCH = "backfill", "refresh", "fetch"
 SOURCE_NAMES = tuple(planner.SOURCES)  # orders, inventory_ledger, ... financial_events
 
 
-def seller_partitions(daily: dg.PartitionsDefinition) -> dg.MultiPartitionsDefinition:
-    """Accounts (registered with `amazon-assets accounts add`) crossed with report days."""
-    return dg.MultiPartitionsDefinition({"account": ACCOUNTS, "day": daily})
-
-
 def bronze_key(source: str) -> dg.AssetKey:
     return dg.AssetKey(["bronze", source])
-
-
-def days_by_account(partition_keys: Sequence[str]) -> dict[str, tuple[date, date]]:
-    """The first and last day a run covers per account, from its (account, day) keys."""
-    days: dict[str, list[date]] = defaultdict(list)
-    for key in partition_keys:
-        multi = key if isinstance(key, dg.MultiPartitionKey) else _parse_key(key)
-        dimensions = multi.keys_by_dimension
-        days[dimensions["account"]].append(date.fromisoformat(dimensions["day"]))
-    return {account: (min(d), max(d)) for account, d in sorted(days.items())}
-
-
-def _parse_key(key: str) -> dg.MultiPartitionKey:
-    account, day = key.split("|")
-    return dg.MultiPartitionKey({"account": account, "day": day})
-
-
-def partition_key(account: str, day: date) -> str:
-    """The (account, day) partition key as Dagster writes it."""
-    return str(dg.MultiPartitionKey({"account": account, "day": day.isoformat()}))
 
 
 def plan_for_run(

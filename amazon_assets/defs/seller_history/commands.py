@@ -15,9 +15,10 @@ from amazon_assets.commands import (
     check_summary,
     days_from_arguments,
     embedded_sandbox,
+    ensure_registered,
     run_job,
 )
-from amazon_assets.partitions import HISTORY_MONTHS, history_start
+from amazon_assets.partitions import ACCOUNTS, HISTORY_MONTHS, history_start, partition_key
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 
 # Command-line names of the sources -> planner source names.
@@ -52,28 +53,15 @@ def register(commands: argparse._SubParsersAction, ingest: argparse._SubParsersA
     actions.add_parser("list", help="the registered accounts").set_defaults(handler=list_accounts)
 
 
-def _registered(instance: dg.DagsterInstance, account: str) -> None:
-    """Fail unless `account` is registered; the default account registers itself."""
-    from amazon_assets.defs.seller_history.assets import ACCOUNTS
-
-    if instance.has_dynamic_partition(ACCOUNTS.name, account):
-        return
-    if account != DEFAULT_ACCOUNT:
-        raise CommandError(
-            f"account {account!r} is not registered: run `amazon-assets accounts add {account}` first."
-        )
-    instance.add_dynamic_partitions(ACCOUNTS.name, [account])
-
-
 def _run(
     settings: Settings, job: str, account: str, first: date, last: date, mode: str
 ) -> dg.ExecuteInProcessResult:
     from amazon_assets.definitions import defs
-    from amazon_assets.defs.seller_history.assets import MODE_TAG, partition_key
+    from amazon_assets.defs.seller_history.assets import MODE_TAG
 
     with dg.DagsterInstance.get() as instance:
-        _registered(instance, account)
-    with embedded_sandbox(settings):
+        ensure_registered(instance, account)
+    with embedded_sandbox(settings, accounts=(account,)):
         return run_job(
             defs,
             job,
@@ -115,8 +103,6 @@ def backfill_account(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def add_account(settings: Settings, args: argparse.Namespace) -> int:
-    from amazon_assets.defs.seller_history.assets import ACCOUNTS
-
     name = args.name.strip()
     if not name or "|" in name or "," in name:
         raise CommandError(f"account names cannot be empty or contain '|' or ','; got {name!r}.")
@@ -133,8 +119,6 @@ def add_account(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def list_accounts(settings: Settings, args: argparse.Namespace) -> int:
-    from amazon_assets.defs.seller_history.assets import ACCOUNTS
-
     with dg.DagsterInstance.get() as instance:
         for name in instance.get_dynamic_partitions(ACCOUNTS.name):
             print(name)
@@ -143,7 +127,7 @@ def list_accounts(settings: Settings, args: argparse.Namespace) -> int:
 
 def demo(context: DemoContext) -> list[str]:
     """Seller history of the default account for the demo days, and what landed in silver."""
-    from amazon_assets.defs.seller_history.assets import FETCH, MODE_TAG, partition_key
+    from amazon_assets.defs.seller_history.assets import FETCH, MODE_TAG
     from amazon_assets.defs.seller_history.schedules import SELLER_HISTORY_JOB
     from amazon_assets.defs.seller_history.silver import TABLES
     from amazon_assets.resources.warehouse import warehouse_from_settings
@@ -151,7 +135,7 @@ def demo(context: DemoContext) -> list[str]:
     settings = context.settings
     started = time.monotonic()
     with dg.DagsterInstance.get() as instance:
-        _registered(instance, DEFAULT_ACCOUNT)
+        ensure_registered(instance, DEFAULT_ACCOUNT)
     result = run_job(
         context.defs,
         SELLER_HISTORY_JOB,

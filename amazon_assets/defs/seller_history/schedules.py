@@ -7,7 +7,8 @@ from datetime import timedelta
 import dagster as dg
 
 from amazon_assets.commands import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-from amazon_assets.defs.seller_history.assets import ACCOUNTS, MODE_TAG, REFRESH, partition_key
+from amazon_assets.defs.seller_history.assets import MODE_TAG, REFRESH
+from amazon_assets.partitions import ACCOUNTS, partition_key
 from amazon_assets.sources.planner import LOOKBACK_DAYS
 
 SELLER_HISTORY_JOB = "seller_history_job"

@@ -9,7 +9,8 @@ import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
 from dagster._core.definitions.events import AssetKeyPartitionKey
 
-from amazon_assets.defs.seller_history.assets import ACCOUNTS, BACKFILL, MODE_TAG, partition_key
+from amazon_assets.defs.seller_history.assets import BACKFILL, MODE_TAG
+from amazon_assets.partitions import ACCOUNTS, partition_key
 
 ONBOARDING_SENSOR = "seller_account_onboarding"
 
