@@ -16,7 +16,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from amazon_assets.partitions import ACCOUNTS
+from amazon_assets.partitions import ACCOUNTS, partition_key
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 
 ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -48,7 +48,7 @@ class DemoContext:
 DemoStep = Callable[[DemoContext], list[str]]
 
 
-def ensure_registered(instance: dg.DagsterInstance, account: str) -> None:
+def _ensure_registered(instance: dg.DagsterInstance, account: str) -> None:
     """Fail unless `account` is a registered seller account; the default account registers itself."""
     if instance.has_dynamic_partition(ACCOUNTS.name, account):
         return
@@ -201,6 +201,25 @@ def check_summary(result: dg.ExecuteInProcessResult) -> str:
     failed = sorted({c.check_name for c in checks if not c.passed})
     suffix = f"; not passed: {', '.join(failed)} (details in the UI)" if failed else ""
     return f"{len(checks) - len(failed)} of {len(checks)} checks passed{suffix}"
+
+
+def run_account_job(
+    defs: dg.Definitions,
+    job_name: str,
+    account: str,
+    first: date | None = None,
+    last: date | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Run a job for one registered seller account (the default account registers itself): over
+    the account's days [first, last] for a job on account x day, else its account partition."""
+    with dg.DagsterInstance.get() as instance:
+        _ensure_registered(instance, account)
+    if first is None or last is None:
+        return run_job(defs, job_name, account, account, tags=tags)
+    return run_job(
+        defs, job_name, partition_key(account, first), partition_key(account, last), tags=tags
+    )
 
 
 def ingest_days_handler(job_name: str, label: str) -> Handler:

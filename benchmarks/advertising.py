@@ -13,9 +13,8 @@ What it does, all in a temporary directory (removed at the end unless --keep):
 2. in a child process whose settings point at it (ADS_API_ENDPOINT, ADS_API_LWA_TOKEN_URL,
    AMAZON_ASSETS_SANDBOX_SPEED, AMAZON_ASSETS_START_DATE in a temporary AMAZON_ASSETS_HOME), runs
    `ads_entities_job`, then `ads_reports_job` over the `--days` days ending yesterday (UTC) as one
-   run, both for the default account (`run_entities` and `run_reports` of
-   `amazon_assets.defs.advertising.commands`, as `amazon-assets ingest ads-entities|ads-reports`
-   do). The bronze assets request one report per type and day: 4 x 90 = 360 reports;
+   run, both for the default account (`amazon_assets.commands.run_account_job`, as
+   `amazon-assets ingest ads-entities|ads-reports` do). The bronze assets request one report per type and day: 4 x 90 = 360 reports;
 3. prints the entity counts loaded, rows per fact table, wall time of each job, peak RSS of the
    run process (its own getrusage) and of the sandbox process, and the load average around it.
 """
@@ -86,18 +85,21 @@ def child(first: str, last: str) -> int:
     """In the child process: both jobs as in-process runs, then the figures as one JSON line."""
     import duckdb
 
+    from amazon_assets.commands import run_account_job
     from amazon_assets.definitions import defs
-    from amazon_assets.defs.advertising.commands import run_entities, run_reports
+    from amazon_assets.defs.advertising import ADS_ENTITIES_JOB, ADS_REPORTS_JOB
     from amazon_assets.parsers.ads_entities import AD_ENTITIES
     from amazon_assets.parsers.ads_reports import AD_REPORT_TYPES
     from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 
     started = time.monotonic()
-    run_entities(defs, DEFAULT_ACCOUNT)
+    run_account_job(defs, ADS_ENTITIES_JOB, DEFAULT_ACCOUNT)
     entities_wall = time.monotonic() - started
     entities_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.monotonic()
-    run_reports(defs, DEFAULT_ACCOUNT, date.fromisoformat(first), date.fromisoformat(last))
+    run_account_job(
+        defs, ADS_REPORTS_JOB, DEFAULT_ACCOUNT, date.fromisoformat(first), date.fromisoformat(last)
+    )
     reports_wall = time.monotonic() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import date
-
-import dagster as dg
 
 from amazon_assets.commands import (
     DemoContext,
@@ -15,12 +12,10 @@ from amazon_assets.commands import (
     check_summary,
     days_from_arguments,
     embedded_sandbox,
-    ensure_registered,
-    run_job,
+    run_account_job,
 )
 from amazon_assets.defs.advertising import ADS_ENTITIES_JOB, ADS_REPORTS_JOB
 from amazon_assets.defs.advertising.assets import oldest_requestable_day, utc_today
-from amazon_assets.partitions import partition_key
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 
 
@@ -38,30 +33,12 @@ def register(commands: argparse._SubParsersAction, ingest: argparse._SubParsersA
     reports.set_defaults(handler=ingest_ads_reports)
 
 
-def run_entities(defs: dg.Definitions, account: str) -> dg.ExecuteInProcessResult:
-    """One run of the entities job for a registered account (the default one registers itself)."""
-    with dg.DagsterInstance.get() as instance:
-        ensure_registered(instance, account)
-    return run_job(defs, ADS_ENTITIES_JOB, account, account)
-
-
-def run_reports(
-    defs: dg.Definitions, account: str, first: date, last: date
-) -> dg.ExecuteInProcessResult:
-    """One run of the reports job over an account's days (the default account registers itself)."""
-    with dg.DagsterInstance.get() as instance:
-        ensure_registered(instance, account)
-    return run_job(
-        defs, ADS_REPORTS_JOB, partition_key(account, first), partition_key(account, last)
-    )
-
-
 def ingest_ads_entities(settings: Settings, args: argparse.Namespace) -> int:
     from amazon_assets.definitions import defs
 
     started = time.monotonic()
     with embedded_sandbox(settings, accounts=[args.account]):
-        result = run_entities(defs, args.account)
+        result = run_account_job(defs, ADS_ENTITIES_JOB, args.account)
     print(
         f"ads-entities: {args.account} snapshot merged in {time.monotonic() - started:.1f}s "
         f"from {settings.source_label}; {check_summary(result)}"
@@ -75,7 +52,7 @@ def ingest_ads_reports(settings: Settings, args: argparse.Namespace) -> int:
     first, last = days_from_arguments(args)
     started = time.monotonic()
     with embedded_sandbox(settings, accounts=[args.account]):
-        result = run_reports(defs, args.account, first, last)
+        result = run_account_job(defs, ADS_REPORTS_JOB, args.account, first, last)
     print(
         f"ads-reports: {args.account} {first}..{last} loaded in "
         f"{time.monotonic() - started:.1f}s from {settings.source_label}; {check_summary(result)}"
@@ -91,8 +68,8 @@ def demo(context: DemoContext) -> list[str]:
     settings = context.settings
     first = max(context.first, oldest_requestable_day(utc_today()))
     started = time.monotonic()
-    entities = run_entities(context.defs, DEFAULT_ACCOUNT)
-    reports = run_reports(context.defs, DEFAULT_ACCOUNT, first, context.last)
+    entities = run_account_job(context.defs, ADS_ENTITIES_JOB, DEFAULT_ACCOUNT)
+    reports = run_account_job(context.defs, ADS_REPORTS_JOB, DEFAULT_ACCOUNT, first, context.last)
     _, warehouse = warehouse_from_settings(settings)
     table = warehouse.table(settings.bigquery_dataset, "fact_ads_sp_advertised_products")
     totals = warehouse.query(

@@ -10,17 +10,14 @@ Each registered account (`amazon-assets accounts add`) gets its own runs.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 import dagster as dg
 
 from amazon_assets.defs.advertising.assets import ADS_REPORT_RETENTION_DAYS
-from amazon_assets.partitions import ACCOUNTS, partition_key
-from amazon_assets.schedules import refresh_window_tags
+from amazon_assets.partitions import ACCOUNTS
+from amazon_assets.schedules import NO_ACCOUNTS, build_daily_refresh_schedule
 
 DEFAULT_LOOKBACK_DAYS = 30
 LOOKBACK_VARIABLE = "AMAZON_ASSETS_ADS_LOOKBACK_DAYS"
-NO_ACCOUNTS = "No seller account is registered: `amazon-assets accounts add NAME` registers one."
 
 
 def check_lookback_days(lookback_days: int) -> int:
@@ -31,11 +28,6 @@ def check_lookback_days(lookback_days: int) -> int:
             f"{ADS_REPORT_RETENTION_DAYS} days of reports); got {lookback_days}."
         )
     return lookback_days
-
-
-def account_window_tags(account: str, tags: dict[str, str]) -> dict[str, str]:
-    """Day-range run tags (`refresh_window_tags`) turned into the account's (account, day) range."""
-    return {name: partition_key(account, date.fromisoformat(day)) for name, day in tags.items()}
 
 
 def build_advertising_schedules(
@@ -65,25 +57,13 @@ def build_advertising_schedules(
             for account in accounts
         ] or dg.SkipReason(NO_ACCOUNTS)
 
-    @dg.schedule(
-        job=reports_job,
-        cron_schedule="0 8 * * *",
-        execution_timezone="UTC",
+    ads_reports_daily = build_daily_refresh_schedule(
+        reports_job,
         name="ads_reports_daily",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
+        cron_schedule="0 8 * * *",
+        days=lookback_days,
+        first_partition=first_partition,
+        per_account=True,
     )
-    def ads_reports_daily(
-        context: dg.ScheduleEvaluationContext,
-    ) -> list[dg.RunRequest] | dg.SkipReason:
-        yesterday = (context.scheduled_execution_time - timedelta(days=1)).date()
-        window = refresh_window_tags(yesterday, lookback_days, first_partition)
-        accounts = context.instance.get_dynamic_partitions(ACCOUNTS.name)
-        return [
-            dg.RunRequest(
-                run_key=f"ads_reports_{account}_{yesterday.isoformat()}",
-                tags=account_window_tags(account, window),
-            )
-            for account in accounts
-        ] or dg.SkipReason(NO_ACCOUNTS)
 
     return [ads_entities_daily, ads_reports_daily]

@@ -15,10 +15,9 @@ from amazon_assets.commands import (
     check_summary,
     days_from_arguments,
     embedded_sandbox,
-    ensure_registered,
-    run_job,
+    run_account_job,
 )
-from amazon_assets.partitions import ACCOUNTS, HISTORY_MONTHS, history_start, partition_key
+from amazon_assets.partitions import ACCOUNTS, HISTORY_MONTHS, history_start
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 
 # Command-line names of the sources -> planner source names.
@@ -59,16 +58,8 @@ def _run(
     from amazon_assets.definitions import defs
     from amazon_assets.defs.seller_history.assets import MODE_TAG
 
-    with dg.DagsterInstance.get() as instance:
-        ensure_registered(instance, account)
     with embedded_sandbox(settings, accounts=(account,)):
-        return run_job(
-            defs,
-            job,
-            partition_key(account, first),
-            partition_key(account, last),
-            tags={MODE_TAG: mode},
-        )
+        return run_account_job(defs, job, account, first, last, tags={MODE_TAG: mode})
 
 
 def ingest_source(settings: Settings, args: argparse.Namespace) -> int:
@@ -134,13 +125,12 @@ def demo(context: DemoContext) -> list[str]:
 
     settings = context.settings
     started = time.monotonic()
-    with dg.DagsterInstance.get() as instance:
-        ensure_registered(instance, DEFAULT_ACCOUNT)
-    result = run_job(
+    result = run_account_job(
         context.defs,
         SELLER_HISTORY_JOB,
-        partition_key(DEFAULT_ACCOUNT, context.first),
-        partition_key(DEFAULT_ACCOUNT, context.last),
+        DEFAULT_ACCOUNT,
+        context.first,
+        context.last,
         tags={MODE_TAG: FETCH},
     )
     _, warehouse = warehouse_from_settings(settings)
