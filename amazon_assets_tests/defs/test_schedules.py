@@ -42,8 +42,12 @@ def test_per_account_schedule_runs_each_registered_account_over_its_own_days(
     moment = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
 
     def tick() -> dg.ScheduleExecutionData:
-        with dg.DagsterInstance.get() as instance:
-            context = dg.build_schedule_context(instance=instance, scheduled_execution_time=moment)
+        with (
+            dg.DagsterInstance.get() as instance,
+            dg.build_schedule_context(
+                instance=instance, scheduled_execution_time=moment
+            ) as context,
+        ):
             return schedule.evaluate_tick(context)
 
     nobody = tick()
