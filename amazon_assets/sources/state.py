@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from amazon_assets.errors import PermanentError
 from amazon_assets.sources.quotas import Clock, Quota
 
 _SCHEMA = """
@@ -42,6 +43,19 @@ CREATE TABLE IF NOT EXISTS report_ledger (
 );
 CREATE INDEX IF NOT EXISTS report_ledger_key ON report_ledger (ledger_key, status);
 """
+
+
+class CorruptStateError(PermanentError):
+    """The state file is not a readable SQLite database; retrying cannot help."""
+
+
+def _is_corruption(error: sqlite3.DatabaseError) -> bool:
+    # OperationalError (locked, busy, I/O) is a subclass; only these two mean a damaged file.
+    return type(error) is sqlite3.DatabaseError or str(error) in (
+        "file is not a database",
+        "database disk image is malformed",
+    )
+
 
 # Ledger statuses: REQUESTED until the outcome is known; the others are final.
 REQUESTED = "REQUESTED"
@@ -112,6 +126,14 @@ class StateStore:
             # an fsync per quota token.
             connection.execute("PRAGMA synchronous = NORMAL")
             yield connection
+        except sqlite3.DatabaseError as error:
+            if _is_corruption(error):
+                raise CorruptStateError(
+                    f"The state file {self.path} is corrupt ({error}); it holds the quota buckets "
+                    "and the ledger of requested reports: move it away and run again (a new one "
+                    "starts empty; reports still in flight are requested once more)."
+                ) from error
+            raise
         finally:
             connection.close()
 
