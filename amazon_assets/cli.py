@@ -4,24 +4,35 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import dagster as dg
 
+from amazon_assets import interrupts
 from amazon_assets.commands import (
     DEFAULT_DEMO_SKUS,
     DEFAULT_SANDBOX_SEED,
     CommandError,
+    CommandInterrupted,
     DemoContext,
     DemoStep,
+    RunFailedError,
     day_range,
     embedded_sandbox,
+    exclusive_lock,
+    fail_orphaned_runs,
+    in_run,
     sandbox_config,
+    set_verbose,
 )
 from amazon_assets.defs.advertising import commands as advertising_commands
 from amazon_assets.defs.business_reports import commands as business_reports_commands
@@ -29,9 +40,20 @@ from amazon_assets.defs.mart import commands as mart_commands
 from amazon_assets.defs.ml import commands as ml_commands
 from amazon_assets.defs.product_signals import commands as product_signals_commands
 from amazon_assets.defs.seller_history import commands as seller_history_commands
+from amazon_assets.errors import exception_sentence, exception_traceback
 from amazon_assets.settings import ConfigError, Settings
 
 DEFAULT_DEMO_DAYS = 7
+INSTANCE_LOCK_FILE = ".instance.lock"
+# The embedded instance: SQLite storage in DAGSTER_HOME, no server, no telemetry; our clients'
+# warnings (retries, FATAL cooldowns) go to the run's log in the UI, not to the terminal.
+EMBEDDED_DAGSTER_YAML = """\
+telemetry:
+  enabled: false
+python_logs:
+  managed_python_loggers: [amazon_assets]
+  python_log_level: WARNING
+"""
 # Each domain's commands, in the order the demo runs them.
 DOMAINS = (
     business_reports_commands,
@@ -47,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="amazon-assets",
         description="Amazon seller data platform on Dagster: ingest, sandbox, demo.",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show runs' logs and, on failure, the full error chain with tracebacks",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -82,29 +110,77 @@ def _sandbox_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a failure ends in one sentence naming its cause (exit 1, or 2 for bad
+    arguments or configuration), a traceback only with --verbose; SIGTERM and SIGINT stop it
+    within seconds (exit 143 and 130)."""
     args = _parser().parse_args(argv)
+    set_verbose(args.verbose)
+    previous = _handle_stop_signals()
     try:
         settings = Settings.from_env()
-        _prepare_dagster_home(settings)
+        prepare_dagster_home(settings)
         return args.handler(settings, args)
+    except CommandInterrupted as stopped:
+        print(f"amazon-assets: {stopped}", file=sys.stderr)
+        return stopped.exit_code
     except (ConfigError, CommandError) as error:
+        if args.verbose and isinstance(error, RunFailedError):
+            print(error.traceback(), file=sys.stderr)
         print(f"amazon-assets: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+        return 2 if not isinstance(error, RunFailedError) else 1
+    except Exception as error:
+        if args.verbose:
+            print(exception_traceback(error), file=sys.stderr)
+        print(f"amazon-assets: {exception_sentence(error)}", file=sys.stderr)
+        return 1
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
-def _prepare_dagster_home(settings: Settings) -> None:
-    """Use (and create) the embedded Dagster home unless DAGSTER_HOME points elsewhere."""
+def _handle_stop_signals() -> dict[int, Any]:
+    """SIGTERM and SIGINT request a stop (`interrupts`); outside a run they also unwind the
+    command at once. Returns the handlers they replace."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        first = not interrupts.stop_requested()
+        interrupts.request_stop(signum)
+        # In a run the main thread only watches the run's thread (`run_until_stopped`), which
+        # ends it; anywhere else, unwind now.
+        if first and threading.current_thread() is threading.main_thread() and not in_run():
+            raise CommandInterrupted(signum)
+
+    return {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
+
+
+def prepare_dagster_home(settings: Settings) -> None:
+    """Use (and create) the embedded Dagster home unless DAGSTER_HOME points elsewhere, create
+    or upgrade its storage safely, and fail the runs of commands that died.
+
+    Two commands starting together on a new home would both create and stamp Dagster's SQLite
+    storage (alembic then finds two heads and every later command fails): the first creation
+    happens under an exclusive file lock, so the second waits and finds it made.
+    """
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
     home = Path(os.environ["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        # Embedded default: SQLite storage in this directory, no server, no telemetry.
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     # Dagster's beta/supersession notices are for developers, not for command-line users.
     for category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning):
         warnings.filterwarnings("ignore", category=category)
+    with exclusive_lock(home / INSTANCE_LOCK_FILE):
+        if not (home / "dagster.yaml").exists():
+            (home / "dagster.yaml").write_text(EMBEDDED_DAGSTER_YAML)
+        with dg.DagsterInstance.get() as instance:
+            # Touch every storage: the first use creates its tables and stamps their version.
+            instance.get_runs(limit=1)
+            instance.event_log_storage.get_asset_records([])
+            instance.schedule_storage.all_instigator_state()
+    with dg.DagsterInstance.get() as instance:
+        for run_id in fail_orphaned_runs(instance):
+            print(
+                f"amazon-assets: run {run_id[:8]} of a command that was killed is marked failed",
+                file=sys.stderr,
+            )
 
 
 def _run_sandbox(settings: Settings, args: argparse.Namespace) -> int:
