@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.execution.execution_result import ExecutionResult
 from dagster._core.utils import make_new_run_id
 from dagster._utils.error import SerializableErrorInfo
 
@@ -40,6 +41,9 @@ STOP_GRACE_SECONDS = 10.0
 # sentence, the whole log is in the UI), INFO and up with --verbose.
 _console = {"log_level": "CRITICAL"}
 _runs_in_progress: list[str] = []
+# Executors that run a job inside this process with `execute_in_process`.
+IN_PROCESS_EXECUTORS = ("multi_or_in_process_executor", "in_process", "multiprocess")
+CODE_LOCATION_MODULE = "amazon_assets.definitions"
 _UNFINISHED = (
     dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.STARTING,
@@ -174,7 +178,7 @@ def run_job(
     last_key: str | None = None,
     tags: Mapping[str, str] | None = None,
     run_config: Mapping[str, Any] | None = None,
-) -> dg.ExecuteInProcessResult:
+) -> ExecutionResult:
     """Run a job as one run in the instance; a partitioned one over [first_key, last_key].
 
     A failed run raises `RunFailedError`, whose message is the innermost cause; SIGTERM or
@@ -199,23 +203,51 @@ def run_job(
                 f"{'is not a partition' if len(missing) == 1 else 'are not partitions'} of {job_name} "
                 "(days run from AMAZON_ASSETS_START_DATE, 18 months back by default, to yesterday)."
             )
-    run_id = make_new_run_id()
-    config = {"loggers": {"console": {"config": dict(_console)}}}
+    config = {"loggers": {"console": {"config": dict(_console)}}, **(run_config or {})}
+    all_tags = {**range_tags, **(tags or {}), **process_tags()}
     with dg.DagsterInstance.get() as instance:
-        result = run_until_stopped(
-            instance,
-            run_id,
-            lambda: job.execute_in_process(
-                instance=instance,
-                run_id=run_id,
-                run_config={**config, **(run_config or {})},
-                tags={**range_tags, **(tags or {}), **process_tags()},
-                raise_on_error=False,
-            ),
-        )
+        if job.executor_def.name in IN_PROCESS_EXECUTORS:
+            run_id = make_new_run_id()
+            result = run_until_stopped(
+                instance,
+                run_id,
+                lambda: job.execute_in_process(
+                    instance=instance,
+                    run_id=run_id,
+                    run_config=config,
+                    tags=all_tags,
+                    raise_on_error=False,
+                ),
+            )
+        else:
+            result = _run_on_executor(instance, job_name, config, all_tags)
     if not result.success:
         raise RunFailedError(result)
     return result
+
+
+def _run_on_executor(
+    instance: dg.DagsterInstance,
+    job_name: str,
+    run_config: Mapping[str, Any],
+    tags: Mapping[str, str],
+) -> ExecutionResult:
+    """Run a job on its own executor (Celery): this process orchestrates, workers that load the
+    code location by module run the steps, so the job is loaded from there too."""
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+    from dagster._core.execution.api import execute_run
+
+    repository = ReconstructableRepository.for_module(
+        CODE_LOCATION_MODULE, "defs", working_directory=os.getcwd()
+    )
+    recon_job = repository.get_reconstructable_job(job_name)
+    job = recon_job.get_definition()
+    run = instance.create_run_for_job(
+        job_def=job, run_config=run_config, tags=tags, job_code_origin=recon_job.get_python_origin()
+    )
+    return run_until_stopped(
+        instance, run.run_id, lambda: execute_run(recon_job, run, instance, raise_on_error=False)
+    )
 
 
 def set_verbose(verbose: bool) -> None:
@@ -227,8 +259,8 @@ def set_verbose(verbose: bool) -> None:
 
 
 def run_until_stopped(
-    instance: dg.DagsterInstance, run_id: str, execute: Callable[[], dg.ExecuteInProcessResult]
-) -> dg.ExecuteInProcessResult:
+    instance: dg.DagsterInstance, run_id: str, execute: Callable[[], ExecutionResult]
+) -> ExecutionResult:
     """`execute()` in a worker thread while this (main) thread watches for a stop request.
 
     Dagster's in-process execution turns a signal inside a step into a retry of that step (a
@@ -361,7 +393,7 @@ def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
 class RunFailedError(CommandError):
     """A run failed; the message is the innermost cause of each failed step."""
 
-    def __init__(self, result: dg.ExecuteInProcessResult) -> None:
+    def __init__(self, result: ExecutionResult) -> None:
         self.result = result
         reasons = failure_reasons(result) or ["see its log in the Dagster UI"]
         super().__init__(
@@ -390,7 +422,7 @@ class CommandInterrupted(Exception):
         return 128 + self.signum
 
 
-def failure_errors(result: dg.ExecuteInProcessResult) -> list[tuple[str, SerializableErrorInfo]]:
+def failure_errors(result: ExecutionResult) -> list[tuple[str, SerializableErrorInfo]]:
     """(step or "run", error) for each failed step; the run's own error if no step failed."""
     errors = []
     for event in result.all_events:
@@ -406,7 +438,7 @@ def failure_errors(result: dg.ExecuteInProcessResult) -> list[tuple[str, Seriali
     return errors
 
 
-def failure_reasons(result: dg.ExecuteInProcessResult) -> list[str]:
+def failure_reasons(result: ExecutionResult) -> list[str]:
     """One sentence per failed step: the step and its innermost error."""
     reasons: list[str] = []
     for step, error in failure_errors(result):
@@ -416,7 +448,7 @@ def failure_reasons(result: dg.ExecuteInProcessResult) -> list[str]:
     return reasons
 
 
-def check_summary(result: dg.ExecuteInProcessResult) -> str:
+def check_summary(result: ExecutionResult) -> str:
     """'N of M checks passed', naming the ones that did not."""
     checks = result.get_asset_check_evaluations()
     failed = sorted({c.check_name for c in checks if not c.passed})
@@ -431,7 +463,7 @@ def run_account_job(
     first: date | None = None,
     last: date | None = None,
     tags: Mapping[str, str] | None = None,
-) -> dg.ExecuteInProcessResult:
+) -> ExecutionResult:
     """Run a job for one registered seller account (the default account registers itself): over
     the account's days [first, last] for a job on account x day, else its account partition."""
     with dg.DagsterInstance.get() as instance:

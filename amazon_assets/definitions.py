@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from amazon_assets.defs.advertising import build_advertising_definitions
@@ -92,7 +94,28 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             warehouse_kind=warehouse_kind,
             lake_kind=lake_kind,
         ),
-        dg.Definitions(resources=build_resources(settings)),
+        dg.Definitions(resources=build_resources(settings), executor=build_executor(settings)),
+    )
+
+
+def build_executor(settings: Settings) -> dg.ExecutorDefinition | None:
+    """Dagster's default executor, or Celery's: every step a task on the queue's workers, which
+    may run on other machines (they share the instance, the lake, the warehouse and, through
+    AMAZON_ASSETS_STATE_URL, Amazon's quotas and the report ledger)."""
+    if settings.executor != "celery":
+        return None
+    from dagster_celery import celery_executor
+
+    def source(variable: str, value: str) -> object:
+        # A URL from the environment stays an env reference: the UI shows its name, not a password.
+        return {"env": variable} if os.environ.get(variable) else value
+
+    return celery_executor.configured(
+        {
+            "broker": source("CELERY_BROKER_URL", settings.celery_broker_url),
+            "backend": source("CELERY_RESULT_BACKEND", settings.celery_backend_url),
+            "config_source": {"task_default_queue": settings.celery_queue},
+        }
     )
 
 
