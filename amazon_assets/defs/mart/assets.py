@@ -24,7 +24,6 @@ from amazon_assets.analytics.competition import (
     competitor_comparison_daily,
 )
 from amazon_assets.analytics.features import features_asin_daily
-from amazon_assets.analytics.mart import build_mart_asin_daily
 from amazon_assets.analytics.score import ScoreConfig, score_baseline_daily
 from amazon_assets.defs.mart.checks import (
     MART_KEY,
@@ -37,10 +36,9 @@ from amazon_assets.defs.mart.checks import (
 from amazon_assets.defs.mart.sources import (
     OPTIONAL_SOURCES,
     SOURCES,
+    MissingBusinessReportsError,
+    build_mart_for_days,
     competitor_pairs,
-    fees_from_preview,
-    mart_spine,
-    read_source,
     read_tracked,
 )
 from amazon_assets.notifiers import AlertNotifierResource
@@ -191,32 +189,11 @@ def build_mart_assets(
     def mart_asin_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         """One row per tracked ASIN and day: traffic, sales, ads, fees, returns, signals."""
         first, end = run_days(context)
-        read = {
-            name: read_source(warehouse, dataset, SOURCES[name], first, end) for name in SOURCES
-        }
-        business = read.pop("business_reports")
-        if business is None:
-            raise dg.Failure(
-                f"{dataset}.{SOURCES['business_reports'].table} does not exist: materialize "
-                "the business reports (`amazon-assets ingest business-reports`) first."
-            )
-        fee_preview = read.pop("fee_preview")
-        fees = None if fee_preview is None else fees_from_preview(fee_preview, business)
-        tracked = read_tracked(warehouse, dataset)
-        spine = mart_spine(first, end, business, tracked)
-        lazy = {name: (None if frame is None else frame.lazy()) for name, frame in read.items()}
-        mart = build_mart_asin_daily(
-            spine.lazy(),
-            business_reports=business.lazy(),
-            product_snapshot=lazy["product_snapshot"],
-            ads=lazy["ads"],
-            fees=None if fees is None else fees.lazy(),
-            returns=lazy["returns"],
-            reimbursements=lazy["reimbursements"],
-        ).collect()
-        missing = sorted(
-            name for name, frame in [*read.items(), ("fee_preview", fee_preview)] if frame is None
-        )
+        try:
+            built = build_mart_for_days(warehouse, dataset, first, end)
+        except MissingBusinessReportsError as error:
+            raise dg.Failure(str(error)) from None
+        mart, tracked = built.mart, built.tracked
         yield dg.Output(
             mart,
             metadata={
@@ -225,7 +202,9 @@ def build_mart_assets(
                 "tracked_asins": 0
                 if tracked is None
                 else tracked.select("account", "asin").n_unique(),
-                "missing_sources": dg.MetadataValue.text(", ".join(missing) or "none"),
+                "missing_sources": dg.MetadataValue.text(
+                    ", ".join(built.missing_sources) or "none"
+                ),
                 "preview": _preview(mart),
             },
         )
