@@ -35,7 +35,7 @@ SANDBOX_REFRESH_TOKEN_PREFIX = "Atzr|sandbox-"
 DEFAULT_ACCOUNT = "default"
 DEFAULT_SANDBOX_PORT = 8765
 DEFAULT_SANDBOX_SPEED = 900.0
-EXECUTORS = ("default", "celery")
+EXECUTORS = ("default", "celery", "k8s")
 DEFAULT_CELERY_BROKER = (
     "pyamqp://guest@localhost:5672//"  # 15 Amazon minutes per real second: the demo takes minutes
 )
@@ -90,7 +90,7 @@ class Settings:
     reviews_dataset_url: str | None = None  # an Apify actor's dataset items URL
     has_reviews_token: bool = False  # the token itself stays in REVIEWS_APIFY_TOKEN
     state_url: str | None = None  # PostgreSQL for quota buckets and the report ledger
-    executor: str = "default"  # "celery": each step a Celery task on workers of any machine
+    executor: str = "default"  # "celery" or "k8s": each step a Celery task or a Kubernetes pod
     celery_broker_url: str = DEFAULT_CELERY_BROKER
     celery_backend_url: str = "rpc://"
     celery_queue: str = "dagster"
