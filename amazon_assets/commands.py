@@ -28,7 +28,7 @@ from dagster._utils.error import SerializableErrorInfo
 
 from amazon_assets import interrupts
 from amazon_assets.errors import cause_sentence
-from amazon_assets.partitions import ACCOUNTS, partition_key
+from amazon_assets.partitions import ACCOUNTS, PLANNED_EVENTS_TAG, partition_key
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 
 ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -41,6 +41,8 @@ STOP_GRACE_SECONDS = 10.0
 # sentence, the whole log is in the UI), INFO and up with --verbose.
 _console = {"log_level": "CRITICAL"}
 _runs_in_progress: list[str] = []
+# Dagster's switch for PLANNED_EVENTS_TAG (read when it creates a run).
+_PARTITION_SUBSET_VARIABLE = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
 # Executors that run a job inside this process with `execute_in_process`.
 IN_PROCESS_EXECUTORS = ("multi_or_in_process_executor", "in_process", "multiprocess")
 CODE_LOCATION_MODULE = "amazon_assets.definitions"
@@ -206,24 +208,84 @@ def run_job(
     config = {"loggers": {"console": {"config": dict(_console)}}, **(run_config or {})}
     all_tags = {**range_tags, **(tags or {}), **process_tags()}
     with dg.DagsterInstance.get() as instance:
-        if job.executor_def.name in IN_PROCESS_EXECUTORS:
-            run_id = make_new_run_id()
-            result = run_until_stopped(
-                instance,
-                run_id,
-                lambda: job.execute_in_process(
-                    instance=instance,
-                    run_id=run_id,
-                    run_config=config,
-                    tags=all_tags,
-                    raise_on_error=False,
-                ),
-            )
-        else:
-            result = _run_on_executor(instance, job_name, config, all_tags)
+        per_asset = job.tags.get(PLANNED_EVENTS_TAG) == "per_asset" and partitions is not None
+        with _planned_events_per_asset(per_asset):
+            if job.executor_def.name in IN_PROCESS_EXECUTORS:
+                run_id = make_new_run_id()
+                result = run_until_stopped(
+                    instance,
+                    run_id,
+                    lambda: job.execute_in_process(
+                        instance=instance,
+                        run_id=run_id,
+                        run_config=config,
+                        tags=all_tags,
+                        raise_on_error=False,
+                    ),
+                )
+            else:
+                result = _run_on_executor(instance, job_name, config, all_tags)
+        if per_asset and not result.success:
+            record_unmaterialized_partitions(instance, job, result, first_key, last_key)
     if not result.success:
         raise RunFailedError(result)
     return result
+
+
+@contextlib.contextmanager
+def _planned_events_per_asset(enabled: bool) -> Iterator[None]:
+    """Dagster reads this switch when it creates a run (see PLANNED_EVENTS_TAG)."""
+    if not enabled:
+        yield
+        return
+    previous = os.environ.get(_PARTITION_SUBSET_VARIABLE)
+    os.environ[_PARTITION_SUBSET_VARIABLE] = "true"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[_PARTITION_SUBSET_VARIABLE]
+        else:
+            os.environ[_PARTITION_SUBSET_VARIABLE] = previous
+
+
+def record_unmaterialized_partitions(
+    instance: dg.DagsterInstance,
+    job: dg.JobDefinition,
+    result: ExecutionResult,
+    first_key: str | None,
+    last_key: str | None,
+) -> int:
+    """Per-partition planned events, after a failed run, for each (asset, partition) of the run
+    that was not materialized: Dagster marks those partitions failed in the UI (it counts a
+    partition failed when a failed run planned it and did not materialize it)."""
+    from dagster._core.definitions.partitions.context import partition_loading_context
+    from dagster._core.events import AssetMaterializationPlannedData, DagsterEvent
+
+    if job.partitions_def is None or first_key is None or last_key is None:
+        return 0
+    with partition_loading_context(dynamic_partitions_store=instance):
+        keys = job.partitions_def.get_partition_keys_in_range(
+            dg.PartitionKeyRange(first_key, last_key)
+        )
+    done = {
+        (event.asset_key, event.partition)
+        for event in result.get_asset_materialization_events()
+        if event.asset_key is not None
+    }
+    recorded = 0
+    for asset_key in sorted(job.asset_layer.selected_asset_keys):
+        for key in keys:
+            if (asset_key, key) in done:
+                continue
+            event = DagsterEvent.build_asset_materialization_planned_event(
+                job.name,
+                None,  # type: ignore[arg-type]  # not tied to one step: the run planned it
+                AssetMaterializationPlannedData(asset_key, partition=key),
+            )
+            instance.report_dagster_event(event, result.run_id, logging.DEBUG)
+            recorded += 1
+    return recorded
 
 
 def _run_on_executor(

@@ -42,6 +42,7 @@ from amazon_assets.defs.mart.sources import (
     read_tracked,
 )
 from amazon_assets.notifiers import AlertNotifierResource
+from amazon_assets.partitions import PLANNED_PER_ASSET_TAGS
 from amazon_assets.resources.warehouse import WarehouseResource
 from amazon_assets.schedules import build_daily_refresh_schedule
 from amazon_assets.tracking import TRACKED_TABLE
@@ -370,6 +371,8 @@ def build_mart_definitions(
         selection=dg.AssetSelection.assets(*assets),
         partitions_def=partitions_def,
         description="The mart, its quality report, features, score, alerts and competitor comparison.",
+        # Seconds of work per day: one planned event per asset, not per asset and day.
+        tags=PLANNED_PER_ASSET_TAGS,
     )
 
     mart_daily = build_daily_refresh_schedule(
