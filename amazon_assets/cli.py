@@ -208,10 +208,32 @@ def _run_demo(settings: Settings, args: argparse.Namespace) -> int:
             step: DemoStep = domain.demo
             for line in step(context):
                 print(line)
-    lake = f"gs://{settings.gcs_bucket}" if settings.gcs_bucket else settings.lake_root
-    print(f"done in {time.monotonic() - started:.1f}s; bronze documents in {lake}")
+    print(f"done in {time.monotonic() - started:.1f}s")
+    for line in storage_lines(settings):
+        print(line)
     print("open the Dagster UI on it:  make ui   (then http://127.0.0.1:3000)")
     return 0
+
+
+def storage_lines(settings: Settings) -> list[str]:
+    """Where the demo's data is: the lake, the warehouse, the mart, Dagster's own storage."""
+    from amazon_assets.resources.postgres import describe_database
+
+    lake = f"gs://{settings.gcs_bucket}" if settings.gcs_bucket else settings.lake_root
+    if settings.uses_bigquery:
+        silver = f"BigQuery dataset {settings.gcp_project}.{settings.bigquery_dataset}"
+    else:
+        silver = f"DuckDB {settings.warehouse_path} (schema {settings.bigquery_dataset})"
+    if settings.database_url:
+        mart = f"PostgreSQL {describe_database(settings.database_url)} (schemas mart, features)"
+    else:
+        mart = f"DuckDB {settings.warehouse_path} (schemas mart, features)"
+    return [
+        f"  bronze documents: {lake}",
+        f"  silver facts:     {silver}",
+        f"  mart, features:   {mart}",
+        f"  Dagster runs:     {os.environ['DAGSTER_HOME']}",
+    ]
 
 
 def _run_ui(settings: Settings, args: argparse.Namespace) -> int:
