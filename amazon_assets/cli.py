@@ -31,6 +31,7 @@ from amazon_assets.commands import (
     exclusive_lock,
     fail_orphaned_runs,
     in_run,
+    lighten_dagster_bookkeeping,
     sandbox_config,
     set_verbose,
 )
@@ -115,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     within seconds (exit 143 and 130)."""
     args = _parser().parse_args(argv)
     set_verbose(args.verbose)
+    lighten_dagster_bookkeeping()
     previous = _handle_stop_signals()
     try:
         settings = Settings.from_env()
