@@ -156,9 +156,14 @@ def demo(context: DemoContext) -> list[str]:
     dataset = settings.bigquery_dataset
     lines = []
     if list_tracked(warehouse, dataset).is_empty():
-        added = track(warehouse, dataset, DEFAULT_ACCOUNT, demo_tracking(settings, context.skus))
+        links = demo_tracking(settings, context.skus)
+        added = track(warehouse, dataset, DEFAULT_ACCOUNT, links)
         _observe(settings, f"{DEFAULT_ACCOUNT}: demo tracked {added} row(s)")
-        lines.append(f"product signals: tracking {added} own and competitor ASIN links")
+        own = sum(1 for _, competitor_of in links if competitor_of is None)
+        lines.append(
+            f"product signals: tracking {own} own ASINs and {len(links) - own} competitor links "
+            f"({added} rows added)"
+        )
     started = time.monotonic()
     result = run_job(
         context.defs, PRODUCT_SIGNALS_JOB, context.first.isoformat(), context.last.isoformat()
