@@ -124,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(settings, args)
     except CommandInterrupted as stopped:
         print(f"amazon-assets: {stopped}", file=sys.stderr)
+        _exit_now_if_threads_linger(stopped.exit_code)
         return stopped.exit_code
     except (ConfigError, CommandError) as error:
         if args.verbose and isinstance(error, RunFailedError):
@@ -140,16 +141,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signum, handler)
 
 
+def _exit_now_if_threads_linger(code: int) -> None:
+    """A run that did not end within the grace period leaves threads (a retry wait, a request)
+    that Python would wait for at exit: leave without them, the run is already marked canceled."""
+    lingering = [
+        thread
+        for thread in threading.enumerate()
+        if thread is not threading.main_thread() and thread.is_alive() and not thread.daemon
+    ]
+    if lingering:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 def _handle_stop_signals() -> dict[int, Any]:
     """SIGTERM and SIGINT request a stop (`interrupts`); outside a run they also unwind the
     command at once. Returns the handlers they replace."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        first = not interrupts.stop_requested()
-        interrupts.request_stop(signum)
+        first = not interrupts.signal_received()
         # In a run the main thread only watches the run's thread (`run_until_stopped`), which
-        # ends it; anywhere else, unwind now.
-        if first and threading.current_thread() is threading.main_thread() and not in_run():
+        # marks the run canceling and then wakes the waits; anywhere else, unwind now.
+        if in_run():
+            interrupts.note_signal(signum)
+            return
+        interrupts.request_stop(signum)
+        if first and threading.current_thread() is threading.main_thread():
             raise CommandInterrupted(signum)
 
     return {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}

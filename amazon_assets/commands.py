@@ -328,8 +328,8 @@ def run_until_stopped(
 
     Dagster's in-process execution turns a signal inside a step into a retry of that step (a
     minute later) when the asset has a retry policy; off the main thread it leaves signals to
-    us. On a stop the run is marked canceling; our waits raise `StopRequested` (never retried),
-    so the run ends in seconds; if it has not after STOP_GRACE_SECONDS it is marked canceled
+    us. On a signal the run is marked canceling, then our waits raise `StopRequested` (never
+    retried), so the run ends in seconds; if it has not after STOP_GRACE_SECONDS it is marked canceled
     and the command leaves it behind.
     """
     outcome: dict[str, Any] = {}
@@ -347,14 +347,17 @@ def run_until_stopped(
         deadline = None
         while worker.is_alive():
             worker.join(0.1)
-            if interrupts.stop_requested() and deadline is None:
+            if interrupts.signal_received() and deadline is None:
                 deadline = time.monotonic() + STOP_GRACE_SECONDS
+                # Canceling first, then wake the waits: the run, failing its step, must find
+                # itself canceled rather than failed.
                 _mark_run(instance, run_id, canceling=True)
+                interrupts.request_stop()
             if deadline is not None and time.monotonic() > deadline:
                 break
     finally:
         _runs_in_progress.remove(run_id)
-    if interrupts.stop_requested():
+    if interrupts.signal_received():
         _mark_run(instance, run_id, canceling=False)
         raise CommandInterrupted(interrupts.stop_signal() or signal.SIGTERM, run_id)
     if "error" in outcome:

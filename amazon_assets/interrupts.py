@@ -25,14 +25,20 @@ class StopRequested(dg.Failure):
         super().__init__(description=f"stopped by {stop_signal_name()}", allow_retries=False)
 
 
-def request_stop(signum: int) -> None:
-    """Ask every wait of this process to end now (called from a signal handler)."""
+def note_signal(signum: int) -> None:
+    """Remember a stop signal without waking the waits yet (the caller marks its run first)."""
     _received.append(signum)
+
+
+def request_stop(signum: int | None = None) -> None:
+    """Ask every wait of this process to end now."""
+    if signum is not None:
+        _received.append(signum)
     _STOP.set()
 
 
-def stop_requested() -> bool:
-    return _STOP.is_set()
+def signal_received() -> bool:
+    return bool(_received)
 
 
 def stop_signal() -> int | None:
@@ -49,9 +55,3 @@ def sleep(seconds: float) -> None:
     """Sleep `seconds` real seconds, or raise `StopRequested` as soon as a stop is requested."""
     if _STOP.wait(max(0.0, seconds)):
         raise StopRequested()
-
-
-def reset() -> None:
-    """Forget a stop (tests that request one in-process)."""
-    _received.clear()
-    _STOP.clear()
