@@ -551,9 +551,9 @@ def ingest_days_handler(job_name: str, label: str) -> Handler:
     """A command handler running `job_name` over the days given on the command line."""
 
     def ingest(settings: Settings, args: argparse.Namespace) -> int:
+        first, last = days_from_arguments(args)  # bad arguments fail before the code loads
         from amazon_assets.definitions import defs
 
-        first, last = days_from_arguments(args)
         started = time.monotonic()
         with embedded_sandbox(settings):
             result = run_job(defs, job_name, first.isoformat(), last.isoformat())

@@ -117,9 +117,9 @@ def track_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def ingest_product_signals(settings: Settings, args: argparse.Namespace) -> int:
+    first, last = days_from_arguments(args)  # bad arguments fail before the code loads
     from amazon_assets.definitions import defs
 
-    first, last = days_from_arguments(args)
     tags = {ACCOUNTS_TAG: args.account} if args.account else None
     if list_tracked(_warehouse(settings), settings.bigquery_dataset, args.account).is_empty():
         raise CommandError("no tracked ASINs: add some with `amazon-assets track add ASIN`.")
