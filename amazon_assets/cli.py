@@ -4,24 +4,36 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import dagster as dg
 
+from amazon_assets import interrupts
 from amazon_assets.commands import (
     DEFAULT_DEMO_SKUS,
     DEFAULT_SANDBOX_SEED,
     CommandError,
+    CommandInterrupted,
     DemoContext,
     DemoStep,
+    RunFailedError,
     day_range,
     embedded_sandbox,
+    exclusive_lock,
+    fail_orphaned_runs,
+    in_run,
+    lighten_dagster_bookkeeping,
     sandbox_config,
+    set_verbose,
 )
 from amazon_assets.defs.advertising import commands as advertising_commands
 from amazon_assets.defs.business_reports import commands as business_reports_commands
@@ -29,9 +41,20 @@ from amazon_assets.defs.mart import commands as mart_commands
 from amazon_assets.defs.ml import commands as ml_commands
 from amazon_assets.defs.product_signals import commands as product_signals_commands
 from amazon_assets.defs.seller_history import commands as seller_history_commands
+from amazon_assets.errors import exception_sentence, exception_traceback
 from amazon_assets.settings import ConfigError, Settings
 
 DEFAULT_DEMO_DAYS = 7
+INSTANCE_LOCK_FILE = ".instance.lock"
+# The embedded instance: SQLite storage in DAGSTER_HOME, no server, no telemetry; our clients'
+# warnings (retries, FATAL cooldowns) go to the run's log in the UI, not to the terminal.
+EMBEDDED_DAGSTER_YAML = """\
+telemetry:
+  enabled: false
+python_logs:
+  managed_python_loggers: [amazon_assets]
+  python_log_level: WARNING
+"""
 # Each domain's commands, in the order the demo runs them.
 DOMAINS = (
     business_reports_commands,
@@ -47,6 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="amazon-assets",
         description="Amazon seller data platform on Dagster: ingest, sandbox, demo.",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show runs' logs and, on failure, the full error chain with tracebacks",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -82,29 +111,96 @@ def _sandbox_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a failure ends in one sentence naming its cause (exit 1, or 2 for bad
+    arguments or configuration), a traceback only with --verbose; SIGTERM and SIGINT stop it
+    within seconds (exit 143 and 130)."""
     args = _parser().parse_args(argv)
+    set_verbose(args.verbose)
+    lighten_dagster_bookkeeping()
+    previous = _handle_stop_signals()
     try:
         settings = Settings.from_env()
-        _prepare_dagster_home(settings)
+        prepare_dagster_home(settings)
         return args.handler(settings, args)
+    except CommandInterrupted as stopped:
+        print(f"amazon-assets: {stopped}", file=sys.stderr)
+        _exit_now_if_threads_linger(stopped.exit_code)
+        return stopped.exit_code
     except (ConfigError, CommandError) as error:
+        if args.verbose and isinstance(error, RunFailedError):
+            print(error.traceback(), file=sys.stderr)
         print(f"amazon-assets: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+        return 2 if not isinstance(error, RunFailedError) else 1
+    except Exception as error:
+        if args.verbose:
+            print(exception_traceback(error), file=sys.stderr)
+        print(f"amazon-assets: {exception_sentence(error)}", file=sys.stderr)
+        return 1
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
-def _prepare_dagster_home(settings: Settings) -> None:
-    """Use (and create) the embedded Dagster home unless DAGSTER_HOME points elsewhere."""
+def _exit_now_if_threads_linger(code: int) -> None:
+    """A run that did not end within the grace period leaves threads (a retry wait, a request)
+    that Python would wait for at exit: leave without them, the run is already marked canceled."""
+    lingering = [
+        thread
+        for thread in threading.enumerate()
+        if thread is not threading.main_thread() and thread.is_alive() and not thread.daemon
+    ]
+    if lingering:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _handle_stop_signals() -> dict[int, Any]:
+    """SIGTERM and SIGINT request a stop (`interrupts`); outside a run they also unwind the
+    command at once. Returns the handlers they replace."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        first = not interrupts.signal_received()
+        # In a run the main thread only watches the run's thread (`run_until_stopped`), which
+        # marks the run canceling and then wakes the waits; anywhere else, unwind now.
+        if in_run():
+            interrupts.note_signal(signum)
+            return
+        interrupts.request_stop(signum)
+        if first and threading.current_thread() is threading.main_thread():
+            raise CommandInterrupted(signum)
+
+    return {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
+
+
+def prepare_dagster_home(settings: Settings) -> None:
+    """Use (and create) the embedded Dagster home unless DAGSTER_HOME points elsewhere, create
+    or upgrade its storage safely, and fail the runs of commands that died.
+
+    Two commands starting together on a new home would both create and stamp Dagster's SQLite
+    storage (alembic then finds two heads and every later command fails): the first creation
+    happens under an exclusive file lock, so the second waits and finds it made.
+    """
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
     home = Path(os.environ["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        # Embedded default: SQLite storage in this directory, no server, no telemetry.
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     # Dagster's beta/supersession notices are for developers, not for command-line users.
     for category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning):
         warnings.filterwarnings("ignore", category=category)
+    with exclusive_lock(home / INSTANCE_LOCK_FILE):
+        if not (home / "dagster.yaml").exists():
+            (home / "dagster.yaml").write_text(EMBEDDED_DAGSTER_YAML)
+        with dg.DagsterInstance.get() as instance:
+            # Touch every storage: the first use creates its tables and stamps their version.
+            instance.get_runs(limit=1)
+            instance.event_log_storage.get_asset_records([])
+            instance.schedule_storage.all_instigator_state()
+    with dg.DagsterInstance.get() as instance:
+        for run_id in fail_orphaned_runs(instance):
+            print(
+                f"amazon-assets: run {run_id[:8]} of a command that was killed is marked failed",
+                file=sys.stderr,
+            )
 
 
 def _run_sandbox(settings: Settings, args: argparse.Namespace) -> int:
@@ -132,10 +228,32 @@ def _run_demo(settings: Settings, args: argparse.Namespace) -> int:
             step: DemoStep = domain.demo
             for line in step(context):
                 print(line)
-    lake = f"gs://{settings.gcs_bucket}" if settings.gcs_bucket else settings.lake_root
-    print(f"done in {time.monotonic() - started:.1f}s; bronze documents in {lake}")
+    print(f"done in {time.monotonic() - started:.1f}s")
+    for line in storage_lines(settings):
+        print(line)
     print("open the Dagster UI on it:  make ui   (then http://127.0.0.1:3000)")
     return 0
+
+
+def storage_lines(settings: Settings) -> list[str]:
+    """Where the demo's data is: the lake, the warehouse, the mart, Dagster's own storage."""
+    from amazon_assets.resources.postgres import describe_database
+
+    lake = f"gs://{settings.gcs_bucket}" if settings.gcs_bucket else settings.lake_root
+    if settings.uses_bigquery:
+        silver = f"BigQuery dataset {settings.gcp_project}.{settings.bigquery_dataset}"
+    else:
+        silver = f"DuckDB {settings.warehouse_path} (schema {settings.bigquery_dataset})"
+    if settings.database_url:
+        mart = f"PostgreSQL {describe_database(settings.database_url)} (schemas mart, features)"
+    else:
+        mart = f"DuckDB {settings.warehouse_path} (schemas mart, features)"
+    return [
+        f"  bronze documents: {lake}",
+        f"  silver facts:     {silver}",
+        f"  mart, features:   {mart}",
+        f"  Dagster runs:     {os.environ['DAGSTER_HOME']}",
+    ]
 
 
 def _run_ui(settings: Settings, args: argparse.Namespace) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from amazon_assets.defs.advertising import build_advertising_definitions
@@ -21,7 +23,7 @@ from amazon_assets.resources.lake import LakeIOManager
 from amazon_assets.resources.postgres import mart_warehouse_from_settings
 from amazon_assets.resources.sp_api import SpApiResource
 from amazon_assets.resources.warehouse import warehouse_from_settings
-from amazon_assets.settings import Settings
+from amazon_assets.settings import ConfigError, Settings
 from amazon_assets.sources.reviews import ApifyDatasetReviews
 
 
@@ -92,8 +94,38 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             warehouse_kind=warehouse_kind,
             lake_kind=lake_kind,
         ),
-        dg.Definitions(resources=build_resources(settings)),
+        dg.Definitions(resources=build_resources(settings), executor=build_executor(settings)),
     )
+
+
+def build_executor(settings: Settings) -> dg.ExecutorDefinition | None:
+    """Dagster's default executor, or a distributed one: Celery (every step a task on the
+    queue's workers, which may run on other machines) or Kubernetes (every step a pod). The
+    workers share the instance, the lake, the warehouse and, through AMAZON_ASSETS_STATE_URL,
+    Amazon's quotas and the report ledger."""
+    if settings.executor == "celery":
+        from dagster_celery import celery_executor
+
+        def source(variable: str, value: str) -> object:
+            # From the environment it stays an env reference: the UI shows a name, not a password.
+            return {"env": variable} if os.environ.get(variable) else value
+
+        return celery_executor.configured(
+            {
+                "broker": source("CELERY_BROKER_URL", settings.celery_broker_url),
+                "backend": source("CELERY_RESULT_BACKEND", settings.celery_backend_url),
+                "config_source": {"task_default_queue": settings.celery_queue},
+            }
+        )
+    if settings.executor == "k8s":
+        try:
+            from dagster_k8s import k8s_job_executor
+        except ImportError:
+            raise ConfigError(
+                "AMAZON_ASSETS_EXECUTOR=k8s needs dagster-k8s: install amazon-assets[k8s]."
+            ) from None
+        return k8s_job_executor
+    return None
 
 
 def _keys(assets: object) -> set[dg.AssetKey]:

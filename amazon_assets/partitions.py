@@ -58,3 +58,13 @@ def days_by_account(partition_keys: Sequence[str]) -> dict[str, tuple[date, date
 def _parse_key(key: str) -> dg.MultiPartitionKey:
     account, day = key.split("|")
     return dg.MultiPartitionKey({"account": account, "day": day})
+
+
+# Dagster announces a run's work as one "planned" event per asset and partition before it starts
+# (what the UI shows as in-progress and, if the run fails, failed partitions). For a job whose
+# days take milliseconds each, storing those events costs more than the work: a job with these
+# tags announces one event per asset when a command runs it, and a failed run then records the
+# per-partition events of what it did not materialize, so the UI still marks exactly those
+# partitions failed (`commands.run_job`). Runs launched from the UI keep Dagster's default.
+PLANNED_EVENTS_TAG = "amazon_assets/planned_events"
+PLANNED_PER_ASSET_TAGS = {PLANNED_EVENTS_TAG: "per_asset"}

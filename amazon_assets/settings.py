@@ -34,7 +34,11 @@ SANDBOX_CLIENT_SECRET = "sandbox-client-secret"
 SANDBOX_REFRESH_TOKEN_PREFIX = "Atzr|sandbox-"
 DEFAULT_ACCOUNT = "default"
 DEFAULT_SANDBOX_PORT = 8765
-DEFAULT_SANDBOX_SPEED = 900.0  # 15 Amazon minutes per real second: the demo takes minutes
+DEFAULT_SANDBOX_SPEED = 900.0
+EXECUTORS = ("default", "celery", "k8s")
+DEFAULT_CELERY_BROKER = (
+    "pyamqp://guest@localhost:5672//"  # 15 Amazon minutes per real second: the demo takes minutes
+)
 
 
 class ConfigError(ValueError):
@@ -85,6 +89,11 @@ class Settings:
     slack_webhook_url: str | None = None
     reviews_dataset_url: str | None = None  # an Apify actor's dataset items URL
     has_reviews_token: bool = False  # the token itself stays in REVIEWS_APIFY_TOKEN
+    state_url: str | None = None  # PostgreSQL for quota buckets and the report ledger
+    executor: str = "default"  # "celery" or "k8s": each step a Celery task or a Kubernetes pod
+    celery_broker_url: str = DEFAULT_CELERY_BROKER
+    celery_backend_url: str = "rpc://"
+    celery_queue: str = "dagster"
 
     @property
     def uses_sandbox(self) -> bool:
@@ -107,6 +116,12 @@ class Settings:
     def state_path(self) -> Path:
         """SQLite file for client-side quota buckets and the ledger of requested reports."""
         return self.home / "state.sqlite"
+
+    @property
+    def state_location(self) -> str:
+        """Where quota buckets and the report ledger live: AMAZON_ASSETS_STATE_URL (PostgreSQL,
+        shared by every machine that runs against the same Amazon app) or the local SQLite file."""
+        return self.state_url or str(self.state_path)
 
     @property
     def dagster_home(self) -> Path:
@@ -139,9 +154,8 @@ class Settings:
             raise ConfigError(
                 f"BIGQUERY_DATASET must be letters, digits and underscores, not starting with a digit; got {dataset!r}."
             )
-        database_url = env.get("DATABASE_URL") or None
-        if database_url and urlparse(database_url).scheme not in ("postgresql", "postgres"):
-            raise ConfigError("DATABASE_URL must be a postgresql:// URL.")
+        database_url = _postgres_url(env, "DATABASE_URL")
+        state_url = _postgres_url(env, "AMAZON_ASSETS_STATE_URL")
         reviews_url, reviews_token = _reviews(env)
         return cls(
             home=home,
@@ -159,6 +173,8 @@ class Settings:
             slack_webhook_url=_optional_url(env, "SLACK_WEBHOOK_URL"),
             reviews_dataset_url=reviews_url,
             has_reviews_token=reviews_token,
+            state_url=state_url,
+            **_executor(env),
         )
 
 
@@ -226,6 +242,33 @@ def _reviews(env: Mapping[str, str]) -> tuple[str | None, bool]:
             "REVIEWS_APIFY_DATASET_URL and REVIEWS_APIFY_TOKEN go together: set both or neither."
         )
     return _optional_url(env, "REVIEWS_APIFY_DATASET_URL"), bool(token)
+
+
+def _executor(env: Mapping[str, str]) -> dict[str, str]:
+    """AMAZON_ASSETS_EXECUTOR and, for celery, where its broker, results and queue are."""
+    executor = env.get("AMAZON_ASSETS_EXECUTOR") or "default"
+    if executor not in EXECUTORS:
+        raise ConfigError(
+            f"AMAZON_ASSETS_EXECUTOR must be one of {', '.join(EXECUTORS)}; got {executor!r}."
+        )
+    queue = env.get("AMAZON_ASSETS_CELERY_QUEUE") or "dagster"
+    if not queue.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise ConfigError(
+            f"AMAZON_ASSETS_CELERY_QUEUE must be letters, digits, '-', '_' or '.'; got {queue!r}."
+        )
+    return {
+        "executor": executor,
+        "celery_broker_url": env.get("CELERY_BROKER_URL") or DEFAULT_CELERY_BROKER,
+        "celery_backend_url": env.get("CELERY_RESULT_BACKEND") or "rpc://",
+        "celery_queue": queue,
+    }
+
+
+def _postgres_url(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name) or None
+    if value and urlparse(value).scheme not in ("postgresql", "postgres"):
+        raise ConfigError(f"{name} must be a postgresql:// URL.")
+    return value
 
 
 def _optional_url(env: Mapping[str, str], name: str) -> str | None:

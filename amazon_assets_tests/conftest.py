@@ -5,4 +5,5 @@ pytest_plugins = [
     "amazon_assets_tests.fixtures.sandbox",
     "amazon_assets_tests.fixtures.gcs",
     "amazon_assets_tests.fixtures.postgres",
+    "amazon_assets_tests.fixtures.processes",
 ]

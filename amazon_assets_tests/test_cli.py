@@ -89,6 +89,7 @@ def test_ingest_runs_dagster_against_the_embedded_sandbox(
     assert runs, "the run was recorded in the Dagster instance under AMAZON_ASSETS_HOME"
 
 
+@pytest.mark.slow
 def test_account_commands_take_a_registered_account_and_name_an_unknown_one(
     tmp_path: Path, free_port: int
 ) -> None:

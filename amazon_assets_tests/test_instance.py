@@ -69,34 +69,30 @@ def test_definitions_validate_from_repo_root(tmp_path: Path, postgres_database: 
     assert "Validation successful" in output
 
 
+@pytest.mark.slow
 def test_dagster_dev_from_repo_root_loads_the_code_location(
-    tmp_path: Path, postgres_database: str, free_port: int
+    tmp_path: Path, postgres_database: str, free_port: int, processes
 ) -> None:
-    server = subprocess.Popen(
+    server = processes(
         [DAGSTER, "dev", "-w", "workspace.yaml", "-p", str(free_port), "-h", "127.0.0.1"],
         env=repo_env(tmp_path, DAGSTER_PG_URL=postgres_database),
         cwd=REPO_ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        start_new_session=True,
     )
     query = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus "
     query += "locationOrLoadError { __typename } } } } }"
-    try:
-        entries, deadline = [], time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                answer = httpx.post(
-                    f"http://127.0.0.1:{free_port}/graphql", json={"query": query}, timeout=5
-                ).json()
-                entries = answer["data"]["workspaceOrError"]["locationEntries"]
-                if entries and entries[0]["loadStatus"] == "LOADED":
-                    break
-            except (httpx.HTTPError, KeyError, TypeError, ValueError):
-                pass
-            time.sleep(1)
-        assert [e["name"] for e in entries] == ["amazon_assets"]
-        assert entries[0]["locationOrLoadError"]["__typename"] == "RepositoryLocation"
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=60)
+    entries, deadline = [], time.monotonic() + 120
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            answer = httpx.post(
+                f"http://127.0.0.1:{free_port}/graphql", json={"query": query}, timeout=5
+            ).json()
+            entries = answer["data"]["workspaceOrError"]["locationEntries"]
+            if entries and entries[0]["loadStatus"] == "LOADED":
+                break
+        except (httpx.HTTPError, KeyError, TypeError, ValueError):
+            pass
+        time.sleep(1)
+    assert [e["name"] for e in entries] == ["amazon_assets"]
+    assert entries[0]["locationOrLoadError"]["__typename"] == "RepositoryLocation"

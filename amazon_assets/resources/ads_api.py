@@ -44,7 +44,13 @@ from amazon_assets.sources.retry import (
     redact,
     resolve_login,
 )
-from amazon_assets.sources.state import COMPLETED, FATAL, FORGOTTEN, ReportRequest, StateStore
+from amazon_assets.sources.state import (
+    COMPLETED,
+    FATAL,
+    FORGOTTEN,
+    ReportRequest,
+    open_state_store,
+)
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +239,7 @@ class AdsApiResource(dg.ConfigurableResource):
             endpoint=api.endpoint,
             lwa_token_url=api.lwa_token_url,
             account=account,
-            state_path=str(settings.state_path),
+            state_path=settings.state_location,
             clock_speed=settings.clock_speed,
             source_label=settings.source_label,
             **credentials,
@@ -286,7 +292,7 @@ class _Session:
         quiet_loggers(_QUIET_LOGGERS)
         self.resource = resource
         self.clock = Clock(resource.clock_speed)
-        self.store = StateStore(resource.state_path)
+        self.store = open_state_store(resource.state_path)
         self.requests: Counter[str] = Counter()
         self.refresh_token, self.client_id, self.client_secret = resolve_login(
             resource, AdsApiError
@@ -509,17 +515,19 @@ class _Session:
         )
 
     def open_or_create(self, request: ReportRequest) -> str:
-        """The open report of this request from the ledger, else a new (or named) one."""
-        entry = self.store.open_report(request)
-        if entry is not None:
-            if (
-                entry.clock_speed == self.clock.speed
-                and self.clock.now() - entry.created_at < RESUME_SECONDS
-            ):
-                log.info("Resuming %s report %s", request.report_type, entry.report_id)
-                return entry.report_id
-            self.store.finish_report(request, entry.report_id, FORGOTTEN, self.clock)
-        return self.create(request)
+        """The open report of this request from the ledger, else a new (or named) one; atomic
+        across processes (`StateStore.report_lock`)."""
+        with self.store.report_lock(request):
+            entry = self.store.open_report(request)
+            if entry is not None:
+                if (
+                    entry.clock_speed == self.clock.speed
+                    and self.clock.now() - entry.created_at < RESUME_SECONDS
+                ):
+                    log.info("Resuming %s report %s", request.report_type, entry.report_id)
+                    return entry.report_id
+                self.store.finish_report(request, entry.report_id, FORGOTTEN, self.clock)
+            return self.create(request)
 
     def create(self, request: ReportRequest) -> str:
         """Create the report (a 425 names the identical one) and record its id."""
@@ -585,7 +593,7 @@ class _Session:
         if report is None:
             log.info("Report %s is unknown to the server; requesting it again", report_id)
             self.store.finish_report(request, report_id, FORGOTTEN, self.clock)
-            report_id = self.create(request)
+            report_id = self.open_or_create(request)
             report = self.wait(request, report_id)
             if report is None:
                 raise AdsApiError(f"The Ads API lost report {report_id} it just created.")

@@ -9,17 +9,20 @@ the newest one of each day by `fetched_at`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import dagster as dg
+
+from amazon_assets.errors import PermanentError
 
 if TYPE_CHECKING:
     from amazon_assets.settings import Settings
@@ -125,7 +128,8 @@ class GcsLake:
     def write_bytes(self, key: str, data: bytes, content_type: str) -> None:
         # A single-request upload is atomic in GCS; no Content-Encoding, so gzip bodies are
         # stored and served byte for byte (no decompressive transcoding).
-        self._blob(key).upload_from_string(data, content_type=content_type)
+        with self._bucket_must_exist():
+            self._blob(key).upload_from_string(data, content_type=content_type)
 
     def read_bytes(self, key: str) -> bytes:
         return self._blob(key).download_as_bytes(raw_download=True)
@@ -133,8 +137,22 @@ class GcsLake:
     def list_keys(self, prefix: str) -> list[str]:
         full_prefix = f"{self.prefix}/{prefix}" if self.prefix else prefix
         skip = len(self.prefix) + 1 if self.prefix else 0
-        blobs = self.client.list_blobs(self.bucket_name, prefix=full_prefix)
-        return sorted(blob.name[skip:] for blob in blobs)
+        with self._bucket_must_exist():
+            blobs = self.client.list_blobs(self.bucket_name, prefix=full_prefix)
+            return sorted(blob.name[skip:] for blob in blobs)
+
+    @contextlib.contextmanager
+    def _bucket_must_exist(self) -> Iterator[None]:
+        """Uploads and listings answer 404 only when the bucket itself is missing."""
+        from google.api_core.exceptions import NotFound
+
+        try:
+            yield
+        except NotFound as error:
+            raise PermanentError(
+                f"The GCS bucket {self.bucket_name!r} (GCS_BUCKET) does not exist or this "
+                "account cannot see it: create it, or fix GCS_BUCKET."
+            ) from error
 
     def exists(self, key: str) -> bool:
         return self._blob(key).exists()

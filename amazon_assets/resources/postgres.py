@@ -19,7 +19,9 @@ import dagster as dg
 import polars as pl
 import psycopg
 from dagster._core.storage.db_io_manager import DbClient, DbIOManager, DbTypeHandler, TableSlice
+from psycopg.conninfo import conninfo_to_dict
 
+from amazon_assets.errors import DatabaseUnreachableError
 from amazon_assets.resources.warehouse import (
     DuckDBWarehouseIOManager,
     WarehouseResource,
@@ -49,11 +51,36 @@ def postgres_table(schema: str, table: str) -> str:
     return f"{quote(schema, _DIALECT)}.{quote(table, _DIALECT)}"
 
 
-def connect(database_url: str) -> psycopg.Connection:
-    """A connection in UTC, outside autocommit: the caller's block is one transaction."""
-    connection = psycopg.connect(database_url)
+def connect(database_url: str, variable: str = "DATABASE_URL") -> psycopg.Connection:
+    """A connection in UTC, outside autocommit: the caller's block is one transaction.
+
+    A server that cannot be reached is named with the variable that points at it (never with
+    the URL's password).
+    """
+    try:
+        connection = psycopg.connect(database_url)
+    except psycopg.OperationalError as error:
+        raise DatabaseUnreachableError(
+            f"Cannot connect to the PostgreSQL database of {variable} "
+            f"({describe_database(database_url)}): {first_line(error)}."
+        ) from error
     connection.execute("SET TIME ZONE 'UTC'")
     return connection
+
+
+def describe_database(database_url: str) -> str:
+    """user@host:port/database of a PostgreSQL URL, without its password."""
+    try:
+        info = conninfo_to_dict(database_url)
+    except psycopg.ProgrammingError:
+        return "an unparsable URL"
+    user = f"{info['user']}@" if info.get("user") else ""
+    return f"{user}{info.get('host') or 'localhost'}:{info.get('port') or 5432}/{info.get('dbname') or ''}"
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, without a trailing period."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0].rstrip(".")
 
 
 def table_columns(connection: psycopg.Connection, schema: str, table: str) -> list[tuple[str, str]]:

@@ -70,7 +70,7 @@ from amazon_assets.sources.state import (
     FORGOTTEN,
     LedgerEntry,
     ReportRequest,
-    StateStore,
+    open_state_store,
 )
 
 log = logging.getLogger(__name__)
@@ -288,7 +288,7 @@ class SpApiResource(dg.ConfigurableResource):
             lwa_token_url=api.lwa_token_url,
             region=api.region,
             account=account,
-            state_path=str(settings.state_path),
+            state_path=settings.state_location,
             clock_speed=settings.clock_speed,
             source_label=settings.source_label,
             **credentials,
@@ -405,7 +405,7 @@ class _Session:
         quiet_loggers(_QUIET_LOGGERS)
         self.resource = resource
         self.clock = Clock(resource.clock_speed)
-        self.store = StateStore(resource.state_path)
+        self.store = open_state_store(resource.state_path)
         self.requests: Counter[str] = Counter()
         self.refresh_token, self.client_id, self.client_secret = resolve_login(resource, SpApiError)
         self.endpoint = resource.endpoint.rstrip("/")
@@ -606,14 +606,19 @@ class _Session:
         )
 
     def open_or_create(self, request: ReportRequest) -> tuple[str, bool]:
-        """The open report of this request from the ledger, else a new one; (id, resumed)."""
-        entry = self.store.open_report(request)
-        if entry is not None:
-            if self._usable(entry):
-                log.info("Resuming %s report %s", request.report_type, entry.report_id)
-                return entry.report_id, True
-            self.store.finish_report(request, entry.report_id, FORGOTTEN, self.clock)
-        return self.create(request), False
+        """The open report of this request from the ledger, else a new one; (id, resumed).
+
+        Atomic across processes and machines sharing the store (`StateStore.report_lock`): two
+        runs asking for the same report at once create it once and both follow it.
+        """
+        with self.store.report_lock(request):
+            entry = self.store.open_report(request)
+            if entry is not None:
+                if self._usable(entry):
+                    log.info("Resuming %s report %s", request.report_type, entry.report_id)
+                    return entry.report_id, True
+                self.store.finish_report(request, entry.report_id, FORGOTTEN, self.clock)
+            return self.create(request), False
 
     def create(self, request: ReportRequest) -> str:
         body: dict[str, Any] = {
@@ -698,7 +703,7 @@ class _Session:
                     )
                 log.info("Report %s is unknown to the server; requesting it again", report_id)
                 self.store.finish_report(request, report_id, FORGOTTEN, self.clock)
-                report_id, resumed = self.create(request), False
+                report_id, resumed = self.open_or_create(request)
                 created.add(report_id)
                 continue
             status = report["processingStatus"]
@@ -729,7 +734,7 @@ class _Session:
                 self.resource.fatal_cooldown_seconds / 60,
             )
             self.clock.sleep(self.resource.fatal_cooldown_seconds)
-            report_id, resumed = self.create(request), False
+            report_id, resumed = self.open_or_create(request)
             created.add(report_id)
 
     def _result(

@@ -34,6 +34,9 @@ from dagster._core.storage.db_io_manager import (
 from dagster_duckdb.io_manager import DuckDbClient, DuckDBIOManager
 from dagster_gcp.bigquery.io_manager import BigQueryClient, BigQueryIOManager
 
+from amazon_assets import interrupts
+from amazon_assets.errors import PermanentError
+
 if TYPE_CHECKING:
     from amazon_assets.settings import Settings
 
@@ -328,7 +331,17 @@ def _output_metadata(frame: pl.DataFrame) -> dict[str, Any]:
 
 
 class WarehouseDuckDbClient(DuckDbClient):
-    """Dagster's DuckDB client (connect with retries on lock errors) with the shared SQL."""
+    """Dagster's DuckDB client with the shared SQL; connects through `_duckdb_connection`."""
+
+    @staticmethod
+    @contextmanager
+    def connect(context, _) -> Iterator[duckdb.DuckDBPyConnection]:
+        # Dagster's own connect retries every I/O error for about a minute, a corrupt file too.
+        config = context.resource_config
+        with _duckdb_connection(
+            config["database"], read_only=False, config=config.get("connection_config")
+        ) as connection:
+            yield connection
 
     @staticmethod
     def delete_table_slice(context: dg.OutputContext, table_slice: TableSlice, connection) -> None:
@@ -574,18 +587,32 @@ class BigQueryWarehouseIOManager(BigQueryIOManager):
 # ---------------------------------------------------------------------------------------------
 
 _LOCK_RETRY_SECONDS = 60.0
+# DuckDB says this when another process holds the file's write lock; any other I/O error at
+# connect time means the file itself is damaged, which waiting does not cure.
+_LOCK_HELD = "Could not set lock on file"
+
+
+def _corrupt_database(database: str, error: duckdb.Error) -> PermanentError:
+    reason = " ".join(str(error).split()).removeprefix("IO Error: ")
+    return PermanentError(
+        f"The DuckDB warehouse {database} is corrupt or not a DuckDB file ({reason}); restore it "
+        "from a backup, or move it away and load the days again (bronze keeps every document)."
+    )
 
 
 @contextmanager
-def _duckdb_connection(database: str, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short-lived connection; waits (with jittered backoff) while another process writes."""
+def _duckdb_connection(
+    database: str, read_only: bool, config: Mapping[str, Any] | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived connection; waits (with jittered backoff) while another process writes, and
+    names a damaged file at once."""
     if read_only and not Path(database).exists():
         read_only = False  # a read-only connection cannot create the file
     deadline = time.monotonic() + _LOCK_RETRY_SECONDS
     delay = 0.05
     while True:
         try:
-            connection = duckdb.connect(database, read_only=read_only)
+            connection = duckdb.connect(database, read_only=read_only, config=dict(config or {}))
             break
         except duckdb.ConnectionException:
             if not read_only:
@@ -593,10 +620,12 @@ def _duckdb_connection(database: str, read_only: bool) -> Iterator[duckdb.DuckDB
             # This process already holds a read-write connection to the file (DuckDB allows one
             # configuration per file and process): share it instead of waiting for ourselves.
             read_only = False
-        except duckdb.IOException:
+        except duckdb.IOException as error:
+            if _LOCK_HELD not in str(error):
+                raise _corrupt_database(database, error) from error
             if time.monotonic() > deadline:
                 raise
-            time.sleep(delay * (1 + random.random()))
+            interrupts.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 2.0)
     try:
         yield connection

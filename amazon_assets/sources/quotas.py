@@ -11,6 +11,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from amazon_assets import interrupts
+
 
 @dataclass(frozen=True)
 class Clock:
@@ -22,8 +24,9 @@ class Clock:
         return time.time() * self.speed
 
     def sleep(self, simulated_seconds: float) -> None:
+        """Wait; a stop request (SIGTERM, SIGINT) ends the wait at once (`interrupts.sleep`)."""
         if simulated_seconds > 0:
-            time.sleep(simulated_seconds / self.speed)
+            interrupts.sleep(simulated_seconds / self.speed)
 
 
 @dataclass(frozen=True)

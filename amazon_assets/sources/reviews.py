@@ -10,7 +10,6 @@ so the same adapter, pointed at the sandbox, is the sandbox's provider.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import dagster as dg
 import httpx
 
+from amazon_assets import interrupts
 from amazon_assets.sources.retry import TRANSIENT_STATUSES, backoff_seconds, redact
 from amazon_assets.sources.signals import SANDBOX_AS_OF_PARAMETER
 
@@ -132,7 +132,7 @@ class ApifyDatasetReviews(dg.ConfigurableResource):
                 # Real seconds: the provider runs on the wall clock, not the sandbox's.
                 delay = backoff_seconds(attempt, base=1.0, cap=30.0)
                 log.warning("Review dataset: %s; retry %d in %.1f s", reason, attempt, delay)
-                time.sleep(delay)
+                interrupts.sleep(delay)
         raise ReviewsError(
             f"The review dataset failed {self.max_attempts} times (last: {reason}); retry later."
         )

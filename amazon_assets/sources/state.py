@@ -1,19 +1,32 @@
-"""Persistent client state in one SQLite file: quota buckets and the ledger of requested reports.
+"""Persistent client state: quota buckets and the ledger of requested reports.
 
-Both survive process restarts and are shared by every process that points at the same file
-(Dagster runs, backfill workers, the CLI). Quota takes run inside `BEGIN IMMEDIATE`, which takes
-SQLite's write lock before reading, so two processes can never both spend the last token.
+Both survive process restarts and are shared by every process that points at the same store:
+a SQLite file (the embedded default, `StateStore`, one machine) or a PostgreSQL database
+(`PostgresStateStore`, `AMAZON_ASSETS_STATE_URL`), which runs on several machines share so that
+together they stay within Amazon's quotas. `open_state_store` picks one from a location.
+
+Quota takes are serialized per store: SQLite's `BEGIN IMMEDIATE` takes the write lock before
+reading; PostgreSQL takes a transaction-scoped advisory lock per bucket. Either way two processes
+can never both spend the last token. `report_lock` makes the ledger's check-then-create atomic:
+while one process looks for an open report of a request and creates it if there is none, every
+other process asking for the same report waits, then resumes the one created.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
+import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
+from amazon_assets.errors import PermanentError
 from amazon_assets.sources.quotas import Clock, Quota
 
 _SCHEMA = """
@@ -42,6 +55,19 @@ CREATE TABLE IF NOT EXISTS report_ledger (
 );
 CREATE INDEX IF NOT EXISTS report_ledger_key ON report_ledger (ledger_key, status);
 """
+
+
+class CorruptStateError(PermanentError):
+    """The state file is not a readable SQLite database; retrying cannot help."""
+
+
+def _is_corruption(error: sqlite3.DatabaseError) -> bool:
+    # OperationalError (locked, busy, I/O) is a subclass; only these two mean a damaged file.
+    return type(error) is sqlite3.DatabaseError or str(error) in (
+        "file is not a database",
+        "database disk image is malformed",
+    )
+
 
 # Ledger statuses: REQUESTED until the outcome is known; the others are final.
 REQUESTED = "REQUESTED"
@@ -90,8 +116,28 @@ class LedgerEntry:
     document_id: str | None
 
 
+def open_state_store(location: str | Path) -> StateStore:
+    """The state store at `location`: a postgresql:// URL, else the path of a SQLite file."""
+    if str(location).startswith(("postgresql://", "postgres://")):
+        return PostgresStateStore(str(location))
+    return StateStore(location)
+
+
+def _lock_offset(key: str) -> int:
+    """A stable number for a ledger key (a byte of the SQLite lock file, a PostgreSQL lock id)."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:6], "big")
+
+
 class StateStore:
     """Quota buckets and the report ledger in the SQLite file at `path`."""
+
+    # The column that orders ledger rows written in the same simulated instant.
+    _SEQUENCE: ClassVar[str] = "rowid"
+    # Byte-range locks on one open file per process and path: POSIX drops every lock a process
+    # holds on a file when any descriptor of it closes, so the descriptor is never closed.
+    _lock_files: ClassVar[dict[str, int]] = {}
+    _thread_locks: ClassVar[dict[tuple[str, int], threading.Lock]] = {}
+    _registry_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -112,11 +158,20 @@ class StateStore:
             # an fsync per quota token.
             connection.execute("PRAGMA synchronous = NORMAL")
             yield connection
+        except sqlite3.DatabaseError as error:
+            if _is_corruption(error):
+                raise CorruptStateError(
+                    f"The state file {self.path} is corrupt ({error}); it holds the quota buckets "
+                    "and the ledger of requested reports: move it away and run again (a new one "
+                    "starts empty; reports still in flight are requested once more)."
+                ) from error
+            raise
         finally:
             connection.close()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, bucket_keys: Sequence[str] = ()) -> Iterator[Any]:
+        """One write transaction; the whole file is locked, so `bucket_keys` need no more."""
         with self._connect() as connection:
             connection.execute("BEGIN IMMEDIATE")
             try:
@@ -125,6 +180,28 @@ class StateStore:
                 connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
+
+    @contextmanager
+    def report_lock(self, request: ReportRequest) -> Iterator[None]:
+        """Hold the request's lock: no other thread or process checks or creates its report.
+
+        A byte of `<state file>.locks` per request (the operating system frees it if the process
+        dies), plus a thread lock, since byte-range locks do not exclude threads of one process.
+        """
+        offset = _lock_offset(request.key) % (1 << 40)
+        path = f"{self.path}.locks"
+        with StateStore._registry_lock:
+            descriptor = StateStore._lock_files.get(path)
+            if descriptor is None:
+                descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                StateStore._lock_files[path] = descriptor
+            thread_lock = StateStore._thread_locks.setdefault((path, offset), threading.Lock())
+        with thread_lock:
+            fcntl.lockf(descriptor, fcntl.LOCK_EX, 1, offset)
+            try:
+                yield
+            finally:
+                fcntl.lockf(descriptor, fcntl.LOCK_UN, 1, offset)
 
     # -- quota buckets -------------------------------------------------------------------------
 
@@ -148,7 +225,7 @@ class StateStore:
             clock.sleep(wait)
 
     def _try_take(self, buckets: Sequence[tuple[str, Quota]], clock: Clock) -> tuple[float, float]:
-        with self._write() as connection:
+        with self._write(sorted(key for key, _ in buckets)) as connection:
             now = clock.now()
             states = [
                 (key, quota, self._refilled(connection, key, quota, clock, now))
@@ -167,7 +244,7 @@ class StateStore:
         unused (`client_quota`); a slower request (a login before the call, a pause) is counted
         as if taken `elapsed - tolerance` seconds later, so it cannot earn a 429 next time.
         """
-        with self._write() as connection:
+        with self._write(sorted(key for key, _ in buckets)) as connection:
             for key, quota in buckets:
                 late = elapsed - quota.tolerance
                 if late > 0:
@@ -178,7 +255,7 @@ class StateStore:
 
     def drain(self, keys: Sequence[str], clock: Clock) -> None:
         """Empty buckets now: the server said 429, so its bucket is empty whatever we counted."""
-        with self._write() as connection:
+        with self._write(sorted(keys)) as connection:
             now = clock.now()
             for key in keys:
                 self._store(connection, key, 0.0, now, clock)
@@ -189,9 +266,7 @@ class StateStore:
             return self._refilled(connection, key, quota, clock, clock.now())
 
     @staticmethod
-    def _refilled(
-        connection: sqlite3.Connection, key: str, quota: Quota, clock: Clock, now: float
-    ) -> float:
+    def _refilled(connection: Any, key: str, quota: Quota, clock: Clock, now: float) -> float:
         row = connection.execute(
             "SELECT tokens, updated, clock_speed FROM quota_buckets WHERE key = ?", (key,)
         ).fetchone()
@@ -202,9 +277,7 @@ class StateStore:
         return quota.refill(min(tokens, quota.burst), now - updated)
 
     @staticmethod
-    def _store(
-        connection: sqlite3.Connection, key: str, tokens: float, now: float, clock: Clock
-    ) -> None:
+    def _store(connection: Any, key: str, tokens: float, now: float, clock: Clock) -> None:
         connection.execute(
             "INSERT INTO quota_buckets (key, tokens, updated, clock_speed) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, updated = excluded.updated, "
@@ -218,9 +291,15 @@ class StateStore:
         """Remember a report right after createReport returned its id."""
         with self._write() as connection:
             connection.execute(
-                "INSERT OR REPLACE INTO report_ledger (report_id, ledger_key, endpoint, account, "
+                "INSERT INTO report_ledger (report_id, ledger_key, endpoint, account, "
                 "marketplace_id, report_type, data_start, data_end, report_options, status, "
-                "created_at, clock_speed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "created_at, clock_speed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (endpoint, report_id) DO UPDATE SET ledger_key = excluded.ledger_key, "
+                "account = excluded.account, marketplace_id = excluded.marketplace_id, "
+                "report_type = excluded.report_type, data_start = excluded.data_start, "
+                "data_end = excluded.data_end, report_options = excluded.report_options, "
+                "status = excluded.status, created_at = excluded.created_at, "
+                "clock_speed = excluded.clock_speed, finished_at = NULL, document_id = NULL",
                 (
                     report_id,
                     request.key,
@@ -243,7 +322,7 @@ class StateStore:
             row = connection.execute(
                 "SELECT report_id, status, created_at, clock_speed, finished_at, document_id "
                 "FROM report_ledger WHERE ledger_key = ? AND status = ? "
-                "ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                f"ORDER BY created_at DESC, {self._SEQUENCE} DESC LIMIT 1",
                 (request.key, REQUESTED),
             ).fetchone()
         return LedgerEntry(*row) if row else None
@@ -269,18 +348,113 @@ class StateStore:
     def complete_reports(self, endpoint: str, report_ids: Sequence[str], clock: Clock) -> int:
         """Close the still-open entries of reports whose documents are now safely stored."""
         with self._write() as connection:
-            return connection.executemany(
-                "UPDATE report_ledger SET status = ?, finished_at = ? "
-                "WHERE endpoint = ? AND report_id = ? AND status = ?",
-                [(COMPLETED, clock.now(), endpoint, rid, REQUESTED) for rid in report_ids],
-            ).rowcount
+            now = clock.now()
+            return sum(
+                connection.execute(
+                    "UPDATE report_ledger SET status = ?, finished_at = ? "
+                    "WHERE endpoint = ? AND report_id = ? AND status = ?",
+                    (COMPLETED, now, endpoint, report_id, REQUESTED),
+                ).rowcount
+                for report_id in report_ids
+            )
 
     def report_history(self, request: ReportRequest) -> list[LedgerEntry]:
         """Every report ever requested for this request, oldest first."""
         with self._connect() as connection:
             rows = connection.execute(
                 "SELECT report_id, status, created_at, clock_speed, finished_at, document_id "
-                "FROM report_ledger WHERE ledger_key = ? ORDER BY created_at, rowid",
+                f"FROM report_ledger WHERE ledger_key = ? ORDER BY created_at, {self._SEQUENCE}",
                 (request.key,),
             ).fetchall()
         return [LedgerEntry(*row) for row in rows]
+
+
+_POSTGRES_SCHEMA = "amazon_assets_state"
+_POSTGRES_DDL = f"""
+CREATE SCHEMA IF NOT EXISTS {_POSTGRES_SCHEMA};
+CREATE TABLE IF NOT EXISTS {_POSTGRES_SCHEMA}.quota_buckets (
+    key TEXT PRIMARY KEY,
+    tokens DOUBLE PRECISION NOT NULL,
+    updated DOUBLE PRECISION NOT NULL,
+    clock_speed DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {_POSTGRES_SCHEMA}.report_ledger (
+    report_id TEXT NOT NULL,
+    ledger_key TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    account TEXT NOT NULL,
+    marketplace_id TEXT NOT NULL,
+    report_type TEXT NOT NULL,
+    data_start TEXT NOT NULL,
+    data_end TEXT NOT NULL,
+    report_options TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    clock_speed DOUBLE PRECISION NOT NULL,
+    finished_at DOUBLE PRECISION,
+    document_id TEXT,
+    seq BIGSERIAL,
+    PRIMARY KEY (endpoint, report_id)
+);
+CREATE INDEX IF NOT EXISTS report_ledger_key ON {_POSTGRES_SCHEMA}.report_ledger (ledger_key, status);
+"""
+# Advisory lock ids: the schema creation, and the namespaces of bucket and report locks.
+_DDL_LOCK = 0x616D7A6E
+_BUCKET_LOCKS, _REPORT_LOCKS = 1, 2
+
+
+class _QmarkConnection:
+    """A psycopg connection taking the `?` placeholders the shared SQL is written with."""
+
+    def __init__(self, connection: Any) -> None:
+        self.raw = connection
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.raw.execute(sql.replace("?", "%s"), params)
+
+
+class PostgresStateStore(StateStore):
+    """Quota buckets and the report ledger in PostgreSQL (schema `amazon_assets_state`), shared
+    by every machine whose runs point at the same database."""
+
+    _SEQUENCE: ClassVar[str] = "seq"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        with self._connect() as connection, connection.raw.transaction():
+            # Concurrent CREATE ... IF NOT EXISTS can still collide: one creator at a time.
+            connection.execute("SELECT pg_advisory_xact_lock(?)", (_DDL_LOCK,))
+            connection.raw.execute(_POSTGRES_DDL)
+
+    @contextmanager
+    def _connect(self) -> Iterator[Any]:
+        from amazon_assets.resources.postgres import connect
+
+        with connect(self.url, variable="AMAZON_ASSETS_STATE_URL") as connection:
+            connection.commit()  # `connect` set the time zone in a transaction
+            connection.autocommit = True
+            connection.execute(f"SET search_path TO {_POSTGRES_SCHEMA}")
+            yield _QmarkConnection(connection)
+
+    @contextmanager
+    def _write(self, bucket_keys: Sequence[str] = ()) -> Iterator[Any]:
+        """One transaction holding the advisory lock of each bucket (in sorted order: no
+        deadlock between two takes of overlapping buckets)."""
+        with self._connect() as connection, connection.raw.transaction():
+            for key in bucket_keys:
+                connection.execute(
+                    "SELECT pg_advisory_xact_lock(?, ?)",
+                    (_BUCKET_LOCKS, _lock_offset(key) % (1 << 31)),
+                )
+            yield connection
+
+    @contextmanager
+    def report_lock(self, request: ReportRequest) -> Iterator[None]:
+        """A session advisory lock per request; the server frees it if this process dies."""
+        with self._connect() as connection:
+            lock = (_REPORT_LOCKS, _lock_offset(request.key) % (1 << 31))
+            connection.execute("SELECT pg_advisory_lock(?, ?)", lock)
+            try:
+                yield
+            finally:
+                connection.execute("SELECT pg_advisory_unlock(?, ?)", lock)

@@ -157,6 +157,7 @@ def test_three_days_of_four_reports_then_a_rerun_without_duplicates(point_at, sa
     assert duplicates == 0
 
 
+@pytest.mark.slow
 def test_two_accounts_on_the_same_days_keep_their_own_rows(point_at, sandbox_factory) -> None:
     sandbox = sandbox_factory(accounts=ACCOUNT_NAMES)
     settings, defs = point_at(sandbox)
@@ -233,6 +234,7 @@ def test_restatement_of_a_past_day_reaches_silver(point_at, sandbox_factory) -> 
     assert purchases == sum(r["purchases7d"] for r in restated)
 
 
+@pytest.mark.slow
 def test_a_day_beyond_retention_survives_a_refresh(
     point_at, sandbox_factory, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -329,6 +329,7 @@ def test_definitions_load_with_and_without_optional_sources(settings: Settings) 
         assert mart.backfill_policy == dg.BackfillPolicy.single_run()
 
 
+@pytest.mark.slow
 def test_demo_materializes_everything_and_summarizes(settings: Settings, mart_defs) -> None:
     defs = mart_defs()
     context = DemoContext(settings=settings, defs=defs, first=DAYS[0], last=DAYS[-1], skus=40)

@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import polars as pl
+import pytest
 
 from amazon_assets.analytics.features import features_asin_daily
 from amazon_assets.analytics.score import score_baseline_daily
@@ -50,6 +51,7 @@ def upstream(partitions: dg.PartitionsDefinition, mart: pl.DataFrame) -> list[dg
     return [make(key) for key in frames]
 
 
+@pytest.mark.slow
 def test_ml_assets_end_to_end(small_mart: pl.DataFrame, marketplace, tmp_path: Path):
     first, last = small_mart["report_date"].min(), small_mart["report_date"].max()
     partitions = dg.DailyPartitionsDefinition(start_date=first.isoformat(), end_offset=1)

@@ -280,6 +280,7 @@ def test_a_week_of_daily_reports_never_earns_a_429(sandbox, sp_api):
     assert all(r.requests.get("throttled", 0) == 0 for r in results)
 
 
+@pytest.mark.slow
 def test_list_reports_pages_through_get_reports(sandbox_factory, tmp_path):
     sandbox = sandbox_factory(quotas=False)
     sp_api = _resource(sandbox, tmp_path / "state.sqlite", pace_requests=False)

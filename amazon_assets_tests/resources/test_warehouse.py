@@ -216,9 +216,9 @@ def test_rows_outside_the_run_are_refused(database: str) -> None:
         dg.materialize([_fact(wrong_day)], partition_key="2026-01-03", resources=resources)
 
 
-def _hold_write_lock(database: str, seconds: float) -> subprocess.Popen:
+def _hold_write_lock(processes, database: str, seconds: float) -> subprocess.Popen:
     """Another process (think: a parallel Dagster step) holding the DuckDB file for a while."""
-    holder = subprocess.Popen(
+    holder = processes(
         [
             sys.executable,
             "-c",
@@ -237,27 +237,21 @@ def _hold_write_lock(database: str, seconds: float) -> subprocess.Popen:
 
 
 def test_query_waits_for_another_process_to_release_the_file(
-    database: str, warehouse: WarehouseResource
+    database: str, warehouse: WarehouseResource, processes
 ) -> None:
-    holder = _hold_write_lock(database, 1.5)
-    try:
-        assert warehouse.query("SELECT answer FROM t")["answer"].to_list() == [42]
-    finally:
-        holder.wait(timeout=30)
+    _hold_write_lock(processes, database, 1.5)
+    assert warehouse.query("SELECT answer FROM t")["answer"].to_list() == [42]
 
 
 def test_io_manager_waits_for_another_process_to_release_the_file(
-    database: str, warehouse: WarehouseResource
+    database: str, warehouse: WarehouseResource, processes
 ) -> None:
-    holder = _hold_write_lock(database, 1.5)
-    try:
-        dg.materialize(
-            [_fact({"2026-01-01": _rows("2026-01-01", ["S1"])})],
-            partition_key="2026-01-01",
-            resources={"io_manager": DuckDBWarehouseIOManager(database=database)},
-        )
-    finally:
-        holder.wait(timeout=30)
+    _hold_write_lock(processes, database, 1.5)
+    dg.materialize(
+        [_fact({"2026-01-01": _rows("2026-01-01", ["S1"])})],
+        partition_key="2026-01-01",
+        resources={"io_manager": DuckDBWarehouseIOManager(database=database)},
+    )
     assert _per_day(warehouse) == {date(2026, 1, 1): 1}
 
 

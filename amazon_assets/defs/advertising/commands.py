@@ -47,9 +47,9 @@ def ingest_ads_entities(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def ingest_ads_reports(settings: Settings, args: argparse.Namespace) -> int:
+    first, last = days_from_arguments(args)  # bad arguments fail before the code loads
     from amazon_assets.definitions import defs
 
-    first, last = days_from_arguments(args)
     started = time.monotonic()
     with embedded_sandbox(settings, accounts=[args.account]):
         result = run_account_job(defs, ADS_REPORTS_JOB, args.account, first, last)

@@ -24,7 +24,6 @@ from amazon_assets.analytics.competition import (
     competitor_comparison_daily,
 )
 from amazon_assets.analytics.features import features_asin_daily
-from amazon_assets.analytics.mart import build_mart_asin_daily
 from amazon_assets.analytics.score import ScoreConfig, score_baseline_daily
 from amazon_assets.defs.mart.checks import (
     MART_KEY,
@@ -37,13 +36,13 @@ from amazon_assets.defs.mart.checks import (
 from amazon_assets.defs.mart.sources import (
     OPTIONAL_SOURCES,
     SOURCES,
+    MissingBusinessReportsError,
+    build_mart_for_days,
     competitor_pairs,
-    fees_from_preview,
-    mart_spine,
-    read_source,
     read_tracked,
 )
 from amazon_assets.notifiers import AlertNotifierResource
+from amazon_assets.partitions import PLANNED_PER_ASSET_TAGS
 from amazon_assets.resources.warehouse import WarehouseResource
 from amazon_assets.schedules import build_daily_refresh_schedule
 from amazon_assets.tracking import TRACKED_TABLE
@@ -191,32 +190,11 @@ def build_mart_assets(
     def mart_asin_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         """One row per tracked ASIN and day: traffic, sales, ads, fees, returns, signals."""
         first, end = run_days(context)
-        read = {
-            name: read_source(warehouse, dataset, SOURCES[name], first, end) for name in SOURCES
-        }
-        business = read.pop("business_reports")
-        if business is None:
-            raise dg.Failure(
-                f"{dataset}.{SOURCES['business_reports'].table} does not exist: materialize "
-                "the business reports (`amazon-assets ingest business-reports`) first."
-            )
-        fee_preview = read.pop("fee_preview")
-        fees = None if fee_preview is None else fees_from_preview(fee_preview, business)
-        tracked = read_tracked(warehouse, dataset)
-        spine = mart_spine(first, end, business, tracked)
-        lazy = {name: (None if frame is None else frame.lazy()) for name, frame in read.items()}
-        mart = build_mart_asin_daily(
-            spine.lazy(),
-            business_reports=business.lazy(),
-            product_snapshot=lazy["product_snapshot"],
-            ads=lazy["ads"],
-            fees=None if fees is None else fees.lazy(),
-            returns=lazy["returns"],
-            reimbursements=lazy["reimbursements"],
-        ).collect()
-        missing = sorted(
-            name for name, frame in [*read.items(), ("fee_preview", fee_preview)] if frame is None
-        )
+        try:
+            built = build_mart_for_days(warehouse, dataset, first, end)
+        except MissingBusinessReportsError as error:
+            raise dg.Failure(str(error)) from None
+        mart, tracked = built.mart, built.tracked
         yield dg.Output(
             mart,
             metadata={
@@ -225,7 +203,9 @@ def build_mart_assets(
                 "tracked_asins": 0
                 if tracked is None
                 else tracked.select("account", "asin").n_unique(),
-                "missing_sources": dg.MetadataValue.text(", ".join(missing) or "none"),
+                "missing_sources": dg.MetadataValue.text(
+                    ", ".join(built.missing_sources) or "none"
+                ),
                 "preview": _preview(mart),
             },
         )
@@ -391,6 +371,8 @@ def build_mart_definitions(
         selection=dg.AssetSelection.assets(*assets),
         partitions_def=partitions_def,
         description="The mart, its quality report, features, score, alerts and competitor comparison.",
+        # Seconds of work per day: one planned event per asset, not per asset and day.
+        tags=PLANNED_PER_ASSET_TAGS,
     )
 
     mart_daily = build_daily_refresh_schedule(

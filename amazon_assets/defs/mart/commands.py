@@ -29,9 +29,9 @@ def register(commands: argparse._SubParsersAction, ingest: argparse._SubParsersA
 
 
 def ingest_mart(settings: Settings, args: argparse.Namespace) -> int:
+    first, last = days_from_arguments(args)  # bad arguments fail before the code loads
     from amazon_assets.definitions import defs
 
-    first, last = days_from_arguments(args)
     started = time.monotonic()
     # Silver only: the mart never calls Amazon, so no sandbox is needed.
     result = run_job(defs, MART_JOB, first.isoformat(), last.isoformat())

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from amazon_assets.analytics.mart import KEYS, MONEY
+from amazon_assets.analytics.mart import KEYS, MONEY, build_mart_asin_daily
 from amazon_assets.resources.warehouse import WarehouseResource
 from amazon_assets.tracking import TRACKED_TABLE
 
@@ -186,3 +186,47 @@ def competitor_pairs(tracked: pl.DataFrame | None) -> pl.DataFrame:
         .unique()
         .sort("account", "own_asin", "competitor_asin")
     )
+
+
+@dataclass(frozen=True)
+class MartBuild:
+    """The mart of [first, end) and what it was built from."""
+
+    mart: pl.DataFrame
+    tracked: pl.DataFrame | None
+    missing_sources: list[str]  # silver tables that do not exist (their columns stay null)
+
+
+class MissingBusinessReportsError(LookupError):
+    """The business reports, the one source the mart cannot do without, were never loaded."""
+
+
+def build_mart_for_days(
+    warehouse: WarehouseResource, dataset: str, first: date, end: date
+) -> MartBuild:
+    """Read every silver source for [first, end) and join them into `mart_asin_daily`."""
+    read = {name: read_source(warehouse, dataset, SOURCES[name], first, end) for name in SOURCES}
+    business = read.pop("business_reports")
+    if business is None:
+        raise MissingBusinessReportsError(
+            f"{dataset}.{BUSINESS_REPORTS} does not exist: materialize the business reports "
+            "(`amazon-assets ingest business-reports`) first."
+        )
+    fee_preview = read.pop("fee_preview")
+    fees = None if fee_preview is None else fees_from_preview(fee_preview, business)
+    tracked = read_tracked(warehouse, dataset)
+    spine = mart_spine(first, end, business, tracked)
+    lazy = {name: (None if frame is None else frame.lazy()) for name, frame in read.items()}
+    mart = build_mart_asin_daily(
+        spine.lazy(),
+        business_reports=business.lazy(),
+        product_snapshot=lazy["product_snapshot"],
+        ads=lazy["ads"],
+        fees=None if fees is None else fees.lazy(),
+        returns=lazy["returns"],
+        reimbursements=lazy["reimbursements"],
+    ).collect()
+    missing = sorted(
+        name for name, frame in [*read.items(), ("fee_preview", fee_preview)] if frame is None
+    )
+    return MartBuild(mart, tracked, missing)

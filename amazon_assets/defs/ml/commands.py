@@ -13,7 +13,6 @@ from amazon_assets.commands import (
     CommandError,
     DemoContext,
     embedded_sandbox,
-    failure_reasons,
     run_job,
 )
 from amazon_assets.defs.ml.assets import (
@@ -38,21 +37,6 @@ def register(commands: argparse._SubParsersAction, ingest: argparse._SubParsersA
     predict.set_defaults(handler=predict_command)
 
 
-def _run_unpartitioned(
-    defs: dg.Definitions, job_name: str, run_config: dict[str, Any] | None = None
-) -> dg.ExecuteInProcessResult:
-    """Run an unpartitioned job in the instance; a failure becomes one CommandError sentence."""
-    with dg.DagsterInstance.get() as instance:
-        result = defs.resolve_job_def(job_name).execute_in_process(
-            instance=instance, run_config=run_config or {}, raise_on_error=False
-        )
-    if not result.success:
-        raise CommandError(
-            f"run {result.run_id} failed: {'; '.join(failure_reasons(result)) or 'see its logs'}."
-        )
-    return result
-
-
 def _metadata(result: dg.ExecuteInProcessResult, node: str) -> dict[str, Any]:
     events = result.asset_materializations_for_node(node)
     return {name: value.value for name, value in events[-1].metadata.items()} if events else {}
@@ -73,7 +57,7 @@ def train_command(settings: Settings, args: argparse.Namespace) -> int:
         )
     run_job(defs, ML_LABELS_JOB, first.isoformat(), last.isoformat())
     with embedded_sandbox(settings):  # the evaluation reads the sandbox's planted take-offs
-        result = _run_unpartitioned(defs, ML_TRAIN_JOB)
+        result = run_job(defs, ML_TRAIN_JOB)
     metrics = _metadata(result, "ml__ranker_evaluation")
     print(
         f"train: labels {first}..{last}, ranker {metrics.get('model_version')} in "
@@ -88,8 +72,10 @@ def tune_command(settings: Settings, args: argparse.Namespace) -> int:
     if args.trials < 1:
         raise CommandError("--trials must be at least 1.")
     started = time.monotonic()
-    result = _run_unpartitioned(
-        defs, ML_TUNE_JOB, {"ops": {"ml__ranker_tuning": {"config": {"trials": args.trials}}}}
+    result = run_job(
+        defs,
+        ML_TUNE_JOB,
+        run_config={"ops": {"ml__ranker_tuning": {"config": {"trials": args.trials}}}},
     )
     summary = _metadata(result, "ml__ranker_tuning")
     print(

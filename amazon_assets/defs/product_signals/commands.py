@@ -117,9 +117,9 @@ def track_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def ingest_product_signals(settings: Settings, args: argparse.Namespace) -> int:
+    first, last = days_from_arguments(args)  # bad arguments fail before the code loads
     from amazon_assets.definitions import defs
 
-    first, last = days_from_arguments(args)
     tags = {ACCOUNTS_TAG: args.account} if args.account else None
     if list_tracked(_warehouse(settings), settings.bigquery_dataset, args.account).is_empty():
         raise CommandError("no tracked ASINs: add some with `amazon-assets track add ASIN`.")
@@ -156,9 +156,14 @@ def demo(context: DemoContext) -> list[str]:
     dataset = settings.bigquery_dataset
     lines = []
     if list_tracked(warehouse, dataset).is_empty():
-        added = track(warehouse, dataset, DEFAULT_ACCOUNT, demo_tracking(settings, context.skus))
+        links = demo_tracking(settings, context.skus)
+        added = track(warehouse, dataset, DEFAULT_ACCOUNT, links)
         _observe(settings, f"{DEFAULT_ACCOUNT}: demo tracked {added} row(s)")
-        lines.append(f"product signals: tracking {added} own and competitor ASIN links")
+        own = sum(1 for _, competitor_of in links if competitor_of is None)
+        lines.append(
+            f"product signals: tracking {own} own ASINs and {len(links) - own} competitor links "
+            f"({added} rows added)"
+        )
     started = time.monotonic()
     result = run_job(
         context.defs, PRODUCT_SIGNALS_JOB, context.first.isoformat(), context.last.isoformat()

@@ -137,9 +137,13 @@ def demo(context: DemoContext) -> list[str]:
     counts = []
     for table in TABLES.values():
         name = warehouse.table(settings.bigquery_dataset, table.table)
-        rows = warehouse.query(f"select count(*) as n from {name}")["n"][0]
+        # The demo days of the demo account, like every other line of the demo.
+        rows = warehouse.query(
+            f"select count(*) as n from {name} where account = '{DEFAULT_ACCOUNT}' "
+            f"and report_date between '{context.first}' and '{context.last}'"
+        )["n"][0]
         counts.append(f"{table.table} {rows}")
     return [
-        f"seller history: {', '.join(counts)} rows ({time.monotonic() - started:.1f}s); "
-        f"{check_summary(result)}"
+        f"seller history: {', '.join(counts)} rows for {context.first}..{context.last} "
+        f"({time.monotonic() - started:.1f}s); {check_summary(result)}"
     ]
