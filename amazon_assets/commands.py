@@ -23,6 +23,7 @@ ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 ASSET_PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 DEFAULT_DEMO_SKUS = 200
 DEFAULT_SANDBOX_SEED = 7
+FAILURE_CLASS = "dagster._core.definitions.events.Failure"
 
 
 class CommandError(RuntimeError):
@@ -171,8 +172,10 @@ def run_job(
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
             instance=instance,
-            # The run's full log is in the instance (the UI); the terminal gets warnings only.
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            # The run's full log is in the instance (the UI). The terminal gets the summary below
+            # and, on failure, one line per failed step: Dagster's console logger would print
+            # every step failure with its stack trace.
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             tags={**range_tags, **(tags or {})},
             raise_on_error=False,
         )
@@ -191,6 +194,9 @@ def failure_reasons(result: dg.ExecuteInProcessResult) -> list[str]:
         if event.event_type_value == "STEP_FAILURE":
             error = getattr(event.event_specific_data, "error", None)
             message = (error.message.strip().splitlines() or [""])[-1] if error else ""
+            if error is not None and error.cls_name == "Failure":
+                # A dg.Failure's description is already the sentence for the user.
+                message = error.message.strip().removeprefix(f"{FAILURE_CLASS}: ").strip()
             reasons.append(f"{event.step_key}: {message}".rstrip(": "))
     return reasons
 

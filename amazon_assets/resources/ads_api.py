@@ -32,6 +32,7 @@ from ad_api.base.exceptions import AdvertisingApiException
 
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 from amazon_assets.sources.quotas import Clock, Quota, client_quota
+from amazon_assets.sources.refusals import api_refusal, login_refusal, missing_credential
 from amazon_assets.sources.retry import (
     TRANSIENT_STATUSES,
     account_refresh_token,
@@ -289,7 +290,7 @@ class _Session:
         self.store = StateStore(resource.state_path)
         self.requests: Counter[str] = Counter()
         self.refresh_token, self.client_id, self.client_secret = resolve_login(
-            resource, AdsApiError
+            resource, missing_credential(resource.account)
         )
         self.endpoint = resource.endpoint.rstrip("/")
         self.host = urlsplit(self.endpoint).netloc
@@ -347,13 +348,16 @@ class _Session:
                     with _TOKEN_LOCK:
                         _TOKENS[key] = (token, time.time() + max(lifetime - 60, lifetime / 2))
                     return token
-                if response.status_code not in TRANSIENT_STATUSES:
-                    raise AdsApiError(
-                        f"Login with Amazon at {url} refused the credentials of account "
-                        f"{self.resource.account!r} (HTTP {response.status_code}: "
-                        f"{self.redact(response.text[:300])}); check ADS_API_REFRESH_TOKEN, "
-                        "ADS_API_CLIENT_ID and ADS_API_CLIENT_SECRET."
-                    )
+                error_code, description = _lwa_error(response)
+                refusal = login_refusal(
+                    "ADS_API",
+                    self.resource.account,
+                    response.status_code,
+                    error_code,
+                    self.redact(description),
+                )
+                if refusal is not None:
+                    raise refusal
                 reason = f"HTTP {response.status_code}"
             self._pause("login", reason, attempt)
         raise AdsApiError(f"Login with Amazon at {url} kept failing; retry later.")
@@ -430,6 +434,15 @@ class _Session:
                     # An expired or revoked access token: log in again once.
                     self.forget_token()
                     relogged = True
+                elif status in (401, 403):
+                    raise api_refusal(
+                        "Ads API",
+                        "ADS_API",
+                        self.resource.account,
+                        operation,
+                        status,
+                        self.redact(_detail(error)),
+                    ) from None
                 elif status not in TRANSIENT_STATUSES:
                     raise AdsApiError(
                         f"The Ads API refused {operation} for account {self.resource.account!r} "
@@ -646,6 +659,17 @@ class _Session:
                 reason = f"HTTP {response.status_code}"
             self._pause("adsDownload", reason, attempt)
         raise AssertionError("unreachable")
+
+
+def _lwa_error(response: httpx.Response) -> tuple[str | None, str]:
+    """(error, error_description) of a Login-with-Amazon error answer (JSON, else its text)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None, response.text[:300]
+    if not isinstance(body, dict):
+        return None, response.text[:300]
+    return body.get("error"), str(body.get("error_description") or "")
 
 
 def _detail(error: AdvertisingApiException) -> str:

@@ -6,6 +6,7 @@ a plain httpx GET (no auth headers) so bronze keeps the bytes exactly as Amazon 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import logging
@@ -44,6 +45,12 @@ from amazon_assets.sources.quotas import (
     Clock,
     Quota,
     client_quota,
+)
+from amazon_assets.sources.refusals import (
+    UNAUTHORIZED_CODES,
+    api_refusal,
+    login_refusal,
+    missing_credential,
 )
 from amazon_assets.sources.retry import (
     TRANSIENT_STATUSES,
@@ -113,6 +120,10 @@ class ReportFatalError(SpApiError):
         self.data_end = data_end
         self.report_ids = report_ids
         self.document_excerpt = document_excerpt
+
+
+class _LoginRetry(Exception):
+    """Login with Amazon failed in a way worth retrying (429, 5xx, a broken answer)."""
 
 
 class ReportTimeoutError(SpApiError):
@@ -368,6 +379,12 @@ class SpApiResource(dg.ConfigurableResource):
         with _Session(self) as session:
             return session.list_financial_events(posted_after, posted_before)
 
+    def check_login(self) -> None:
+        """Log in now: a refused credential raises `CredentialRefused` before any quota is spent
+        (a transient login failure is left to the calls, which retry it)."""
+        with _Session(self) as session, contextlib.suppress(_LoginRetry):
+            session.login()
+
     def for_account(self, account: str) -> SpApiResource:
         """The same resource for another seller account of the same app."""
         if account == self.account:
@@ -407,7 +424,9 @@ class _Session:
         self.clock = Clock(resource.clock_speed)
         self.store = StateStore(resource.state_path)
         self.requests: Counter[str] = Counter()
-        self.refresh_token, self.client_id, self.client_secret = resolve_login(resource, SpApiError)
+        self.refresh_token, self.client_id, self.client_secret = resolve_login(
+            resource, missing_credential(resource.account)
+        )
         self.endpoint = resource.endpoint.rstrip("/")
         self.host = urlsplit(self.endpoint).netloc
         self._clients: list[Client] = []
@@ -492,11 +511,16 @@ class _Session:
         buckets = self._buckets(operation, report_type)
         relogged = False
         attempts = self.resource.max_attempts
-        for attempt in range(1, attempts + 1):
+        attempt = 0
+        while attempt < attempts:
+            attempt += 1
             paced = self.resource.pace_requests and bool(buckets)
-            sent = self.store.take(buckets, self.clock) if paced else self.clock.now()
-            self.requests[operation] += 1
             try:
+                # Log in before taking a quota token: a refused login must not spend one (the
+                # sales-and-traffic token refills once in 15 minutes).
+                self.login()
+                sent = self.store.take(buckets, self.clock) if paced else self.clock.now()
+                self.requests[operation] += 1
                 try:
                     response = function(*args, **kwargs)
                 finally:
@@ -518,34 +542,43 @@ class _Session:
                 if invalid_input_ok and getattr(error, "amzn_code", None) == "InvalidInput":
                     return None
                 raise self._refused(operation, error) from None
-            except SellingApiForbiddenException as error:
-                if relogged:
-                    raise SpApiError(
-                        f"The SP-API refused {operation} for account {self.resource.account!r} "
-                        f"with 403 ({self.redact(str(error.message))}): check that the seller "
-                        "authorized this app and that the app has the role this report needs."
-                    ) from None
-                # An expired or revoked access token: log in again once.
-                self.client._auth.forget_token()
-                relogged = True
-                reason = "403 (logging in again)"
             except SellingApiException as error:
+                forbidden = isinstance(error, SellingApiForbiddenException) or (
+                    type(error) is SellingApiException
+                    and getattr(error, "amzn_code", None) in UNAUTHORIZED_CODES
+                )
+                if forbidden:
+                    status = 403 if isinstance(error, SellingApiForbiddenException) else 401
+                    if relogged:
+                        raise api_refusal(
+                            "SP-API",
+                            "SP_API",
+                            self.resource.account,
+                            operation,
+                            f"{status} {getattr(error, 'amzn_code', None) or 'Unauthorized'}",
+                            self.redact(str(getattr(error, "message", "") or "")),
+                        ) from None
+                    # An expired or revoked access token: log in again once, right away.
+                    self.client._auth.forget_token()
+                    relogged = True
+                    # Amazon served nothing: the report-type token this call holds (one report
+                    # per 15 minutes for sales and traffic) is still good for the second try.
+                    buckets = [b for b in buckets if not b[0].endswith(f":{report_type}")]
+                    attempt -= 1
+                    continue
                 if (
                     type(error).code not in TRANSIENT_STATUSES
                     and type(error) is not SellingApiException
                 ):
                     raise self._refused(operation, error) from None
                 reason = f"HTTP {type(error).code if type(error).code != 999 else 'error'}"
-            except AuthorizationError as error:
-                if error.status_code not in TRANSIENT_STATUSES:
-                    raise SpApiError(
-                        f"Login with Amazon at {self.resource.lwa_token_url} refused the "
-                        f"credentials of account {self.resource.account!r} "
-                        f"({error.status_code} {error.error_code}: "
-                        f"{self.redact(str(error.message))}); check the refresh token, client id "
-                        "and client secret."
-                    ) from None
-                reason = f"login answered {error.status_code}"
+            except AuthorizationError as error:  # the token expired during the call
+                failure = self._login_failure(error)
+                if not isinstance(failure, _LoginRetry):
+                    raise failure from None
+                reason = str(failure)
+            except _LoginRetry as retry:
+                reason = str(retry)
             except httpx.TransportError as error:
                 reason = type(error).__name__
             except json.JSONDecodeError:
@@ -568,6 +601,26 @@ class _Session:
             )
             self.clock.sleep(delay)
         raise AssertionError("unreachable")
+
+    def login(self) -> None:
+        """A valid access token (cached); a refused login raises CredentialRefused, a transient
+        one (429, 5xx, an answer that is not JSON) raises _LoginRetry."""
+        try:
+            self.client._auth.get_auth()
+        except AuthorizationError as error:
+            raise self._login_failure(error) from None
+        except json.JSONDecodeError:
+            raise _LoginRetry("a login answer that is not JSON") from None
+
+    def _login_failure(self, error: AuthorizationError) -> Exception:
+        refusal = login_refusal(
+            "SP_API",
+            self.resource.account,
+            int(error.status_code or 0),
+            error.error_code,
+            self.redact(str(error.message or "")),
+        )
+        return refusal or _LoginRetry(f"login answered {error.status_code}")
 
     def _refused(self, operation: str, error: SellingApiException) -> SpApiError:
         code = getattr(error, "amzn_code", None) or "error"

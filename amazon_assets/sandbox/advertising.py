@@ -571,8 +571,11 @@ class AdsSandbox:
             await asyncio.sleep(delay)
         bearer = request.headers.get("authorization", "")
         identity = self.read_token(bearer.removeprefix("Bearer ").strip())
-        if identity is None:
-            return _error(401, "UNAUTHORIZED", "Not authorized to access this advertiser.")
+        denial = faults.take_denial(operation) if identity else None
+        if identity is None or denial:
+            return _error(
+                denial or 401, "UNAUTHORIZED", "Not authorized to access this advertiser."
+            )
         client_id, account = identity
         if request.headers.get("amazon-advertising-api-clientid") != client_id:
             return _error(

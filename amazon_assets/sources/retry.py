@@ -10,7 +10,7 @@ import logging
 import random
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
@@ -51,7 +51,7 @@ def quiet_loggers(prefixes: Iterable[str]) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def resolve_secret(value: str, variable: str, error: type[Exception]) -> str:
+def resolve_secret(value: str, variable: str, error: Callable[[str], Exception]) -> str:
     """Resolve a credential that may be a `dg.EnvVar` (used outside a Dagster run)."""
     if isinstance(value, dg.EnvVar):
         resolved = value.get_value()
@@ -137,7 +137,7 @@ def masked_secrets(args: Iterable[tuple[str | None, Any]]) -> Iterable[tuple[str
             yield name, value
 
 
-def resolve_login(resource: Any, error: type[Exception]) -> tuple[str, str, str]:
+def resolve_login(resource: Any, error: Callable[[str], Exception]) -> tuple[str, str, str]:
     """The resource's refresh token, client id and client secret as plain strings."""
     return (
         resolve_secret(resource.refresh_token, "seller's LWA refresh token", error),

@@ -30,6 +30,7 @@ from amazon_assets.partitions import days_by_account
 from amazon_assets.resources.lake import LakeIOManager
 from amazon_assets.resources.sp_api import SpApiResource
 from amazon_assets.sources import planner
+from amazon_assets.sources.refusals import refusals_fail_permanently
 
 MODE_TAG = "amazon_assets/seller_history_mode"
 BACKFILL, REFRESH, FETCH = "backfill", "refresh", "fetch"
@@ -93,6 +94,7 @@ def _bronze_assets(
         # No step retry: each request is already retried (429, 5xx, one FATAL), and a failed
         # step is resumed by running it again (stored windows are skipped, open reports resumed).
     )
+    @refusals_fail_permanently
     def seller_history_bronze(
         context: dg.AssetExecutionContext,
         sp_api: SpApiResource,
