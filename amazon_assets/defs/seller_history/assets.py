@@ -26,6 +26,7 @@ from amazon_assets.defs.seller_history.checks import (
     seller_check_specs,
 )
 from amazon_assets.defs.seller_history.silver import SETTLEMENT_SUMMARIES, TABLES, load_silver
+from amazon_assets.parsers.quarantine import refused_rows
 from amazon_assets.partitions import days_by_account
 from amazon_assets.resources.lake import LakeIOManager
 from amazon_assets.resources.sp_api import SpApiResource
@@ -205,6 +206,7 @@ def _silver_asset(
                 "documents": sum(b.documents for b in batches),
                 "document_rows": sum(b.document_rows for b in batches),
                 "quarantined_rows": quarantine.height,
+                "refused_rows": refused_rows(quarantine).height,
                 "preview": dg.MetadataValue.md(_preview(facts)),
             },
         )
@@ -213,7 +215,8 @@ def _silver_asset(
         if source == planner.SETTLEMENTS:
             summaries = pl.concat([b.summaries for b in batches if b.summaries is not None])
             yield dg.Output(summaries, output_name="summaries", metadata={"rows": summaries.height})
-        yield from evaluate_seller_checks(dataset, source, facts, quarantine, summaries)
+        accounting = pl.concat([b.accounting for b in batches])
+        yield from evaluate_seller_checks(dataset, source, facts, quarantine, summaries, accounting)
 
     return silver
 
