@@ -30,7 +30,8 @@ from ad_api.api.sp import AdGroupsV3, CampaignsV3, KeywordsV3, TargetsV3
 from ad_api.base import ApiResponse, Client
 from ad_api.base.exceptions import AdvertisingApiException
 
-from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
+from amazon_assets.settings import DEFAULT_ACCOUNT, Settings, env_suffix
+from amazon_assets.sources.marketplaces import MARKETPLACES
 from amazon_assets.sources.quotas import Clock, Quota, client_quota
 from amazon_assets.sources.refusals import api_refusal, login_refusal, missing_credential
 from amazon_assets.sources.retry import (
@@ -214,6 +215,10 @@ class AdsApiResource(dg.ConfigurableResource):
     client_id: str
     client_secret: str
     account: str = DEFAULT_ACCOUNT
+    # The country of the account's home marketplace: its advertising profile is the seller profile
+    # of that country. `countries` holds every account's by environment-variable suffix.
+    country_code: str = "US"
+    countries: dict[str, str] = {}
     state_path: str
     clock_speed: float = 1.0
     source_label: str = "amazon"
@@ -230,13 +235,21 @@ class AdsApiResource(dg.ConfigurableResource):
         """The resource for `account`; real credentials stay environment variables in Dagster."""
         api = settings.ads_api
         credentials = login_credentials(api, "ADS_API", account)
+        countries = {
+            suffix: MARKETPLACES[market.marketplace_ids[0]].country_code
+            for suffix, market in settings.sp_api_markets.items()
+        }
         return cls(
             endpoint=api.endpoint,
             lwa_token_url=api.lwa_token_url,
             account=account,
+            country_code=MARKETPLACES[settings.market(account).marketplace_ids[0]].country_code,
+            countries=countries,
             state_path=str(settings.state_path),
-            clock_speed=settings.clock_speed,
-            source_label=settings.source_label,
+            # The Ads API's own settings decide: Amazon's Ads API runs on Amazon's clock even
+            # when the SP-API is the sandbox.
+            clock_speed=settings.clock_speed_of(api),
+            source_label=api.source_label,
             **credentials,
         )
 
@@ -246,7 +259,11 @@ class AdsApiResource(dg.ConfigurableResource):
         if account == self.account:
             return self
         refresh_token = account_refresh_token(self.refresh_token, "ADS_API", account)
-        return self.model_copy(update={"account": account, "refresh_token": refresh_token})
+        key = "" if account == DEFAULT_ACCOUNT else env_suffix(account)
+        country = self.countries.get(key) or self.countries.get("") or self.country_code
+        return self.model_copy(
+            update={"account": account, "refresh_token": refresh_token, "country_code": country}
+        )
 
     def profiles(self) -> list[dict]:
         """Every advertising profile the refresh token can see (GET /v2/profiles)."""
@@ -254,7 +271,7 @@ class AdsApiResource(dg.ConfigurableResource):
             return session.profiles()
 
     def profile_id(self) -> int:
-        """The US seller profile of `account`."""
+        """The seller profile of `account` in its home country."""
         with _Session(self) as session:
             return session.profile_id()
 
@@ -464,13 +481,15 @@ class _Session:
         return list(response.payload or [])
 
     def profile_id(self) -> int:
-        """The US seller profile of the account (looked up once per session)."""
+        """The account's seller profile in its home country (looked up once per session)."""
         if self._profile_id is not None:
             return self._profile_id
+        country = self.resource.country_code
         sellers = [
             p
             for p in self.profiles()
-            if p.get("countryCode") == "US" and (p.get("accountInfo") or {}).get("type") == "seller"
+            if p.get("countryCode") == country
+            and (p.get("accountInfo") or {}).get("type") == "seller"
         ]
         named = [p for p in sellers if p["accountInfo"].get("name") == self.resource.account]
         # One seller profile per refresh token is the rule; a name match settles the rest.
@@ -478,8 +497,9 @@ class _Session:
         if len(chosen) != 1:
             found = ", ".join(str(p.get("profileId")) for p in sellers) or "none"
             raise AdsApiError(
-                f"Account {self.resource.account!r} needs exactly one US seller profile in the Ads "
-                f"API; found {found}. Authorize the seller's advertising account for this app."
+                f"Account {self.resource.account!r} needs exactly one {country} seller profile in "
+                f"the Ads API; found {found}. Authorize the seller's advertising account for this "
+                "app."
             )
         self._profile_id = int(chosen[0]["profileId"])
         return self._profile_id

@@ -38,7 +38,7 @@ from sp_api.base.exceptions import (
     SellingApiRequestThrottledException,
 )
 
-from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
+from amazon_assets.settings import DEFAULT_ACCOUNT, US_MARKETPLACE_ID, Settings, env_suffix
 from amazon_assets.sources.quotas import (
     REPORT_TYPE_QUOTAS,
     SP_API_QUOTAS,
@@ -92,6 +92,9 @@ DOWNLOAD_ATTEMPTS = 3
 FINANCES_PAGE_SIZE = 100  # Amazon's maximum MaxResultsPerPage
 FINANCES_REGROW_PAGES = 10  # good pages at a halved size before trying twice the size
 _TOKEN_LOCK = threading.RLock()
+# Report types Amazon builds for one marketplace only (sales and traffic); the others take every
+# marketplace of the account in one request ("data for all of the specified marketplaces").
+SINGLE_MARKETPLACE_REPORTS = frozenset({"GET_SALES_AND_TRAFFIC_REPORT"})
 
 
 quiet_loggers(_QUIET_LOGGERS)
@@ -166,6 +169,14 @@ class SignalsResult:
     pages: list[dict[str, Any]] = field(repr=False)  # one answer body per call
     requests: dict[str, int]
     fetched_at: datetime
+
+
+class MarketConfig(dg.Config):
+    """One account's SP-API region, endpoint and marketplaces (settings.AccountMarket)."""
+
+    region: str
+    endpoint: str
+    marketplace_ids: list[str]
 
 
 @dataclass(frozen=True)
@@ -274,8 +285,13 @@ class SpApiResource(dg.ConfigurableResource):
     refresh_token: str
     client_id: str
     client_secret: str
-    marketplace_id: str = "ATVPDKIKX0DER"
+    marketplace_id: str = US_MARKETPLACE_ID  # home: catalog, pricing, sales and traffic
+    # Every marketplace of the account (empty: the home one), for the reports that take several.
+    marketplace_ids: list[str] = []
     region: str = "us-east-1"
+    # The markets of the app's accounts by environment-variable suffix ("" the default account):
+    # `for_account` takes the account's region, endpoint and marketplaces from here.
+    markets: dict[str, MarketConfig] = {}
     account: str = DEFAULT_ACCOUNT
     state_path: str
     clock_speed: float = 1.0
@@ -294,16 +310,35 @@ class SpApiResource(dg.ConfigurableResource):
         """The resource for `account`; real credentials stay environment variables in Dagster."""
         api = settings.sp_api
         credentials = login_credentials(api, "SP_API", account)
+        markets = {
+            suffix: MarketConfig(
+                region=market.region,
+                endpoint=market.endpoint,
+                marketplace_ids=list(market.marketplace_ids),
+            )
+            for suffix, market in settings.sp_api_markets.items()
+        }
+        market = settings.market(account)
         return cls(
-            endpoint=api.endpoint,
+            endpoint=market.endpoint,
             lwa_token_url=api.lwa_token_url,
-            region=api.region,
+            region=market.region,
+            marketplace_id=market.marketplace_ids[0],
+            marketplace_ids=list(market.marketplace_ids),
+            markets=markets,
             account=account,
             state_path=str(settings.state_path),
-            clock_speed=settings.clock_speed,
-            source_label=settings.source_label,
+            clock_speed=settings.clock_speed_of(api),
+            source_label=api.source_label,
             **credentials,
         )
+
+    def report_marketplaces(self, report_type: str) -> list[str]:
+        """The marketplaces a report is requested for: the home one where Amazon takes only one
+        per report, else every marketplace of the account."""
+        if report_type in SINGLE_MARKETPLACE_REPORTS or not self.marketplace_ids:
+            return [self.marketplace_id]
+        return list(self.marketplace_ids)
 
     def fetch_report(
         self,
@@ -386,11 +421,22 @@ class SpApiResource(dg.ConfigurableResource):
             session.login()
 
     def for_account(self, account: str) -> SpApiResource:
-        """The same resource for another seller account of the same app."""
+        """The same resource for another seller account of the same app, in its own region and
+        marketplaces (those of the default account unless configured for it)."""
         if account == self.account:
             return self
         refresh_token = account_refresh_token(self.refresh_token, "SP_API", account)
-        return self.model_copy(update={"account": account, "refresh_token": refresh_token})
+        update: dict[str, Any] = {"account": account, "refresh_token": refresh_token}
+        key = "" if account == DEFAULT_ACCOUNT else env_suffix(account)
+        market = self.markets.get(key) or self.markets.get("")
+        if market is not None:
+            update.update(
+                endpoint=market.endpoint,
+                region=market.region,
+                marketplace_id=market.marketplace_ids[0],
+                marketplace_ids=list(market.marketplace_ids),
+            )
+        return self.model_copy(update=update)
 
     def search_catalog_items(
         self, asins: Sequence[str], *, as_of: date | None = None
@@ -646,7 +692,8 @@ class _Session:
         return ReportRequest(
             endpoint=self.endpoint,
             account=self.resource.account,
-            marketplace_id=self.resource.marketplace_id,
+            # Several marketplaces are one request: the ledger key names them all.
+            marketplace_id=",".join(self.resource.report_marketplaces(report_type)),
             report_type=report_type,
             data_start=data_start.isoformat(),
             data_end=data_end.isoformat(),
@@ -671,7 +718,7 @@ class _Session:
     def create(self, request: ReportRequest) -> str:
         body: dict[str, Any] = {
             "reportType": request.report_type,
-            "marketplaceIds": [request.marketplace_id],
+            "marketplaceIds": request.marketplace_id.split(","),
             "dataStartTime": f"{request.data_start}T00:00:00Z",
             "dataEndTime": f"{request.data_end}T23:59:59Z",
         }
@@ -916,7 +963,7 @@ class _Session:
         params: dict[str, Any] = {
             "reportTypes": report_types,
             "processingStatuses": processing_statuses,
-            "marketplaceIds": [self.resource.marketplace_id],
+            "marketplaceIds": self.resource.marketplace_ids or [self.resource.marketplace_id],
             "createdSince": since,
             "pageSize": 100,
         }

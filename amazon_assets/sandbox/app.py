@@ -224,7 +224,7 @@ class SandboxApp:
         if (
             not isinstance(marketplace_ids, list)
             or not marketplace_ids
-            or any(m != self.config.marketplace_id for m in marketplace_ids)
+            or any(m not in self.config.marketplaces_of(account) for m in marketplace_ids)
         ):
             return self._invalid(operation, f"Invalid marketplaceIds: {marketplace_ids!r}.")
         options = body.get("reportOptions") or {}
@@ -249,7 +249,7 @@ class SandboxApp:
         if not self.quotas.allow_report_type(report_type, client_id):
             return self._throttle(operation)
         outcome = self.faults.take_outcome(report_type)
-        if outcome is None and len(marketplace_ids) > 1:
+        if outcome is None and len(marketplace_ids) > 1 and not generator.multi_marketplace:
             outcome = "FATAL"  # this report type supports only one marketplace per report
         report = self.store.create(
             ReportRequest(account, report_type, start, end, dict(options), tuple(marketplace_ids)),

@@ -16,7 +16,12 @@ from typing import Any
 
 import dagster as dg
 
-from amazon_assets.settings import DEFAULT_ACCOUNT, SANDBOX_REFRESH_TOKEN_PREFIX, ApiSettings
+from amazon_assets.settings import (
+    DEFAULT_ACCOUNT,
+    SANDBOX_REFRESH_TOKEN_PREFIX,
+    ApiSettings,
+    env_suffix,
+)
 
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 300.0
@@ -59,11 +64,6 @@ def resolve_secret(value: str, variable: str, error: Callable[[str], Exception])
             raise error(f"{value.env_var_name} is not set; set it to the {variable}.")
         return resolved
     return value
-
-
-def env_suffix(account: str) -> str:
-    """The environment-variable suffix of an account name: "eu shop" -> "EU_SHOP"."""
-    return re.sub(r"[^A-Za-z0-9]", "_", account).upper()
 
 
 def describe_range(start: date, end: date) -> str:
