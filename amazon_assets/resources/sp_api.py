@@ -417,7 +417,7 @@ class SpApiResource(dg.ConfigurableResource):
     def check_login(self) -> None:
         """Log in now: a refused credential raises `CredentialRefused` before any quota is spent
         (a transient login failure is left to the calls, which retry it)."""
-        with _Session(self) as session, contextlib.suppress(_LoginRetry):
+        with _Session(self) as session, contextlib.suppress(_LoginRetry, httpx.TransportError):
             session.login()
 
     def for_account(self, account: str) -> SpApiResource:
