@@ -35,10 +35,10 @@ def _amazon_env(home: Path, sandbox, refresh_token: str = "Atzr|sandbox-default"
 
 @pytest.mark.parametrize(
     ("command", "fault", "variable", "said"),
+    # The two cases; both refusals reach both commands through the same client code
+    # (resources/test_refusals.py), and benchmarks/credential_refusal.py runs all four pairs.
     [
         ("business-reports", ("refuse_login", "invalid_grant"), "SP_API_REFRESH_TOKEN", "invalid_grant"),
-        ("orders", ("refuse_login", "invalid_grant"), "SP_API_REFRESH_TOKEN", "invalid_grant"),
-        ("business-reports", ("deny_next", "createReport"), "SP_API_REFRESH_TOKEN", "403 Unauthorized"),
         ("orders", ("deny_next", "createReport"), "SP_API_REFRESH_TOKEN", "403 Unauthorized"),
     ],
 )  # fmt: skip
