@@ -99,12 +99,15 @@ def sandbox_config(
     default account (first, so its data never changes) and `accounts`."""
     from amazon_assets.sandbox import SandboxConfig
 
+    names = tuple(dict.fromkeys([DEFAULT_ACCOUNT, *accounts]))
     return SandboxConfig(
         seed=seed,
-        accounts=tuple(dict.fromkeys([DEFAULT_ACCOUNT, *accounts])),
+        accounts=names,
         skus_per_account=skus,
         speed=settings.sandbox_speed,
         quotas=quotas,
+        # Each account sells where its settings say (SP_API_MARKETPLACE_IDS[_<ACCOUNT>]).
+        account_marketplaces=tuple((name, settings.market(name).marketplace_ids) for name in names),
     )
 
 
@@ -123,7 +126,7 @@ def embedded_sandbox(
 ) -> Iterator[None]:
     """Run the sandbox in this process while a command needs it (no credentials configured),
     serving the default account and `accounts`."""
-    if not settings.uses_sandbox or _port_open(settings.sandbox_port):
+    if not settings.runs_sandbox or _port_open(settings.sandbox_port):
         yield  # real Amazon, or a sandbox the user already runs
         return
     from amazon_assets.sandbox import SandboxServer

@@ -7,11 +7,14 @@ CLI prints that sentence and exits non-zero, and the code location refuses to lo
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlparse
+
+from amazon_assets.sources.marketplaces import MARKETPLACES, REGION_DEFAULT
 
 # Amazon's SP-API hosts per AWS region (public SP-API documentation, "SP-API endpoints").
 SP_API_REGION_ENDPOINTS = {
@@ -45,6 +48,25 @@ class ConfigError(ValueError):
     """Configuration is invalid; the message is one sentence naming the variable."""
 
 
+def env_suffix(account: str) -> str:
+    """The environment-variable suffix of an account name: "eu shop" -> "EU_SHOP"."""
+    return re.sub(r"[^A-Za-z0-9]", "_", account).upper()
+
+
+@dataclass(frozen=True)
+class AccountMarket:
+    """Where one seller account sells: its SP-API region and endpoint, its marketplaces."""
+
+    region: str
+    endpoint: str
+    marketplace_ids: tuple[str, ...]  # the first is the account's home marketplace
+
+    @property
+    def currency(self) -> str:
+        """The home marketplace's currency."""
+        return MARKETPLACES[self.marketplace_ids[0]].currency
+
+
 @dataclass(frozen=True)
 class ApiCredentials:
     """Login-with-Amazon credentials of one application and one seller (or advertiser)."""
@@ -68,6 +90,11 @@ class ApiSettings:
     is_sandbox: bool
     aws_access_key: str | None = field(default=None, repr=False)
     aws_secret_key: str | None = field(default=None, repr=False)
+
+    @property
+    def source_label(self) -> str:
+        """What a materialization says about where this API's data came from."""
+        return "sandbox" if self.is_sandbox else "amazon"
 
 
 @dataclass(frozen=True)
@@ -94,15 +121,31 @@ class Settings:
     celery_broker_url: str = DEFAULT_CELERY_BROKER
     celery_backend_url: str = "rpc://"
     celery_queue: str = "dagster"
+    # SP-API region and marketplaces per account ("" = the default account; else env_suffix).
+    sp_api_markets: Mapping[str, AccountMarket] = field(default_factory=dict)
 
     @property
     def uses_sandbox(self) -> bool:
         return self.sp_api.is_sandbox
 
     @property
+    def runs_sandbox(self) -> bool:
+        """Whether any Amazon API of this environment is the sandbox (the SP-API or the Ads API)."""
+        return self.sp_api.is_sandbox or self.ads_api.is_sandbox
+
+    @property
     def source_label(self) -> str:
         """What every materialization says about where its data came from."""
-        return "sandbox" if self.sp_api.is_sandbox else "amazon"
+        return self.sp_api.source_label
+
+    def clock_speed_of(self, api: ApiSettings) -> float:
+        """How fast an API's clock runs: the sandbox's speed for a sandbox API, else 1."""
+        return self.sandbox_speed if api.is_sandbox else 1.0
+
+    def market(self, account: str = DEFAULT_ACCOUNT) -> AccountMarket:
+        """The account's SP-API region, endpoint and marketplaces (else the default account's)."""
+        key = "" if account == DEFAULT_ACCOUNT else env_suffix(account)
+        return self.sp_api_markets.get(key) or self.sp_api_markets[""]
 
     @property
     def lake_root(self) -> Path:
@@ -137,8 +180,8 @@ class Settings:
 
     @property
     def clock_speed(self) -> float:
-        """How fast simulated Amazon time runs against real time (1 against real Amazon)."""
-        return self.sandbox_speed if self.uses_sandbox else 1.0
+        """How fast the SP-API's simulated time runs against real time (1 against Amazon)."""
+        return self.clock_speed_of(self.sp_api)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -147,7 +190,22 @@ class Settings:
         sandbox_port = _int(env, "AMAZON_ASSETS_SANDBOX_PORT", DEFAULT_SANDBOX_PORT, 1, 65535)
         sandbox_speed = _float(env, "AMAZON_ASSETS_SANDBOX_SPEED", DEFAULT_SANDBOX_SPEED)
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-        sp_api = _api_settings(env, "SP_API", SP_API_REGION_ENDPOINTS, sandbox_url)
+        markets = _markets(env)
+        sp_api = _api_settings(
+            env, "SP_API", SP_API_REGION_ENDPOINTS, sandbox_url, region=markets[""].region
+        )
+        # An account in another region talks to that region's endpoint, unless one endpoint
+        # (SP_API_ENDPOINT, or the sandbox) serves every account.
+        one_endpoint = sp_api.is_sandbox or bool(env.get("SP_API_ENDPOINT"))
+        markets = {
+            key: replace(
+                market,
+                endpoint=sp_api.endpoint
+                if one_endpoint
+                else SP_API_REGION_ENDPOINTS[market.region],
+            )
+            for key, market in markets.items()
+        }
         ads_api = _api_settings(env, "ADS_API", ADS_API_REGION_ENDPOINTS, sandbox_url)
         dataset = env.get("BIGQUERY_DATASET") or "amazon_econ"
         if not dataset.replace("_", "").isalnum() or dataset[0].isdigit():
@@ -175,6 +233,7 @@ class Settings:
             has_reviews_token=reviews_token,
             state_url=state_url,
             **_executor(env),
+            sp_api_markets=markets,
         )
 
 
@@ -192,10 +251,68 @@ def _home(env: Mapping[str, str]) -> Path:
     return home
 
 
+def _markets(env: Mapping[str, str]) -> dict[str, AccountMarket]:
+    """The default account's market and every account's named by SP_API_REGION_<ACCOUNT> or
+    SP_API_MARKETPLACE_IDS_<ACCOUNT>."""
+    suffixes = {
+        match.group(2)
+        for name in env
+        if (match := re.fullmatch(r"SP_API_(REGION|MARKETPLACE_IDS)_([A-Z0-9_]+)", name))
+    }
+    markets = {"": _market(env, "", None)}
+    for suffix in sorted(suffixes):
+        markets[suffix] = _market(env, f"_{suffix}", markets[""].region)
+    return markets
+
+
+def _market(env: Mapping[str, str], suffix: str, inherited_region: str | None) -> AccountMarket:
+    """Region and marketplaces of one account (its endpoint is filled in by the caller)."""
+    region_name, ids_name = f"SP_API_REGION{suffix}", f"SP_API_MARKETPLACE_IDS{suffix}"
+    region = env.get(region_name) or None
+    if region is not None and region not in SP_API_REGION_ENDPOINTS:
+        raise ConfigError(
+            f"{region_name} must be one of {', '.join(sorted(SP_API_REGION_ENDPOINTS))}; "
+            f"got {region!r}."
+        )
+    ids = tuple(part.strip() for part in (env.get(ids_name) or "").split(",") if part.strip())
+    for marketplace_id in ids:
+        if marketplace_id not in MARKETPLACES:
+            raise ConfigError(
+                f"{ids_name} names {marketplace_id!r}, which is not an Amazon marketplace id "
+                "(e.g. ATVPDKIKX0DER for Amazon.com, A1PA6795UKMFR9 for Amazon.de)."
+            )
+    regions = {MARKETPLACES[m].region for m in ids}
+    if len(regions) > 1:
+        raise ConfigError(
+            f"{ids_name} mixes regions ({', '.join(sorted(regions))}): one account sells in one "
+            "SP-API region; register the other marketplaces as another account."
+        )
+    if region is None:
+        region = regions.pop() if regions else inherited_region or "us-east-1"
+    elif regions and regions != {region}:
+        names = ", ".join(MARKETPLACES[m].name for m in ids if MARKETPLACES[m].region != region)
+        raise ConfigError(
+            f"{ids_name} names {names}, which is not in {region_name}={region}; set the region "
+            "the marketplaces belong to."
+        )
+    if not ids:
+        if region not in REGION_DEFAULT:
+            raise ConfigError(
+                f"{ids_name} is not set: name the marketplaces the {region} account sells in "
+                "(comma-separated ids, e.g. A1PA6795UKMFR9,A13V1IB3VIYZZH for Amazon.de and .fr)."
+            )
+        ids = (REGION_DEFAULT[region],)
+    return AccountMarket(region=region, endpoint="", marketplace_ids=ids)
+
+
 def _api_settings(
-    env: Mapping[str, str], prefix: str, region_endpoints: Mapping[str, str], sandbox_url: str
+    env: Mapping[str, str],
+    prefix: str,
+    region_endpoints: Mapping[str, str],
+    sandbox_url: str,
+    region: str | None = None,
 ) -> ApiSettings:
-    region = env.get(f"{prefix}_REGION") or "us-east-1"
+    region = region or env.get(f"{prefix}_REGION") or "us-east-1"
     if region not in region_endpoints:
         raise ConfigError(
             f"{prefix}_REGION must be one of {', '.join(sorted(region_endpoints))}; got {region!r}."

@@ -28,6 +28,7 @@ def test_real_credentials_use_amazon_endpoints(tmp_path: Path) -> None:
             "SP_API_CLIENT_ID": "amzn1.application-oa2-client.x",
             "SP_API_CLIENT_SECRET": "very-secret",
             "SP_API_REGION": "eu-west-1",
+            "SP_API_MARKETPLACE_IDS": "A1PA6795UKMFR9",
         }
     )
     assert not settings.uses_sandbox

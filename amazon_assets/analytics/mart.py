@@ -15,6 +15,12 @@ Input columns per source (extra columns are ignored):
   cost, sales_7d, units_7d (or purchases_7d), clicks, impressions.
 - fees, reimbursements: account, asin, day, amount. returns: account, asin, day, quantity.
 
+Money keeps its currency: each money source may carry `currency_code` (the business report's,
+the ad reports', the fee estimates', the reimbursements'). A row's `currency_code` is the one its
+sources agree on, else (no money source that day) the currency of its marketplace; sources that
+disagree, or a source mixing currencies on one ASIN-day, leave it null, which the mart's
+blocking check `money_has_one_currency` refuses rather than add amounts of two currencies.
+
 Flow sources (ads, fees, returns, reimbursements) have rows only when something happened, so inside
 the days a source covers for an account (its first to last day) a missing row means zero; outside
 that range (e.g. before the Ads API's retention window) it stays null. Traffic and signals have no
@@ -25,8 +31,21 @@ from __future__ import annotations
 
 import polars as pl
 
+from amazon_assets.sources.marketplaces import MARKETPLACES
+
 MONEY = pl.Decimal(18, 2)
 KEYS = ("account", "asin", "report_date")
+MARKETPLACE_CURRENCIES = {m.marketplace_id: m.currency for m in MARKETPLACES.values()}
+# Every money column of the mart: each is in the row's currency_code.
+MONEY_COLUMNS = (
+    "ordered_product_sales",
+    "ad_spend",
+    "ad_sales",
+    "fees",
+    "reimbursements",
+    "price",
+    "buy_box_price",
+)
 
 # Money is Decimal(18, 2); counts Int64; ratios Float64. conversion, acos and tacos are fractions
 # (0.12 = 12 %); buy_box_percentage keeps Amazon's 0..100 scale from the business report.
@@ -36,6 +55,7 @@ MART_ASIN_DAILY_SCHEMA = pl.Schema(
         "asin": pl.Utf8,
         "report_date": pl.Date,
         "marketplace_id": pl.Utf8,
+        "currency_code": pl.Utf8,  # of every money column of the row (ISO 4217)
         "category": pl.Utf8,
         # traffic and sales (business report, summed over the ASIN's SKUs)
         "sessions": pl.Int64,
@@ -94,6 +114,19 @@ def _money(name: str) -> pl.Expr:
     return pl.col(name).cast(MONEY)
 
 
+def _currency_aggs(frame: pl.LazyFrame, tag: str) -> list[pl.Expr]:
+    """A source's currency per ASIN-day (null when it mixes two), if the source carries one."""
+    if "currency_code" not in frame.collect_schema().names():
+        return []
+    code = pl.col("currency_code")
+    return [pl.when(code.drop_nulls().n_unique() <= 1).then(code.drop_nulls().first()).otherwise(
+        pl.lit(_MIXED)).alias(f"_currency_{tag}")]  # fmt: skip
+
+
+# Marks a source that mixes currencies on one ASIN-day (no ISO code looks like it).
+_MIXED = "*mixed*"
+
+
 # Sources join the spine on one Int64 per (account, asin, day): ASIN number * 2**32 + day number.
 # A single integer key skips the row encoding polars needs for a three-column key, which at 2.7M
 # rows makes the joins about 1.5x faster and halves peak memory. Day numbers are days since
@@ -131,6 +164,7 @@ def _keyed(frame: pl.LazyFrame, numbers: pl.LazyFrame) -> pl.LazyFrame:
 
 def _business_by_asin(business: pl.LazyFrame, with_marketplace: bool) -> pl.LazyFrame:
     """SKU rows summed to the ASIN; buy box % weighted by each SKU's sessions."""
+    currency = _currency_aggs(business, "business")
     bb = pl.col("buy_box_percentage").cast(pl.Float64)
     # Weights only where a buy box % exists, prepared per row: filters inside an aggregation
     # take polars off its fast path.
@@ -143,6 +177,7 @@ def _business_by_asin(business: pl.LazyFrame, with_marketplace: bool) -> pl.Lazy
         (pl.col("_bb") * pl.col("_weight")).sum().alias("_bb_weighted"),
         pl.col("_weight").sum().alias("_weight"),
         pl.col("_bb").mean().alias("_bb_mean"),
+        *currency,
     ]
     if with_marketplace:
         # One marketplace per account in the US report; max() picks it without a slow path.
@@ -175,6 +210,7 @@ def _ads_by_asin(ads: pl.LazyFrame) -> pl.LazyFrame:
     names = ads.collect_schema().names()
     units = "units_7d" if "units_7d" in names else "purchases_7d"
     return ads.group_by(_KEY).agg(
+        *_currency_aggs(ads, "ads"),
         _money("cost").sum().alias("ad_spend"),
         _money("sales_7d").sum().alias("ad_sales"),
         pl.col(units).cast(pl.Int64).sum().alias("ad_units"),
@@ -198,6 +234,24 @@ def _zero_inside_coverage(columns: tuple[str, ...], tag: str) -> list[pl.Expr]:
         pl.when(covered & pl.col(c).is_null()).then(0).otherwise(pl.col(c)).alias(c)
         for c in columns
     ]
+
+
+def _row_currency(mart: pl.LazyFrame) -> pl.Expr:
+    """The currency every money source of the row agrees on, else the marketplace's (no money
+    source that day); null when they disagree."""
+    columns = [c for c in mart.collect_schema().names() if c.startswith("_currency_")]
+    marketplace = pl.col("marketplace_id").replace_strict(
+        MARKETPLACE_CURRENCIES, default=None, return_dtype=pl.Utf8
+    )
+    if not columns:
+        return marketplace
+    stated = pl.concat_list(pl.col(c) for c in columns).list.drop_nulls().list.unique()
+    return (
+        pl.when(stated.list.len() == 0)
+        .then(marketplace)
+        .when((stated.list.len() == 1) & (stated.list.first() != _MIXED))
+        .then(stated.list.first())
+    )
 
 
 def _null_columns(columns: tuple[str, ...]) -> list[pl.Expr]:
@@ -260,7 +314,9 @@ def build_mart_asin_daily(
             "fees",
             fees,
             "day",
-            lambda f: f.group_by(_KEY).agg(_money("amount").sum().alias("fees")),
+            lambda f: f.group_by(_KEY).agg(
+                *_currency_aggs(f, "fees"), _money("amount").sum().alias("fees")
+            ),
             ("fees",),
         ),
         (
@@ -276,7 +332,10 @@ def build_mart_asin_daily(
             "reimbursements",
             reimbursements,
             "day",
-            lambda f: f.group_by(_KEY).agg(_money("amount").sum().alias("reimbursements")),
+            lambda f: f.group_by(_KEY).agg(
+                *_currency_aggs(f, "reimbursements"),
+                _money("amount").sum().alias("reimbursements"),
+            ),
             ("reimbursements",),
         ),
     )
@@ -299,6 +358,7 @@ def build_mart_asin_daily(
     if coverage is not None:
         mart = mart.join(coverage, on="account", how="left").with_columns(fills)
 
+    mart = mart.with_columns(_row_currency(mart).alias("currency_code"))
     # Ads credit 7 days of purchases to the click day, so ad units can exceed the day's orders.
     organic = (pl.col("units_ordered") - pl.col("ad_units")).clip(lower_bound=0)
     mart = mart.with_columns(

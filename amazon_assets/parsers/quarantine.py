@@ -24,6 +24,23 @@ QUARANTINE_SCHEMA = pl.Schema(
         "reason": pl.Utf8,  # one sentence naming the field and the value that is wrong
         "raw_row": pl.Utf8,  # the row exactly as text (JSON for JSON documents, the line for TSV)
         "quarantined_at": pl.Datetime("us", "UTC"),
+        # False: the row is not in silver (refused). True: the row is in silver and only the
+        # value the reason names was loaded as null. "Every row loaded" counts silver rows plus
+        # refused rows.
+        "row_loaded": pl.Boolean,
+    }
+)
+
+
+# How one document (or one page of a Finances window) is accounted for: what Amazon served, what
+# is in silver, what was refused. served == loaded + refused, or rows went missing.
+ACCOUNTING_SCHEMA = pl.Schema(
+    {
+        "document_id": pl.Utf8,
+        "page_number": pl.Int64,  # null for a document without pages
+        "served": pl.Int64,
+        "loaded": pl.Int64,
+        "refused": pl.Int64,
     }
 )
 
@@ -39,6 +56,7 @@ class QuarantineRecord:
     reason: str
     raw_row: str
     quarantined_at: datetime
+    row_loaded: bool = False  # True: a note on a row that is in silver with one value null
 
 
 def quarantine_frame(records: Iterable[QuarantineRecord]) -> pl.DataFrame:
@@ -53,7 +71,29 @@ def quarantine_frame(records: Iterable[QuarantineRecord]) -> pl.DataFrame:
         columns["reason"].append(record.reason)
         columns["raw_row"].append(record.raw_row)
         columns["quarantined_at"].append(as_utc(record.quarantined_at))
+        columns["row_loaded"].append(record.row_loaded)
     return pl.DataFrame(columns, schema=QUARANTINE_SCHEMA)
+
+
+def refused_rows(quarantine: pl.DataFrame) -> pl.DataFrame:
+    """The quarantined rows that are not in silver (notes on loaded rows left out)."""
+    return quarantine.filter(~pl.col("row_loaded").fill_null(False))
+
+
+def document_accounting(
+    document_id: str, served: int, loaded: int, quarantine: pl.DataFrame
+) -> pl.DataFrame:
+    """One ACCOUNTING_SCHEMA row for a document without pages."""
+    return pl.DataFrame(
+        [(document_id, None, served, loaded, refused_rows(quarantine).height)],
+        schema=ACCOUNTING_SCHEMA,
+        orient="row",
+    )
+
+
+def unaccounted(accounting: pl.DataFrame) -> pl.DataFrame:
+    """The documents (or pages) whose rows are neither all in silver nor refused."""
+    return accounting.filter(pl.col("served") != pl.col("loaded") + pl.col("refused"))
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -30,8 +30,10 @@ from ad_api.api.sp import AdGroupsV3, CampaignsV3, KeywordsV3, TargetsV3
 from ad_api.base import ApiResponse, Client
 from ad_api.base.exceptions import AdvertisingApiException
 
-from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
+from amazon_assets.settings import DEFAULT_ACCOUNT, Settings, env_suffix
+from amazon_assets.sources.marketplaces import MARKETPLACES
 from amazon_assets.sources.quotas import Clock, Quota, client_quota
+from amazon_assets.sources.refusals import api_refusal, login_refusal, missing_credential
 from amazon_assets.sources.retry import (
     TRANSIENT_STATUSES,
     account_refresh_token,
@@ -219,6 +221,10 @@ class AdsApiResource(dg.ConfigurableResource):
     client_id: str
     client_secret: str
     account: str = DEFAULT_ACCOUNT
+    # The country of the account's home marketplace: its advertising profile is the seller profile
+    # of that country. `countries` holds every account's by environment-variable suffix.
+    country_code: str = "US"
+    countries: dict[str, str] = {}
     state_path: str
     clock_speed: float = 1.0
     source_label: str = "amazon"
@@ -235,13 +241,21 @@ class AdsApiResource(dg.ConfigurableResource):
         """The resource for `account`; real credentials stay environment variables in Dagster."""
         api = settings.ads_api
         credentials = login_credentials(api, "ADS_API", account)
+        countries = {
+            suffix: MARKETPLACES[market.marketplace_ids[0]].country_code
+            for suffix, market in settings.sp_api_markets.items()
+        }
         return cls(
             endpoint=api.endpoint,
             lwa_token_url=api.lwa_token_url,
             account=account,
+            country_code=MARKETPLACES[settings.market(account).marketplace_ids[0]].country_code,
+            countries=countries,
             state_path=settings.state_location,
-            clock_speed=settings.clock_speed,
-            source_label=settings.source_label,
+            # The Ads API's own settings decide: Amazon's Ads API runs on Amazon's clock even
+            # when the SP-API is the sandbox.
+            clock_speed=settings.clock_speed_of(api),
+            source_label=api.source_label,
             **credentials,
         )
 
@@ -251,7 +265,11 @@ class AdsApiResource(dg.ConfigurableResource):
         if account == self.account:
             return self
         refresh_token = account_refresh_token(self.refresh_token, "ADS_API", account)
-        return self.model_copy(update={"account": account, "refresh_token": refresh_token})
+        key = "" if account == DEFAULT_ACCOUNT else env_suffix(account)
+        country = self.countries.get(key) or self.countries.get("") or self.country_code
+        return self.model_copy(
+            update={"account": account, "refresh_token": refresh_token, "country_code": country}
+        )
 
     def profiles(self) -> list[dict]:
         """Every advertising profile the refresh token can see (GET /v2/profiles)."""
@@ -259,7 +277,7 @@ class AdsApiResource(dg.ConfigurableResource):
             return session.profiles()
 
     def profile_id(self) -> int:
-        """The US seller profile of `account`."""
+        """The seller profile of `account` in its home country."""
         with _Session(self) as session:
             return session.profile_id()
 
@@ -295,7 +313,7 @@ class _Session:
         self.store = open_state_store(resource.state_path)
         self.requests: Counter[str] = Counter()
         self.refresh_token, self.client_id, self.client_secret = resolve_login(
-            resource, AdsApiError
+            resource, missing_credential(resource.account)
         )
         self.endpoint = resource.endpoint.rstrip("/")
         self.host = urlsplit(self.endpoint).netloc
@@ -353,13 +371,16 @@ class _Session:
                     with _TOKEN_LOCK:
                         _TOKENS[key] = (token, time.time() + max(lifetime - 60, lifetime / 2))
                     return token
-                if response.status_code not in TRANSIENT_STATUSES:
-                    raise AdsApiError(
-                        f"Login with Amazon at {url} refused the credentials of account "
-                        f"{self.resource.account!r} (HTTP {response.status_code}: "
-                        f"{self.redact(response.text[:300])}); check ADS_API_REFRESH_TOKEN, "
-                        "ADS_API_CLIENT_ID and ADS_API_CLIENT_SECRET."
-                    )
+                error_code, description = _lwa_error(response)
+                refusal = login_refusal(
+                    "ADS_API",
+                    self.resource.account,
+                    response.status_code,
+                    error_code,
+                    self.redact(description),
+                )
+                if refusal is not None:
+                    raise refusal
                 reason = f"HTTP {response.status_code}"
             self._pause("login", reason, attempt)
         raise AdsApiError(f"Login with Amazon at {url} kept failing; retry later.")
@@ -436,6 +457,15 @@ class _Session:
                     # An expired or revoked access token: log in again once.
                     self.forget_token()
                     relogged = True
+                elif status in (401, 403):
+                    raise api_refusal(
+                        "Ads API",
+                        "ADS_API",
+                        self.resource.account,
+                        operation,
+                        status,
+                        self.redact(_detail(error)),
+                    ) from None
                 elif status not in TRANSIENT_STATUSES:
                     raise AdsApiError(
                         f"The Ads API refused {operation} for account {self.resource.account!r} "
@@ -457,13 +487,15 @@ class _Session:
         return list(response.payload or [])
 
     def profile_id(self) -> int:
-        """The US seller profile of the account (looked up once per session)."""
+        """The account's seller profile in its home country (looked up once per session)."""
         if self._profile_id is not None:
             return self._profile_id
+        country = self.resource.country_code
         sellers = [
             p
             for p in self.profiles()
-            if p.get("countryCode") == "US" and (p.get("accountInfo") or {}).get("type") == "seller"
+            if p.get("countryCode") == country
+            and (p.get("accountInfo") or {}).get("type") == "seller"
         ]
         named = [p for p in sellers if p["accountInfo"].get("name") == self.resource.account]
         # One seller profile per refresh token is the rule; a name match settles the rest.
@@ -471,8 +503,9 @@ class _Session:
         if len(chosen) != 1:
             found = ", ".join(str(p.get("profileId")) for p in sellers) or "none"
             raise AdsApiError(
-                f"Account {self.resource.account!r} needs exactly one US seller profile in the Ads "
-                f"API; found {found}. Authorize the seller's advertising account for this app."
+                f"Account {self.resource.account!r} needs exactly one {country} seller profile in "
+                f"the Ads API; found {found}. Authorize the seller's advertising account for this "
+                "app."
             )
         self._profile_id = int(chosen[0]["profileId"])
         return self._profile_id
@@ -654,6 +687,17 @@ class _Session:
                 reason = f"HTTP {response.status_code}"
             self._pause("adsDownload", reason, attempt)
         raise AssertionError("unreachable")
+
+
+def _lwa_error(response: httpx.Response) -> tuple[str | None, str]:
+    """(error, error_description) of a Login-with-Amazon error answer (JSON, else its text)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None, response.text[:300]
+    if not isinstance(body, dict):
+        return None, response.text[:300]
+    return body.get("error"), str(body.get("error_description") or "")
 
 
 def _detail(error: AdvertisingApiException) -> str:

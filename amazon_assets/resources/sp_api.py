@@ -6,6 +6,7 @@ a plain httpx GET (no auth headers) so bronze keeps the bytes exactly as Amazon 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import logging
@@ -37,13 +38,19 @@ from sp_api.base.exceptions import (
     SellingApiRequestThrottledException,
 )
 
-from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
+from amazon_assets.settings import DEFAULT_ACCOUNT, US_MARKETPLACE_ID, Settings, env_suffix
 from amazon_assets.sources.quotas import (
     REPORT_TYPE_QUOTAS,
     SP_API_QUOTAS,
     Clock,
     Quota,
     client_quota,
+)
+from amazon_assets.sources.refusals import (
+    UNAUTHORIZED_CODES,
+    api_refusal,
+    login_refusal,
+    missing_credential,
 )
 from amazon_assets.sources.retry import (
     TRANSIENT_STATUSES,
@@ -85,6 +92,9 @@ DOWNLOAD_ATTEMPTS = 3
 FINANCES_PAGE_SIZE = 100  # Amazon's maximum MaxResultsPerPage
 FINANCES_REGROW_PAGES = 10  # good pages at a halved size before trying twice the size
 _TOKEN_LOCK = threading.RLock()
+# Report types Amazon builds for one marketplace only (sales and traffic); the others take every
+# marketplace of the account in one request ("data for all of the specified marketplaces").
+SINGLE_MARKETPLACE_REPORTS = frozenset({"GET_SALES_AND_TRAFFIC_REPORT"})
 
 
 quiet_loggers(_QUIET_LOGGERS)
@@ -113,6 +123,10 @@ class ReportFatalError(SpApiError):
         self.data_end = data_end
         self.report_ids = report_ids
         self.document_excerpt = document_excerpt
+
+
+class _LoginRetry(Exception):
+    """Login with Amazon failed in a way worth retrying (429, 5xx, a broken answer)."""
 
 
 class ReportTimeoutError(SpApiError):
@@ -155,6 +169,14 @@ class SignalsResult:
     pages: list[dict[str, Any]] = field(repr=False)  # one answer body per call
     requests: dict[str, int]
     fetched_at: datetime
+
+
+class MarketConfig(dg.Config):
+    """One account's SP-API region, endpoint and marketplaces (settings.AccountMarket)."""
+
+    region: str
+    endpoint: str
+    marketplace_ids: list[str]
 
 
 @dataclass(frozen=True)
@@ -263,8 +285,13 @@ class SpApiResource(dg.ConfigurableResource):
     refresh_token: str
     client_id: str
     client_secret: str
-    marketplace_id: str = "ATVPDKIKX0DER"
+    marketplace_id: str = US_MARKETPLACE_ID  # home: catalog, pricing, sales and traffic
+    # Every marketplace of the account (empty: the home one), for the reports that take several.
+    marketplace_ids: list[str] = []
     region: str = "us-east-1"
+    # The markets of the app's accounts by environment-variable suffix ("" the default account):
+    # `for_account` takes the account's region, endpoint and marketplaces from here.
+    markets: dict[str, MarketConfig] = {}
     account: str = DEFAULT_ACCOUNT
     state_path: str
     clock_speed: float = 1.0
@@ -283,16 +310,35 @@ class SpApiResource(dg.ConfigurableResource):
         """The resource for `account`; real credentials stay environment variables in Dagster."""
         api = settings.sp_api
         credentials = login_credentials(api, "SP_API", account)
+        markets = {
+            suffix: MarketConfig(
+                region=market.region,
+                endpoint=market.endpoint,
+                marketplace_ids=list(market.marketplace_ids),
+            )
+            for suffix, market in settings.sp_api_markets.items()
+        }
+        market = settings.market(account)
         return cls(
-            endpoint=api.endpoint,
+            endpoint=market.endpoint,
             lwa_token_url=api.lwa_token_url,
-            region=api.region,
+            region=market.region,
+            marketplace_id=market.marketplace_ids[0],
+            marketplace_ids=list(market.marketplace_ids),
+            markets=markets,
             account=account,
             state_path=settings.state_location,
-            clock_speed=settings.clock_speed,
-            source_label=settings.source_label,
+            clock_speed=settings.clock_speed_of(api),
+            source_label=api.source_label,
             **credentials,
         )
+
+    def report_marketplaces(self, report_type: str) -> list[str]:
+        """The marketplaces a report is requested for: the home one where Amazon takes only one
+        per report, else every marketplace of the account."""
+        if report_type in SINGLE_MARKETPLACE_REPORTS or not self.marketplace_ids:
+            return [self.marketplace_id]
+        return list(self.marketplace_ids)
 
     def fetch_report(
         self,
@@ -368,12 +414,29 @@ class SpApiResource(dg.ConfigurableResource):
         with _Session(self) as session:
             return session.list_financial_events(posted_after, posted_before)
 
+    def check_login(self) -> None:
+        """Log in now: a refused credential raises `CredentialRefused` before any quota is spent
+        (a transient login failure is left to the calls, which retry it)."""
+        with _Session(self) as session, contextlib.suppress(_LoginRetry, httpx.TransportError):
+            session.login()
+
     def for_account(self, account: str) -> SpApiResource:
-        """The same resource for another seller account of the same app."""
+        """The same resource for another seller account of the same app, in its own region and
+        marketplaces (those of the default account unless configured for it)."""
         if account == self.account:
             return self
         refresh_token = account_refresh_token(self.refresh_token, "SP_API", account)
-        return self.model_copy(update={"account": account, "refresh_token": refresh_token})
+        update: dict[str, Any] = {"account": account, "refresh_token": refresh_token}
+        key = "" if account == DEFAULT_ACCOUNT else env_suffix(account)
+        market = self.markets.get(key) or self.markets.get("")
+        if market is not None:
+            update.update(
+                endpoint=market.endpoint,
+                region=market.region,
+                marketplace_id=market.marketplace_ids[0],
+                marketplace_ids=list(market.marketplace_ids),
+            )
+        return self.model_copy(update=update)
 
     def search_catalog_items(
         self, asins: Sequence[str], *, as_of: date | None = None
@@ -407,7 +470,9 @@ class _Session:
         self.clock = Clock(resource.clock_speed)
         self.store = open_state_store(resource.state_path)
         self.requests: Counter[str] = Counter()
-        self.refresh_token, self.client_id, self.client_secret = resolve_login(resource, SpApiError)
+        self.refresh_token, self.client_id, self.client_secret = resolve_login(
+            resource, missing_credential(resource.account)
+        )
         self.endpoint = resource.endpoint.rstrip("/")
         self.host = urlsplit(self.endpoint).netloc
         self._clients: list[Client] = []
@@ -492,11 +557,16 @@ class _Session:
         buckets = self._buckets(operation, report_type)
         relogged = False
         attempts = self.resource.max_attempts
-        for attempt in range(1, attempts + 1):
+        attempt = 0
+        while attempt < attempts:
+            attempt += 1
             paced = self.resource.pace_requests and bool(buckets)
-            sent = self.store.take(buckets, self.clock) if paced else self.clock.now()
-            self.requests[operation] += 1
             try:
+                # Log in before taking a quota token: a refused login must not spend one (the
+                # sales-and-traffic token refills once in 15 minutes).
+                self.login()
+                sent = self.store.take(buckets, self.clock) if paced else self.clock.now()
+                self.requests[operation] += 1
                 try:
                     response = function(*args, **kwargs)
                 finally:
@@ -518,34 +588,43 @@ class _Session:
                 if invalid_input_ok and getattr(error, "amzn_code", None) == "InvalidInput":
                     return None
                 raise self._refused(operation, error) from None
-            except SellingApiForbiddenException as error:
-                if relogged:
-                    raise SpApiError(
-                        f"The SP-API refused {operation} for account {self.resource.account!r} "
-                        f"with 403 ({self.redact(str(error.message))}): check that the seller "
-                        "authorized this app and that the app has the role this report needs."
-                    ) from None
-                # An expired or revoked access token: log in again once.
-                self.client._auth.forget_token()
-                relogged = True
-                reason = "403 (logging in again)"
             except SellingApiException as error:
+                forbidden = isinstance(error, SellingApiForbiddenException) or (
+                    type(error) is SellingApiException
+                    and getattr(error, "amzn_code", None) in UNAUTHORIZED_CODES
+                )
+                if forbidden:
+                    status = 403 if isinstance(error, SellingApiForbiddenException) else 401
+                    if relogged:
+                        raise api_refusal(
+                            "SP-API",
+                            "SP_API",
+                            self.resource.account,
+                            operation,
+                            f"{status} {getattr(error, 'amzn_code', None) or 'Unauthorized'}",
+                            self.redact(str(getattr(error, "message", "") or "")),
+                        ) from None
+                    # An expired or revoked access token: log in again once, right away.
+                    self.client._auth.forget_token()
+                    relogged = True
+                    # Amazon served nothing: the report-type token this call holds (one report
+                    # per 15 minutes for sales and traffic) is still good for the second try.
+                    buckets = [b for b in buckets if not b[0].endswith(f":{report_type}")]
+                    attempt -= 1
+                    continue
                 if (
                     type(error).code not in TRANSIENT_STATUSES
                     and type(error) is not SellingApiException
                 ):
                     raise self._refused(operation, error) from None
                 reason = f"HTTP {type(error).code if type(error).code != 999 else 'error'}"
-            except AuthorizationError as error:
-                if error.status_code not in TRANSIENT_STATUSES:
-                    raise SpApiError(
-                        f"Login with Amazon at {self.resource.lwa_token_url} refused the "
-                        f"credentials of account {self.resource.account!r} "
-                        f"({error.status_code} {error.error_code}: "
-                        f"{self.redact(str(error.message))}); check the refresh token, client id "
-                        "and client secret."
-                    ) from None
-                reason = f"login answered {error.status_code}"
+            except AuthorizationError as error:  # the token expired during the call
+                failure = self._login_failure(error)
+                if not isinstance(failure, _LoginRetry):
+                    raise failure from None
+                reason = str(failure)
+            except _LoginRetry as retry:
+                reason = str(retry)
             except httpx.TransportError as error:
                 reason = type(error).__name__
             except json.JSONDecodeError:
@@ -568,6 +647,26 @@ class _Session:
             )
             self.clock.sleep(delay)
         raise AssertionError("unreachable")
+
+    def login(self) -> None:
+        """A valid access token (cached); a refused login raises CredentialRefused, a transient
+        one (429, 5xx, an answer that is not JSON) raises _LoginRetry."""
+        try:
+            self.client._auth.get_auth()
+        except AuthorizationError as error:
+            raise self._login_failure(error) from None
+        except json.JSONDecodeError:
+            raise _LoginRetry("a login answer that is not JSON") from None
+
+    def _login_failure(self, error: AuthorizationError) -> Exception:
+        refusal = login_refusal(
+            "SP_API",
+            self.resource.account,
+            int(error.status_code or 0),
+            error.error_code,
+            self.redact(str(error.message or "")),
+        )
+        return refusal or _LoginRetry(f"login answered {error.status_code}")
 
     def _refused(self, operation: str, error: SellingApiException) -> SpApiError:
         code = getattr(error, "amzn_code", None) or "error"
@@ -593,7 +692,8 @@ class _Session:
         return ReportRequest(
             endpoint=self.endpoint,
             account=self.resource.account,
-            marketplace_id=self.resource.marketplace_id,
+            # Several marketplaces are one request: the ledger key names them all.
+            marketplace_id=",".join(self.resource.report_marketplaces(report_type)),
             report_type=report_type,
             data_start=data_start.isoformat(),
             data_end=data_end.isoformat(),
@@ -623,7 +723,7 @@ class _Session:
     def create(self, request: ReportRequest) -> str:
         body: dict[str, Any] = {
             "reportType": request.report_type,
-            "marketplaceIds": [request.marketplace_id],
+            "marketplaceIds": request.marketplace_id.split(","),
             "dataStartTime": f"{request.data_start}T00:00:00Z",
             "dataEndTime": f"{request.data_end}T23:59:59Z",
         }
@@ -868,7 +968,7 @@ class _Session:
         params: dict[str, Any] = {
             "reportTypes": report_types,
             "processingStatuses": processing_statuses,
-            "marketplaceIds": [self.resource.marketplace_id],
+            "marketplaceIds": self.resource.marketplace_ids or [self.resource.marketplace_id],
             "createdSince": since,
             "pageSize": 100,
         }

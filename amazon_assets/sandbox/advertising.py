@@ -571,8 +571,11 @@ class AdsSandbox:
             await asyncio.sleep(delay)
         bearer = request.headers.get("authorization", "")
         identity = self.read_token(bearer.removeprefix("Bearer ").strip())
-        if identity is None:
-            return _error(401, "UNAUTHORIZED", "Not authorized to access this advertiser.")
+        denial = faults.take_denial(operation) if identity else None
+        if identity is None or denial:
+            return _error(
+                denial or 401, "UNAUTHORIZED", "Not authorized to access this advertiser."
+            )
         client_id, account = identity
         if request.headers.get("amazon-advertising-api-clientid") != client_id:
             return _error(
@@ -598,13 +601,14 @@ class AdsSandbox:
         guard = await self._guard(request, "adsProfiles", scoped=False)
         if isinstance(guard, Response):
             return guard
+        home = self.app.config.home_of(guard.account)
         profile = {
             "profileId": guard.profile_id,
-            "countryCode": "US",
-            "currencyCode": self.app.config.currency,
-            "timezone": "America/Los_Angeles",
+            "countryCode": home.country_code,
+            "currencyCode": home.currency,
+            "timezone": home.time_zone,
             "accountInfo": {
-                "marketplaceStringId": self.app.config.marketplace_id,
+                "marketplaceStringId": home.marketplace_id,
                 "id": f"A{_stable_key(self.app.marketplace.seed, guard.account) % 10**12:012d}",
                 "type": "seller",
                 "name": guard.account,

@@ -30,7 +30,7 @@ from starlette.routing import Route
 from amazon_assets.sandbox.advertising import AdsSandbox
 from amazon_assets.sandbox.catalog import CatalogSandbox
 from amazon_assets.sandbox.config import SandboxConfig
-from amazon_assets.sandbox.faults import Faults
+from amazon_assets.sandbox.faults import LOGIN_REFUSALS, Faults
 from amazon_assets.sandbox.finances import PATH as FINANCES_PATH
 from amazon_assets.sandbox.finances import FinancesApi
 from amazon_assets.sandbox.marketplace import Marketplace
@@ -46,6 +46,12 @@ _SIGNING_KEY = b"amazon-assets-sandbox"
 ACCESS_TOKEN_SECONDS = 3600
 REPORTS = "/reports/2021-06-30"
 STATUSES = ("IN_QUEUE", "IN_PROGRESS", "DONE", "CANCELLED", "FATAL")
+# What Login with Amazon says with each refusal.
+_LOGIN_REFUSAL_TEXT = {
+    "invalid_grant": "The request has an invalid grant parameter : refresh_token",
+    "unauthorized_client": "Not authorized for requested operation",
+    "invalid_client": "Client authentication failed",
+}
 
 
 class SandboxApp:
@@ -123,6 +129,8 @@ class SandboxApp:
             return _lwa_error(429, "rate_limited", "The request was rate-limited.")
         if status := self.faults.take_failure("token", storms=False):
             return _lwa_error(status, "server_error", "The server encountered an internal error.")
+        if refusal := self.faults.take_login_refusal():
+            return _lwa_error(LOGIN_REFUSALS[refusal], refusal, _LOGIN_REFUSAL_TEXT[refusal])
         form = _form(await request.body(), request.headers.get("content-type", ""))
         client_id, secret = str(form.get("client_id") or ""), str(form.get("client_secret") or "")
         known = self.config.clients.get(client_id)
@@ -158,8 +166,9 @@ class SandboxApp:
         if delay := self.faults.take_slow(operation):
             await asyncio.sleep(delay)
         identity = _read_token(request.headers.get("x-amz-access-token", ""))
-        if identity is None:
-            return _errors(403, "Unauthorized", "Access to requested resource is denied.")
+        denial = self.faults.take_denial(operation) if identity else None
+        if identity is None or denial:
+            return _errors(denial or 403, "Unauthorized", "Access to requested resource is denied.")
         if self.faults.take_throttle(operation):
             return self._throttle(operation)
         if status := self.faults.take_failure(operation):
@@ -215,7 +224,7 @@ class SandboxApp:
         if (
             not isinstance(marketplace_ids, list)
             or not marketplace_ids
-            or any(m != self.config.marketplace_id for m in marketplace_ids)
+            or any(m not in self.config.marketplaces_of(account) for m in marketplace_ids)
         ):
             return self._invalid(operation, f"Invalid marketplaceIds: {marketplace_ids!r}.")
         options = body.get("reportOptions") or {}
@@ -240,7 +249,7 @@ class SandboxApp:
         if not self.quotas.allow_report_type(report_type, client_id):
             return self._throttle(operation)
         outcome = self.faults.take_outcome(report_type)
-        if outcome is None and len(marketplace_ids) > 1:
+        if outcome is None and len(marketplace_ids) > 1 and not generator.multi_marketplace:
             outcome = "FATAL"  # this report type supports only one marketplace per report
         report = self.store.create(
             ReportRequest(account, report_type, start, end, dict(options), tuple(marketplace_ids)),

@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from amazon_assets.sandbox.marketplace import CATEGORIES, CATEGORY_NAMES, Marketplace, _rng
+from amazon_assets.sources.marketplaces import MARKETPLACES
 from amazon_assets.sources.reviews import SANDBOX_DATASET_ID as REVIEWS_DATASET_ID
 from amazon_assets.sources.reviews import SANDBOX_TOKEN as REVIEWS_TOKEN
 from amazon_assets.sources.signals import ITEM_OFFERS_URI
@@ -486,7 +487,9 @@ class CatalogSandbox:
         identifiers = [part for part in (params.get("identifiers") or "").split(",") if part]
         marketplace_ids = [part for part in (params.get("marketplaceIds") or "").split(",") if part]
         included = {part for part in (params.get("includedData") or "summaries").split(",") if part}
-        if marketplace_ids != [self.app.config.marketplace_id]:
+        if len(marketplace_ids) != 1 or marketplace_ids[0] not in self.app.config.marketplaces_of(
+            account
+        ):
             return self.app._invalid(operation, f"Invalid marketplaceIds: {marketplace_ids!r}.")
         if params.get("keywords"):
             return self.app._invalid(operation, "The sandbox searches by identifiers only.")
@@ -505,7 +508,7 @@ class CatalogSandbox:
         except ValueError:
             return self.app._invalid(operation, f"{AS_OF_PARAMETER} must be YYYY-MM-DD.")
         rows = await run_in_threadpool(self.signals, account, day)
-        marketplace_id = self.app.config.marketplace_id
+        marketplace_id = marketplace_ids[0]
         items = [
             catalog_item(rows[asin], marketplace_id, included)
             for asin in dict.fromkeys(identifiers)
@@ -558,7 +561,7 @@ class CatalogSandbox:
         problem = None
         if not asin or item.get("method") != "GET":
             problem = (400, "InvalidInput", f"Invalid uri or method in request {uri!r}.")
-        elif item.get("MarketplaceId") != config.marketplace_id:
+        elif item.get("MarketplaceId") not in config.marketplaces_of(account):
             problem = (400, "InvalidInput", f"Invalid MarketplaceId {item.get('MarketplaceId')!r}.")
         elif asin not in rows:
             problem = (404, "NotFound", f"Item {asin} not found in marketplace.")
@@ -570,8 +573,14 @@ class CatalogSandbox:
                 "body": {"errors": [{"code": code, "message": message}]},
                 "request": request,
             }
+        marketplace_id = item["MarketplaceId"]
+        currency = (
+            config.home_of(account).currency
+            if marketplace_id == config.marketplaces_of(account)[0]
+            else MARKETPLACES[marketplace_id].currency
+        )
         payload = item_offers(
-            rows[asin], self.app.marketplace.seed, account, config.marketplace_id, config.currency
+            rows[asin], self.app.marketplace.seed, account, marketplace_id, currency
         )
         return {
             "status": {"statusCode": 200, "reasonPhrase": "OK"},

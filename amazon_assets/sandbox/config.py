@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from amazon_assets.settings import (
@@ -12,6 +12,7 @@ from amazon_assets.settings import (
     SANDBOX_CLIENT_SECRET,
     US_MARKETPLACE_ID,
 )
+from amazon_assets.sources.marketplaces import MARKETPLACES, Marketplace
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,10 @@ class SandboxConfig:
     b2b: bool = True  # B2B sellers' documents carry the *B2B fields of Amazon's schema
     marketplace_id: str = US_MARKETPLACE_ID
     currency: str = "USD"
+    # Accounts that sell in other marketplaces than `marketplace_id`: (account, marketplace ids),
+    # the first the account's home, e.g. ("eu", ("A1PA6795UKMFR9", "A13V1IB3VIYZZH")). Their
+    # documents are in those marketplaces' currencies, names and (EU) number and date formats.
+    account_marketplaces: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # Report lifecycle in simulated seconds.
     queue_seconds: float = 30.0
     processing_seconds: float = 60.0
@@ -69,8 +74,27 @@ class SandboxConfig:
                 ) from None
         if self.settlement_days < 1:
             raise ValueError("SandboxConfig.settlement_days must be at least 1.")
+        for account, marketplace_ids in self.account_marketplaces:
+            unknown = [m for m in marketplace_ids if m not in MARKETPLACES]
+            if not marketplace_ids or unknown:
+                raise ValueError(
+                    f"SandboxConfig.account_marketplaces: {account!r} needs known marketplace "
+                    f"ids; got {marketplace_ids!r}."
+                )
         if not 1 <= self.ads_keywords_per_ad_group <= 99:
             raise ValueError("SandboxConfig.ads_keywords_per_ad_group must be from 1 to 99.")
+
+    def marketplaces_of(self, account: str) -> tuple[str, ...]:
+        """The account's marketplace ids, its home first."""
+        return dict(self.account_marketplaces).get(account) or (self.marketplace_id,)
+
+    def home_of(self, account: str) -> Marketplace:
+        """The account's home marketplace (with this config's currency for `marketplace_id`)."""
+        home = self.marketplaces_of(account)[0]
+        known = MARKETPLACES.get(home) or MARKETPLACES[US_MARKETPLACE_ID]
+        if account in dict(self.account_marketplaces):
+            return known
+        return replace(known, marketplace_id=home, currency=self.currency)
 
     def encoding_of(self, account: str) -> str:
         """The charset of the account's TSV documents (utf-8 unless set in `encodings`)."""

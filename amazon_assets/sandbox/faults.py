@@ -32,6 +32,8 @@ OPERATIONS = (
     "adsDownload",
 )
 OUTCOMES = ("FATAL", "CANCELLED")
+# Login-with-Amazon refusals (OAuth 2 error codes) and the HTTP status LWA answers them with.
+LOGIN_REFUSALS = {"invalid_grant": 400, "unauthorized_client": 400, "invalid_client": 401}
 
 
 class Faults:
@@ -51,6 +53,8 @@ class Faults:
         self._truncate = 0
         self._malform = 0
         self._ads_failures = 0
+        self._login_refusals: deque[str] = deque()
+        self._denials: dict[str, deque[int]] = defaultdict(deque)
 
     # -- the public API ---------------------------------------------------------------------
 
@@ -67,6 +71,25 @@ class Faults:
             raise ValueError(f"fail_next status must be a 5xx code; got {status}.")
         with self._lock:
             self._fail[operation].extend([status] * times)
+
+    def refuse_login(self, error: str = "invalid_grant", times: int = 1) -> None:
+        """Answer the next `times` token requests with a Login-with-Amazon refusal
+        (invalid_grant, unauthorized_client or invalid_client), whatever the credentials."""
+        if error not in LOGIN_REFUSALS:
+            raise ValueError(
+                f"refuse_login error must be one of {', '.join(LOGIN_REFUSALS)}; got {error!r}."
+            )
+        with self._lock:
+            self._login_refusals.extend([error] * times)
+
+    def deny_next(self, operation: str, status: int = 403, times: int = 1) -> None:
+        """Answer the next `times` calls of `operation` with 403 (or 401) Unauthorized, as Amazon
+        does when the seller has not authorized the app or the app lacks the role."""
+        _check_operation(operation)
+        if operation == "token" or status not in (401, 403):
+            raise ValueError("deny_next takes an API operation and status 401 or 403.")
+        with self._lock:
+            self._denials[operation].extend([status] * times)
 
     def slow_next(self, operation: str, seconds: float, times: int = 1) -> None:
         """Delay the next `times` answers of `operation` by `seconds` real seconds."""
@@ -103,6 +126,8 @@ class Faults:
             self._fail.clear()
             self._slow.clear()
             self._outcomes.clear()
+            self._login_refusals.clear()
+            self._denials.clear()
             self._truncate = self._malform = self._ads_failures = 0
             self.throttle_probability = self.error_probability = 0.0
 
@@ -114,6 +139,8 @@ class Faults:
             "throttle_next": self.throttle_next,
             "fail_next": self.fail_next,
             "slow_next": self.slow_next,
+            "refuse_login": self.refuse_login,
+            "deny_next": self.deny_next,
             "next_report_outcome": self.next_report_outcome,
             "truncate_next_document": self.truncate_next_document,
             "malform_next_document": self.malform_next_document,
@@ -134,6 +161,15 @@ class Faults:
         with self._lock:
             queue = self._slow.get(operation)
             return queue.popleft() if queue else 0.0
+
+    def take_login_refusal(self) -> str | None:
+        with self._lock:
+            return self._login_refusals.popleft() if self._login_refusals else None
+
+    def take_denial(self, operation: str) -> int | None:
+        with self._lock:
+            queue = self._denials.get(operation)
+            return queue.popleft() if queue else None
 
     def take_throttle(self, operation: str, storms: bool = True) -> bool:
         with self._lock:

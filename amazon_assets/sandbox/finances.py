@@ -1,7 +1,8 @@
 """Finances API v0 `GET /finances/v0/financialEvents` served from the seller-history truth.
 
-Pages hold up to MaxResultsPerPage events (1..100) in Amazon's model (ShipmentEventList,
-RefundEventList, ServiceFeeEventList, AdjustmentEventList) and a NextToken that resumes at
+Pages hold up to MaxResultsPerPage events (1..100) in Amazon's model (every event list present:
+shipments, refunds, service fees, adjustments, and a few a month of product-ads payments, coupon
+payments, seller deals, chargebacks, removal shipments and retrocharges) and a NextToken that resumes at
 (day, offset), so a page is built from one or two days of events, never the whole range.
 PostedAfter/PostedBefore more than 180 days apart, or a page larger than
 `finances_heavy_page_limit` on a heavy day (holiday season), answer 400 InvalidInput.
@@ -24,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from amazon_assets.parsers.seller_history.financial_events import EVENT_LISTS as MODEL_EVENT_LISTS
 from amazon_assets.sandbox.seller_history import SellerHistory, is_heavy_day
 
 if TYPE_CHECKING:
@@ -32,14 +34,8 @@ if TYPE_CHECKING:
 OPERATION = "listFinancialEvents"
 PATH = "/finances/v0/financialEvents"
 MAX_RANGE = timedelta(days=180)
-EVENT_LISTS = (
-    "ShipmentEventList",
-    "RefundEventList",
-    "GuaranteeClaimEventList",
-    "ChargebackEventList",
-    "ServiceFeeEventList",
-    "AdjustmentEventList",
-)
+# Every event list of Amazon's model, as Amazon answers them: all present, most empty.
+EVENT_LISTS = tuple(MODEL_EVENT_LISTS)
 
 
 class BadRequest(ValueError):
@@ -195,6 +191,10 @@ def _event(components: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     first = components[0]
     kind = first["event_type"]
     currency = first["currency"]
+    if kind in _OTHER_EVENTS:
+        amounts = {c["component_type"]: _money(c["amount_cents"], currency) for c in components}
+        total = _money(sum(c["amount_cents"] for c in components), currency)
+        return f"{kind}EventList", _OTHER_EVENTS[kind](first, amounts, total)
     if kind == "ServiceFee":
         fees = [
             {"FeeType": c["component_type"], "FeeAmount": _money(c["amount_cents"], currency)}
@@ -264,6 +264,93 @@ def _event(components: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
         "ShipmentItemAdjustmentList" if refund else "ShipmentItemList": list(items.values()),
     }
     return ("RefundEventList" if refund else "ShipmentEventList"), event
+
+
+def _product_ads(first: dict[str, Any], amounts: dict[str, Any], total: Any) -> dict[str, Any]:
+    return {
+        "postedDate": first["posted_text"],
+        "transactionType": "Charge",
+        "invoiceId": first["event_id"],
+        **amounts,
+        "transactionValue": total,
+    }
+
+
+def _coupon(first: dict[str, Any], amounts: dict[str, Any], total: Any) -> dict[str, Any]:
+    [(fee_type, fee)] = amounts.items()
+    return {
+        "PostedDate": first["posted_text"],
+        "CouponId": f"COUPON-{first['event_id']}",
+        "SellerCouponDescription": "10% off",
+        "ClipOrRedemptionCount": 1,
+        "PaymentEventId": first["event_id"],
+        "FeeComponent": {"FeeType": fee_type, "FeeAmount": fee},
+        "TotalAmount": total,
+    }
+
+
+def _deal(first: dict[str, Any], amounts: dict[str, Any], total: Any) -> dict[str, Any]:
+    return {
+        "postedDate": first["posted_text"],
+        "dealId": first["event_id"],
+        "dealDescription": "Lightning Deal",
+        "eventType": "SellerDealComplete",
+        "feeType": "RunLightningDealFee",
+        **amounts,
+        "totalAmount": total,
+    }
+
+
+def _chargeback(first: dict[str, Any], amounts: dict[str, Any], total: Any) -> dict[str, Any]:
+    return {
+        "AmazonOrderId": first["amazon_order_id"],
+        "MarketplaceName": first["marketplace_name"],
+        "PostedDate": first["posted_text"],
+        "ShipmentItemAdjustmentList": [
+            {
+                "OrderAdjustmentItemId": first["event_id"],
+                "QuantityShipped": 1,
+                "ItemChargeAdjustmentList": [
+                    {"ChargeType": name, "ChargeAmount": money} for name, money in amounts.items()
+                ],
+            }
+        ],
+    }
+
+
+def _removal(first: dict[str, Any], amounts: dict[str, Any], total: Any) -> dict[str, Any]:
+    return {
+        "PostedDate": first["posted_text"],
+        "MerchantOrderId": first["event_id"],
+        "OrderId": first["event_id"],
+        "TransactionType": "WHOLESALE_LIQUIDATION",
+        "RemovalShipmentItemList": [
+            {"RemovalShipmentItemId": first["event_id"], "TaxCollectionModel": "Standard",
+             "Quantity": 1, **amounts}
+        ],
+    }  # fmt: skip
+
+
+def _retrocharge(first: dict[str, Any], amounts: dict[str, Any], total: Any) -> dict[str, Any]:
+    return {
+        "RetrochargeEventType": "Retrocharge",
+        "AmazonOrderId": first["amazon_order_id"],
+        "PostedDate": first["posted_text"],
+        "MarketplaceName": first["marketplace_name"],
+        **amounts,
+    }
+
+
+# Event types beyond shipments, refunds, service fees and adjustments (seller_history's
+# `_other_events`), each written as Amazon's model writes it.
+_OTHER_EVENTS = {
+    "ProductAdsPayment": _product_ads,
+    "CouponPayment": _coupon,
+    "SellerDealPayment": _deal,
+    "Chargeback": _chargeback,
+    "RemovalShipment": _removal,
+    "Retrocharge": _retrocharge,
+}
 
 
 # -- parameters -----------------------------------------------------------------------------

@@ -53,6 +53,9 @@ class ReportGenerator:
     validate_request: Callable[[ReportRequest], str | None] = lambda request: None
     # The charset a text document is served in (per account), or None for binary/JSON documents.
     charset: Callable[[Marketplace, ReportRequest], str] | None = None
+    # Whether one report may cover several marketplaces (seller-history flat files); sales and
+    # traffic takes one, and Amazon ends a request for several FATAL.
+    multi_marketplace: bool = False
 
 
 def _sales_and_traffic(marketplace: Marketplace, request: ReportRequest) -> bytes | None:
@@ -101,6 +104,7 @@ def _tsv(report_type: str, method: str, **extra: Any) -> ReportGenerator:
         malform=lambda document: seller_history.malform_tsv(document, number_column, date_column),
         content_type="text/plain",
         charset=_charset,
+        multi_marketplace=True,
         **extra,
     )
 

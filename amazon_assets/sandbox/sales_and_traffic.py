@@ -107,7 +107,8 @@ def sales_and_traffic_document(
     ]
     facts = pl.concat(frames)
     config = marketplace.config
-    currency, b2b = config.currency, config.b2b
+    home = config.home_of(account)
+    currency, b2b = home.currency, config.b2b
     return {
         "reportSpecification": {
             "reportType": REPORT_TYPE,
@@ -117,7 +118,7 @@ def sales_and_traffic_document(
             },
             "dataStartTime": start.isoformat(),
             "dataEndTime": end.isoformat(),
-            "marketplaceIds": list(marketplace_ids or [config.marketplace_id]),
+            "marketplaceIds": list(marketplace_ids or [home.marketplace_id]),
         },
         "salesAndTrafficByDate": _by_date(facts, date_granularity, currency, b2b),
         "salesAndTrafficByAsin": _by_asin(facts, asin_granularity, currency, b2b),

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from amazon_assets.sandbox.marketplace import Marketplace, _is_holiday_season, _rng, _stable_key
+from amazon_assets.sandbox.marketplace import Marketplace as SyntheticMarketplace
+from amazon_assets.sandbox.marketplace import _is_holiday_season, _rng, _stable_key
+from amazon_assets.sources.marketplaces import MARKETPLACES, Marketplace
 
 if TYPE_CHECKING:
     from amazon_assets.sandbox.reports import ReportStore
@@ -58,7 +60,7 @@ ORDERS_COLUMNS = [
 LEDGER_COLUMNS = [
     "Date", "FNSKU", "ASIN", "MSKU", "Title", "Event Type", "Reference ID", "Quantity",
     "Fulfillment Center", "Disposition", "Reason", "Country", "Reconciled Quantity",
-    "Unreconciled Quantity", "Date and Time",
+    "Unreconciled Quantity", "Date and Time", "Store",
 ]  # fmt: skip
 FEE_PREVIEW_COLUMNS = [
     "sku", "fnsku", "asin", "amazon-store", "product-name", "product-group", "brand",
@@ -98,13 +100,6 @@ MALFORM_TARGETS: dict[str, tuple[str, str]] = {
     SETTLEMENTS: ("amount", "posted-date-time"),
 }
 
-MARKETPLACE_NAMES = {
-    "ATVPDKIKX0DER": "Amazon.com",
-    "A2EUQ1WTGCTBG2": "Amazon.ca",
-    "A1PA6795UKMFR9": "Amazon.de",
-    "A1F83G8C2ARO7P": "Amazon.co.uk",
-    "A1VC38T7YXB528": "Amazon.co.jp",
-}
 FULFILLMENT_CENTERS = np.array(["PHX7", "ONT8", "BFI4", "MDW2", "CVG3", "TPA1", "SDF8", "LGB8"])
 # (city, state, postal code, tax rate)
 SHIP_TO = [
@@ -176,8 +171,9 @@ def _iso(ts: pl.Expr) -> pl.Expr:
     return ts.dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
-def _utc_text(ts: pl.Expr) -> pl.Expr:
-    return ts.dt.strftime("%Y-%m-%d %H:%M:%S UTC")
+def _pick(values: list[str]) -> pl.Expr:
+    """The value of each row's marketplace (its `market` index)."""
+    return pl.lit(pl.Series(values, dtype=pl.String)).gather(pl.col("market"))
 
 
 def _midnight(day: date) -> datetime:
@@ -201,10 +197,12 @@ def _alnum(rng: np.random.Generator, count: int, width: int) -> np.ndarray:
 class SellerHistory:
     """The seller-history truth of one marketplace; `SellerHistory.of(marketplace)` shares one."""
 
-    _instances: weakref.WeakKeyDictionary[Marketplace, SellerHistory] = weakref.WeakKeyDictionary()
+    _instances: weakref.WeakKeyDictionary[SyntheticMarketplace, SellerHistory] = (
+        weakref.WeakKeyDictionary()
+    )
     _instances_lock = threading.Lock()
 
-    def __init__(self, marketplace: Marketplace) -> None:
+    def __init__(self, marketplace: SyntheticMarketplace) -> None:
         self.marketplace = marketplace
         self.config = marketplace.config
         self.seed = marketplace.seed
@@ -214,7 +212,7 @@ class SellerHistory:
         self._lock = threading.RLock()
 
     @classmethod
-    def of(cls, marketplace: Marketplace) -> SellerHistory:
+    def of(cls, marketplace: SyntheticMarketplace) -> SellerHistory:
         """The one SellerHistory of a marketplace (created on first use)."""
         with cls._instances_lock:
             history = cls._instances.get(marketplace)
@@ -228,13 +226,14 @@ class SellerHistory:
         """The charset the account's documents are served in (utf-8 unless configured)."""
         return self.config.encoding_of(account)
 
-    @property
-    def marketplace_name(self) -> str:
-        return MARKETPLACE_NAMES.get(self.config.marketplace_id, "Amazon.com")
+    def home(self, account: str) -> Marketplace:
+        """The account's home marketplace: its currency, name, country and formats."""
+        return self.config.home_of(account)
 
-    @property
-    def currency(self) -> str:
-        return self.config.currency
+    def markets(self, account: str) -> list[Marketplace]:
+        """Every marketplace the account sells in, its home first."""
+        home = self.home(account)
+        return [home] + [MARKETPLACES[m] for m in self.config.marketplaces_of(account)[1:]]
 
     def products(self, account: str) -> pl.DataFrame:
         """Catalogue plus seller-history attributes: fnsku, title, brand, dimensions, fees."""
@@ -409,6 +408,9 @@ class SellerHistory:
             }
         )[ship_to]
         catalogue = st.select("sku", "asin", "fnsku", "title", "fulfillment_cents")[sku_index]
+        # An account selling in several marketplaces gets each order from one of them in turn.
+        markets = self.markets(account)
+        market = order_index % len(markets)
         promotion = f"PLM-{_stable_key(account, 'promo') % 10**6}"
         frame = pl.concat(
             [
@@ -432,6 +434,7 @@ class SellerHistory:
                         "promo": promo,
                         "is_business_order": business,
                         "fc": fc,
+                        "market": market,
                     }
                 ),
             ],
@@ -463,7 +466,7 @@ class SellerHistory:
             at("ship_seconds").alias("ship_date"),
             status.alias("order_status"),
             pl.lit("Amazon").alias("fulfillment_channel"),
-            pl.lit(self.marketplace_name).alias("sales_channel"),
+            _pick([m.name for m in markets]).alias("sales_channel"),
             pl.when(pl.col("expedited"))
             .then(pl.lit("Expedited"))
             .otherwise(pl.lit("Standard"))
@@ -474,7 +477,7 @@ class SellerHistory:
             "fnsku",
             status.alias("item_status"),
             "quantity",
-            pl.lit(self.currency).alias("currency"),
+            _pick([m.currency for m in markets]).alias("currency"),
             "price_cents",
             "item_price_cents",
             "item_tax_cents",
@@ -486,7 +489,7 @@ class SellerHistory:
             "ship_city",
             "ship_state",
             "ship_postal_code",
-            pl.lit("US").alias("ship_country"),
+            _pick([m.country_code for m in markets]).alias("ship_country"),
             pl.when(pl.col("promo")).then(pl.lit(promotion)).alias("promotion_ids"),
             "is_business_order",
             pl.when(pl.col("is_business_order")).then(pl.col("po")).alias("purchase_order_number"),
@@ -636,7 +639,7 @@ class SellerHistory:
             "asin",
             pl.col("title").alias("product_name"),
             pl.lit("New").alias("condition"),
-            pl.lit(self.currency).alias("currency_unit"),
+            pl.lit(self.home(account).currency).alias("currency_unit"),
             pl.Series("amount_per_unit_cents", per_unit),
             pl.Series("amount_total_cents", np.where(cash, per_unit * quantity, 0)),
             pl.Series("quantity_reimbursed_cash", np.where(cash, quantity, 0)),
@@ -663,7 +666,7 @@ class SellerHistory:
         return self._cached("ledger", account, day, lambda: self._ledger(account, day))
 
     def _ledger(self, account: str, day: date) -> pl.DataFrame:
-        country = "JP" if self.config.marketplace_id == "A1VC38T7YXB528" else "US"
+        country = self.home(account).country_code
         shipments = self._live_items(account, day).select(
             pl.col("ship_date").alias("date_and_time"),
             "fnsku",
@@ -810,7 +813,7 @@ class SellerHistory:
                 "sku",
                 "fnsku",
                 "asin",
-                pl.lit("US" if self.currency == "USD" else "").alias("amazon_store"),
+                pl.lit(self.home(account).country_code).alias("amazon_store"),
                 pl.col("title").alias("product_name"),
                 pl.col("category").alias("product_group"),
                 "brand",
@@ -825,7 +828,7 @@ class SellerHistory:
                 pl.col("weight").alias("item_package_weight"),
                 pl.lit("pounds").alias("unit_of_weight"),
                 pl.col("size_tier").alias("product_size_tier"),
-                pl.lit(self.currency).alias("currency"),
+                pl.lit(self.home(account).currency).alias("currency"),
                 _money(pl.col("fee_total_cents")).alias("estimated_fee_total"),
                 _money(pl.col("referral_cents")).alias("estimated_referral_fee_per_unit"),
                 _money(pl.lit(0)).alias("estimated_variable_closing_fee"),
@@ -938,12 +941,16 @@ class SellerHistory:
             frames.append(
                 _components(fee, [("Fee", "Subscription", pl.lit(-SUBSCRIPTION_CENTS), None)])
             )
+        frames.extend(self._other_events(account, day))
         events = pl.concat(frames, how="diagonal_relaxed")
         return (
             events.with_columns(
                 pl.lit(account).alias("account"),
-                pl.lit(self.marketplace_name).alias("marketplace_name"),
-                pl.lit(self.currency).alias("currency"),
+                # An order's events are in its marketplace; the account's own in its home.
+                pl.coalesce("sales_channel", pl.lit(self.home(account).name)).alias(
+                    "marketplace_name"
+                ),
+                pl.coalesce("currency", pl.lit(self.home(account).currency)).alias("currency"),
                 _money(pl.col("amount_cents")).alias("amount"),
             )
             .select(
@@ -971,6 +978,71 @@ class SellerHistory:
             )  # fmt: skip
             .sort("posted_date", "event_id", "order_item_id", "component", "component_type")
         )
+
+    def _other_events(self, account: str, day: date) -> list[pl.DataFrame]:
+        """Amazon's other event types, a few a month, so that every history holds them:
+        (event type, its amounts as (component, component type, cents)) on fixed days."""
+        if not self.marketplace.has_data(account, day):
+            return []
+        key = _stable_key(self.seed, account, "other-events", day.toordinal())
+        cents = 500 + key % 20_000
+        order_id = f"114-{key % 10**7:07d}-{day.toordinal() % 10**7:07d}"
+        plan: list[tuple[str, list[tuple[str, str, int]], str | None]] = []
+        if day.day == 2:  # the month's Sponsored Products invoice
+            plan.append(
+                (
+                    "ProductAdsPayment",
+                    [("Amount", "baseValue", -cents), ("Tax", "taxValue", -(cents // 10))],
+                    None,
+                )
+            )
+        if day.weekday() == 0:  # the week's coupon redemptions
+            plan.append(
+                ("CouponPayment", [("Fee", "CouponRedemptionFee", -60 * (1 + key % 5))], None)
+            )
+        if day.day == 10:
+            plan.append(
+                (
+                    "SellerDealPayment",
+                    [("Fee", "feeAmount", -cents), ("Tax", "taxAmount", -(cents // 5))],
+                    None,
+                )
+            )
+        if day.day == 17:
+            plan.append(("Chargeback", [("ChargeAdjustment", "Principal", -cents)], order_id))
+        if day.day == 20:
+            plan.append(
+                (
+                    "RemovalShipment",
+                    [("Amount", "Revenue", cents // 3), ("Fee", "FeeAmount", -(50 + key % 300))],
+                    None,
+                )
+            )
+        if day.day == 25:
+            plan.append(
+                (
+                    "Retrocharge",
+                    [("Tax", "BaseTax", -(cents // 20)), ("Tax", "ShippingTax", -(cents // 50))],
+                    order_id,
+                )
+            )
+        frames = []
+        for number, (event_type, amounts, order) in enumerate(plan):
+            base = pl.DataFrame(
+                {
+                    "event_type": [event_type],
+                    "event_id": [f"{event_type}-{account}-{day.isoformat()}"],
+                    "posted_date": _timestamps(day, np.array([18_000 + 60 * number])),
+                    "amazon_order_id": [order],
+                },
+                schema_overrides={"amazon_order_id": pl.String},
+            )
+            frames.append(
+                _components(
+                    base, [(kind, name, pl.lit(amount), None) for kind, name, amount in amounts]
+                )
+            )
+        return frames  # fmt: skip
 
     # -- settlements ------------------------------------------------------------------------
 
@@ -1021,8 +1093,10 @@ class SellerHistory:
         last = min(end, self.marketplace.last_day(account))
         return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
-    def _encode(self, account: str, frame: pl.DataFrame) -> bytes:
-        text = frame.write_csv(separator="\t", quote_style="never", null_value="")
+    def _encode(self, account: str, frame: pl.DataFrame, quoted: bool = False) -> bytes:
+        text = frame.write_csv(
+            separator="\t", quote_style="always" if quoted else "never", null_value=""
+        )
         return text.encode(self.encoding(account))
 
     def orders_document(self, account: str, start: date, end: date) -> bytes | None:
@@ -1096,9 +1170,15 @@ class SellerHistory:
             pl.col("country").alias("Country"),
             pl.col("reconciled_quantity").alias("Reconciled Quantity"),
             pl.col("unreconciled_quantity").alias("Unreconciled Quantity"),
-            _iso(pl.col("date_and_time")).alias("Date and Time"),
+            # Local time with its offset, as Amazon writes it (2026-07-06T00:00:00-0700).
+            pl.col("date_and_time")
+            .dt.convert_time_zone(self.home(account).time_zone)
+            .dt.strftime("%Y-%m-%dT%H:%M:%S%z")
+            .alias("Date and Time"),
+            pl.lit(f"{account} store").alias("Store"),
         )
-        return self._encode(account, document)
+        # The ledger is the one report whose every field Amazon double-quotes.
+        return self._encode(account, document, quoted=True)
 
     def fee_preview_document(self, account: str, start: date, end: date) -> bytes | None:
         """GET_FBA_ESTIMATED_FBA_FEES_TXT_DATA: the snapshot in force on min(end, last day)."""
@@ -1174,17 +1254,29 @@ class SellerHistory:
         total = int(rows["amount_cents"].sum() or 0)
         period_end = _midnight(end + timedelta(days=1))
         deposit = period_end + timedelta(days=2)
+        home = self.home(account)
+        # Amazon's V2 file: posted-date MM/DD/YY; in EU marketplaces DD.MM.YYYY dates and
+        # decimal commas (with dots grouping thousands in totals).
+        comma = home.decimal_comma
+        moment_format = "%d.%m.%Y %H:%M:%S UTC" if comma else "%Y-%m-%d %H:%M:%S UTC"
+        day_format = "%d.%m.%Y" if comma else "%m/%d/%y"
 
         def when(moment: datetime) -> str:
-            return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+            return moment.strftime(moment_format)
+
+        grouped = f"{abs(total) / 100:.2f}"
+        if comma:
+            grouped = (
+                f"{abs(total) / 100:,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".")
+            )
 
         summary = {column: None for column in SETTLEMENT_COLUMNS} | {
             "settlement-id": settlement_id,
             "settlement-start-date": when(_midnight(start)),
             "settlement-end-date": when(period_end),
             "deposit-date": when(deposit),
-            "total-amount": f"{total / 100:.2f}" if total >= 0 else f"-{-total / 100:.2f}",
-            "currency": self.currency,
+            "total-amount": grouped if total >= 0 else f"-{grouped}",
+            "currency": home.currency,
         }
         transaction_type = (
             pl.when(pl.col("event_type") == "Shipment")
@@ -1227,13 +1319,16 @@ class SellerHistory:
             pl.col("marketplace_name").alias("marketplace-name"),
             amount_type.alias("amount-type"),
             description.alias("amount-description"),
-            pl.col("amount").cast(pl.String).alias("amount"),
+            pl.col("amount")
+            .cast(pl.String)
+            .str.replace(".", "," if comma else ".", literal=True)
+            .alias("amount"),
             pl.when(pl.col("sku").is_not_null())
             .then(pl.lit("AFN"))
             .otherwise(None)
             .alias("fulfillment-id"),
-            pl.col("posted_date").dt.strftime("%Y-%m-%d").alias("posted-date"),
-            _utc_text(pl.col("posted_date")).alias("posted-date-time"),
+            pl.col("posted_date").dt.strftime(day_format).alias("posted-date"),
+            pl.col("posted_date").dt.strftime(moment_format).alias("posted-date-time"),
             pl.col("order_item_id").alias("order-item-code"),
             pl.lit(None, pl.String).alias("merchant-order-item-id"),
             pl.lit(None, pl.String).alias("merchant-adjustment-item-id"),
@@ -1268,13 +1363,14 @@ def _components(
         "event_type", "event_id", "posted_date", "amazon_order_id", "order_item_id",
         "adjustment_id", "shipment_id", "sku", "fnsku", "asin", "product_name", "quantity",
         "component", "component_type", "promotion_id", "amount_cents", "per_unit_cents",
+        "sales_channel", "currency",
     ]  # fmt: skip
     out = pl.concat(frames, how="diagonal_relaxed")
     types = {
         "amazon_order_id": pl.String, "order_item_id": pl.String, "adjustment_id": pl.String,
         "shipment_id": pl.String, "sku": pl.String, "fnsku": pl.String, "asin": pl.String,
         "product_name": pl.String, "quantity": pl.Int64, "promotion_id": pl.String,
-        "per_unit_cents": pl.Int64,
+        "per_unit_cents": pl.Int64, "sales_channel": pl.String, "currency": pl.String,
     }  # fmt: skip
     return out.with_columns(
         [
@@ -1297,7 +1393,7 @@ def malform_tsv(document: bytes, number_column: str, date_column: str) -> bytes:
     """Break three data rows: one loses a column, one has a non-number, one an unparseable date."""
     lines = document.split(b"\n")
     header = lines[0].split(b"\t")
-    names = [name.decode("ascii", "replace") for name in header]
+    names = [name.decode("ascii", "replace").strip('"') for name in header]
     data = [i for i in range(1, len(lines)) if lines[i].strip()]
     # Skip a settlement's summary row: it has no number or date in the targeted columns.
     if names and names[0] == "settlement-id" and data:
@@ -1322,7 +1418,9 @@ _published: weakref.WeakKeyDictionary[ReportStore, set[str]] = weakref.WeakKeyDi
 _published_lock = threading.Lock()
 
 
-def publish_settlements(store: ReportStore, marketplace: Marketplace, account: str) -> None:
+def publish_settlements(
+    store: ReportStore, marketplace: SyntheticMarketplace, account: str
+) -> None:
     """Put the account's settlements of the last 90 days into the report store (once per account).
 
     Each settlement report is created on the day after its period ends; the data calendar's
@@ -1345,6 +1443,6 @@ def publish_settlements(store: ReportStore, marketplace: Marketplace, account: s
         if age > RETENTION.total_seconds() or age < 0:
             continue
         request = ReportRequest(
-            account, SETTLEMENTS, start, end, {}, (marketplace.config.marketplace_id,)
+            account, SETTLEMENTS, start, end, {}, marketplace.config.marketplaces_of(account)
         )
         store.add_generated(request, created=epoch - age)

@@ -10,13 +10,18 @@ import logging
 import random
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
 import dagster as dg
 
-from amazon_assets.settings import DEFAULT_ACCOUNT, SANDBOX_REFRESH_TOKEN_PREFIX, ApiSettings
+from amazon_assets.settings import (
+    DEFAULT_ACCOUNT,
+    SANDBOX_REFRESH_TOKEN_PREFIX,
+    ApiSettings,
+    env_suffix,
+)
 
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 300.0
@@ -51,7 +56,7 @@ def quiet_loggers(prefixes: Iterable[str]) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def resolve_secret(value: str, variable: str, error: type[Exception]) -> str:
+def resolve_secret(value: str, variable: str, error: Callable[[str], Exception]) -> str:
     """Resolve a credential that may be a `dg.EnvVar` (used outside a Dagster run)."""
     if isinstance(value, dg.EnvVar):
         resolved = value.get_value()
@@ -59,11 +64,6 @@ def resolve_secret(value: str, variable: str, error: type[Exception]) -> str:
             raise error(f"{value.env_var_name} is not set; set it to the {variable}.")
         return resolved
     return value
-
-
-def env_suffix(account: str) -> str:
-    """The environment-variable suffix of an account name: "eu shop" -> "EU_SHOP"."""
-    return re.sub(r"[^A-Za-z0-9]", "_", account).upper()
 
 
 def describe_range(start: date, end: date) -> str:
@@ -137,7 +137,7 @@ def masked_secrets(args: Iterable[tuple[str | None, Any]]) -> Iterable[tuple[str
             yield name, value
 
 
-def resolve_login(resource: Any, error: type[Exception]) -> tuple[str, str, str]:
+def resolve_login(resource: Any, error: Callable[[str], Exception]) -> tuple[str, str, str]:
     """The resource's refresh token, client id and client secret as plain strings."""
     return (
         resolve_secret(resource.refresh_token, "seller's LWA refresh token", error),

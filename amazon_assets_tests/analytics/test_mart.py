@@ -159,3 +159,75 @@ def test_ads_fees_returns_reimbursements_and_derived_ratios() -> None:
 def test_spine_without_key_columns_is_refused() -> None:
     with pytest.raises(ValueError, match="report_date"):
         build_mart_asin_daily(pl.LazyFrame({"account": ["s1"], "asin": ["A"]}))
+
+
+def _business_in(currency: str, marketplace: str) -> pl.LazyFrame:
+    return pl.LazyFrame(
+        {
+            "report_date": [day(0)],
+            "account": ["s1"],
+            "marketplace_id": [marketplace],
+            "asin": ["A"],
+            "msku": ["A-1"],
+            "sessions": [10],
+            "page_views": [12],
+            "buy_box_percentage": [100.0],
+            "units_ordered": [1],
+            "ordered_product_sales": pl.Series([Decimal("19.99")], dtype=MONEY),
+            "currency_code": [currency],
+        }
+    )
+
+
+def _ads_in(*currencies: str) -> pl.LazyFrame:
+    n = len(currencies)
+    return pl.LazyFrame(
+        {
+            "report_date": [day(0)] * n,
+            "account": ["s1"] * n,
+            "asin": ["A"] * n,
+            "cost": pl.Series([Decimal("2.00")] * n, dtype=MONEY),
+            "sales_7d": pl.Series([Decimal("9.99")] * n, dtype=MONEY),
+            "units_7d": [1] * n,
+            "clicks": [3] * n,
+            "impressions": [100] * n,
+            "currency_code": list(currencies),
+        }
+    )
+
+
+def test_money_carries_the_currency_its_sources_agree_on() -> None:
+    german = _spine(days=2).with_columns(marketplace_id=pl.lit("A1PA6795UKMFR9"))
+    mart = build_mart_asin_daily(
+        german, business_reports=_business_in("EUR", "A1PA6795UKMFR9"), ads=_ads_in("EUR")
+    ).collect()
+    assert _row(mart, "A", 0)["currency_code"] == "EUR"
+    # A day without money from any source: the marketplace's currency (Amazon.de, EUR).
+    assert _row(mart, "A", 1)["currency_code"] == "EUR"
+    # No marketplace known and no money: unknown (and nothing to be in a currency).
+    unknown = build_mart_asin_daily(_spine(days=1)).collect()
+    assert _row(unknown, "B", 0)["currency_code"] is None
+
+
+@pytest.mark.parametrize(
+    ("business", "ads"),
+    [("USD", ("EUR",)), ("EUR", ("EUR", "GBP"))],
+    ids=["sources disagree", "one source mixes two currencies"],
+)
+def test_money_in_two_currencies_has_no_currency_and_fails_the_check(
+    business: str, ads: tuple[str, ...]
+) -> None:
+    from amazon_assets.defs.mart.checks import money_has_one_currency
+
+    mart = build_mart_asin_daily(
+        _spine(days=1),
+        business_reports=_business_in(business, "ATVPDKIKX0DER"),
+        ads=_ads_in(*ads),
+    ).collect()
+    assert _row(mart, "A", 0)["currency_code"] is None
+    result = money_has_one_currency(mart)
+    assert not result.passed and result.metadata["rows_without_currency"].value == 1
+    agreeing = build_mart_asin_daily(
+        _spine(days=1), business_reports=_business_in("EUR", "A1PA6795UKMFR9"), ads=_ads_in("EUR")
+    ).collect()
+    assert money_has_one_currency(agreeing).passed

@@ -113,7 +113,8 @@ def test_cancelled_day_is_an_empty_partition(pipeline, sandbox) -> None:
     assert len(meta) == 1 and json.loads(meta[0].read_text())["status"] == "CANCELLED"
 
 
-def test_malformed_rows_are_quarantined_and_block_downstream(pipeline, sandbox) -> None:
+def test_malformed_rows_are_quarantined_and_accounted_for(pipeline, sandbox) -> None:
+    """One malformed row no longer fails the run: it is in quarantine, the rest in silver."""
     settings, defs = pipeline
     sandbox.faults.malform_next_document()
     job = defs.resolve_job_def(BUSINESS_REPORTS_JOB)
@@ -126,17 +127,23 @@ def test_malformed_rows_are_quarantined_and_block_downstream(pipeline, sandbox) 
             },
             raise_on_error=False,
         )
+    assert result.success
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert not evaluations["every_document_row_loaded"].passed
+    check = evaluations["every_document_row_loaded"]
+    assert check.passed
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
         quarantined = conn.execute(
-            "select count(*), min(reason) from amazon_econ.quarantine_business_reports_us"
+            "select count(*), min(reason) from amazon_econ.quarantine_business_reports_us "
+            "where not row_loaded"
         ).fetchone()
         loaded = conn.execute(
             "select count(*) from amazon_econ.fact_business_reports_us"
         ).fetchone()
     assert quarantined[0] > 0 and quarantined[1]
     assert loaded[0] > 0  # the good rows of the document still load
+    metadata = check.metadata
+    assert metadata["refused_rows"].value == quarantined[0]
+    assert metadata["document_rows"].value == loaded[0] + quarantined[0]
 
 
 def test_definitions_load_with_schedule_and_checks(pipeline) -> None:

@@ -27,6 +27,7 @@ def test_schema_columns_and_types() -> None:
             "reason": pl.Utf8,
             "raw_row": pl.Utf8,
             "quarantined_at": pl.Datetime("us", "UTC"),
+            "row_loaded": pl.Boolean,
         }
     )
     assert expected == QUARANTINE_SCHEMA
@@ -74,6 +75,7 @@ def test_records_become_rows_in_utc() -> None:
             "quantity is 'x', not a whole number of at least 0.",
             "2026-01-05\tSKU-1\tx",
             datetime(2026, 1, 7, 9, 0, tzinfo=UTC),
+            False,
         ),
         (
             "business_reports",
@@ -83,6 +85,7 @@ def test_records_become_rows_in_utc() -> None:
             "a document-level part",
             "{}",
             datetime(2026, 1, 7, 9, 0, tzinfo=UTC),
+            False,
         ),
     ]
 

@@ -29,6 +29,7 @@ from amazon_assets.settings import (
     SANDBOX_REFRESH_TOKEN_PREFIX,
     Settings,
 )
+from amazon_assets.sources.refusals import CredentialRefused
 
 TODAY = date(2026, 6, 15)
 # Fixed, so sandboxes on different days share one marketplace history (it defaults to today - 3y).
@@ -232,9 +233,9 @@ def test_secrets_never_reach_logs_errors_or_reprs(sandbox_factory, tmp_path, cap
     result = ads_api.fetch_report("spCampaigns", _day(), _day())
     texts = [repr(ads_api), str(ads_api), repr(result), json.dumps(result.requests)]
     wrong = _resource(sandbox, tmp_path / "s.sqlite", client_id=client_id, client_secret="nope")
-    with pytest.raises(AdsApiError) as refused:
+    with pytest.raises(CredentialRefused) as refused:
         wrong.profiles()
-    assert "refused the credentials" in str(refused.value)
+    assert "refused the app credentials" in str(refused.value)
     texts.append(str(refused.value))
     captured = capfd.readouterr()
     texts += [caplog.text, captured.out, captured.err]

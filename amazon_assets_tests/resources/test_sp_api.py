@@ -26,6 +26,7 @@ from amazon_assets.settings import (
     Settings,
 )
 from amazon_assets.sources.quotas import Clock
+from amazon_assets.sources.refusals import CredentialRefused
 from amazon_assets.sources.state import COMPLETED, FATAL, FORGOTTEN, ReportRequest, StateStore
 
 SALES_AND_TRAFFIC = "GET_SALES_AND_TRAFFIC_REPORT"
@@ -321,9 +322,9 @@ def test_secrets_never_reach_logs_errors_or_reprs(sandbox_factory, tmp_path, cap
     wrong = _resource(
         sandbox, tmp_path / "s.sqlite", client_id=client_id, client_secret=secret + "x"
     )
-    with pytest.raises(SpApiError) as refused:
+    with pytest.raises(CredentialRefused) as refused:
         wrong.fetch_report(SALES_AND_TRAFFIC, day, day, SKU_DAILY)
-    assert "refused the credentials" in str(refused.value)
+    assert "refused the app credentials" in str(refused.value)
     texts.append(str(refused.value))
     captured = capfd.readouterr()
     texts += [caplog.text, captured.out, captured.err]

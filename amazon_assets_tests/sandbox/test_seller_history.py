@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -34,7 +36,10 @@ def history(**overrides) -> sh.SellerHistory:
 
 
 def rows(document: bytes, encoding: str = "utf-8") -> list[list[str]]:
-    return [line.split("\t") for line in document.decode(encoding).splitlines()]
+    text = document.decode(encoding)
+    if text.startswith('"'):  # the ledger quotes every field
+        return list(csv.reader(io.StringIO(text), delimiter="\t"))
+    return [line.split("\t") for line in text.splitlines()]
 
 
 def test_orders_match_marketplace_units_and_prices():
@@ -67,6 +72,8 @@ def test_ledger_shipments_are_minus_units_and_history_is_18_months():
     document = rows(h.ledger_document("default", DAY, DAY))
     assert document[0] == sh.LEDGER_COLUMNS
     assert document[1][0] == DAY.strftime("%m/%d/%Y")
+    # Local time with its offset, e.g. 2026-07-06T00:00:00-0700 in Amazon.com's Pacific time.
+    assert document[1][14][-5:] in ("-0700", "-0800") and document[1][15] == "default store"
     old = sh.ledger_history_start(TODAY) - timedelta(days=1)
     assert h.ledger_document("default", old - timedelta(days=10), old) is None
 
@@ -215,7 +222,7 @@ def test_all_report_types_over_http(sandbox_factory):
     for report_type, columns in expected.items():
         text, charset = fetch(client, report_type, day - timedelta(days=30), day)
         assert charset.lower() == "utf-8"
-        assert text.splitlines()[0].split("\t") == columns, report_type
+        assert [c.strip('"') for c in text.splitlines()[0].split("\t")] == columns, report_type
 
 
 def test_settlements_are_listed_for_90_days_and_cannot_be_requested(sandbox_factory):
@@ -245,7 +252,7 @@ def test_malformed_fault_over_http(sandbox_factory):
     sandbox.faults.malform_next_document()
     day = sandbox.marketplace.last_day("default") - timedelta(days=5)
     text, _ = fetch(client, sh.LEDGER, day, day)
-    lines = [line.split("\t") for line in text.splitlines()]
+    lines = rows(text.encode())
     assert len(lines[1]) == len(lines[0]) - 1
     assert lines[2][lines[0].index("Quantity")] == "12,5x"
 

@@ -58,6 +58,7 @@ from amazon_assets.resources.lake import (
     write_document,
 )
 from amazon_assets.resources.warehouse import WarehouseResource
+from amazon_assets.sources.refusals import refusals_fail_permanently
 
 # "Most report types support 95 days" (Ads API reporting v3). One day of margin: Amazon counts
 # days in the profile's time zone, which may already be a day behind UTC.
@@ -136,6 +137,7 @@ def _bronze_report_asset(
         description=f"Raw Sponsored Products {report_type_id} v3 reports, one per account and "
         "day, gzip JSON as served.",
     )
+    @refusals_fail_permanently
     def bronze_ads_report(
         context: dg.AssetExecutionContext,
         ads_api: AdsApiResource,
@@ -364,6 +366,7 @@ def build_entity_assets(
         retry_policy=dg.RetryPolicy(max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL),
         metadata={"lake_prefix": entities_prefix("<account>")},
     )
+    @refusals_fail_permanently
     def ads_entities(
         context: dg.AssetExecutionContext,
         ads_api: AdsApiResource,

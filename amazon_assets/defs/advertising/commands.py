@@ -41,7 +41,7 @@ def ingest_ads_entities(settings: Settings, args: argparse.Namespace) -> int:
         result = run_account_job(defs, ADS_ENTITIES_JOB, args.account)
     print(
         f"ads-entities: {args.account} snapshot merged in {time.monotonic() - started:.1f}s "
-        f"from {settings.source_label}; {check_summary(result)}"
+        f"from {settings.ads_api.source_label}; {check_summary(result)}"
     )
     return 0
 
@@ -55,7 +55,7 @@ def ingest_ads_reports(settings: Settings, args: argparse.Namespace) -> int:
         result = run_account_job(defs, ADS_REPORTS_JOB, args.account, first, last)
     print(
         f"ads-reports: {args.account} {first}..{last} loaded in "
-        f"{time.monotonic() - started:.1f}s from {settings.source_label}; {check_summary(result)}"
+        f"{time.monotonic() - started:.1f}s from {settings.ads_api.source_label}; {check_summary(result)}"
     )
     return 0
 

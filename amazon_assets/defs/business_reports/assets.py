@@ -17,6 +17,7 @@ from amazon_assets.parsers.sales_and_traffic import (
 )
 from amazon_assets.resources.lake import BronzeDocument
 from amazon_assets.resources.sp_api import ReportResult, SpApiResource
+from amazon_assets.sources.refusals import refusals_fail_permanently
 
 BUSINESS_REPORT_TYPE = "GET_SALES_AND_TRAFFIC_REPORT"
 BUSINESS_REPORT_OPTIONS = {"dateGranularity": "DAY", "asinGranularity": "SKU"}
@@ -62,6 +63,7 @@ def build_business_report_assets(
         metadata={"lake_prefix": BRONZE_PREFIX, "file_name": "part-000.json.gz"},
         retry_policy=dg.RetryPolicy(max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL),
     )
+    @refusals_fail_permanently
     def business_reports(
         context: dg.AssetExecutionContext, sp_api: SpApiResource
     ) -> dict[str, BronzeDocument]:

@@ -31,6 +31,7 @@ from amazon_assets.defs.mart.checks import (
     keys_unique,
     mart_check_specs,
     mart_freshness_checks,
+    money_has_one_currency,
     quality_metadata,
 )
 from amazon_assets.defs.mart.sources import (
@@ -210,6 +211,7 @@ def build_mart_assets(
             },
         )
         yield keys_unique(mart)
+        yield money_has_one_currency(mart)
 
     @dg.asset(
         key=QUALITY_KEY,

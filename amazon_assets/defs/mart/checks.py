@@ -11,7 +11,7 @@ from datetime import timedelta
 import dagster as dg
 import polars as pl
 
-from amazon_assets.analytics.mart import KEYS
+from amazon_assets.analytics.mart import KEYS, MONEY_COLUMNS
 
 MART_KEY = dg.AssetKey(["mart", "mart_asin_daily"])
 # The mart is rebuilt every morning after the sources land; 30 hours leaves a day's slack.
@@ -57,8 +57,37 @@ def mart_check_specs() -> list[dg.AssetCheckSpec]:
             asset=MART_KEY,
             blocking=True,
             description="(account, asin, report_date) is non-null and unique.",
-        )
+        ),
+        dg.AssetCheckSpec(
+            "money_has_one_currency",
+            asset=MART_KEY,
+            blocking=True,
+            description="Every row with an amount has the one currency_code its sources agree on.",
+        ),
     ]
+
+
+def money_has_one_currency(mart: pl.DataFrame) -> dg.AssetCheckResult:
+    """Fails on a row with an amount but no currency: its sources disagree (or mix currencies).
+    A zero (a flow source's "nothing happened") needs no currency."""
+    has_money = pl.any_horizontal((pl.col(c) != 0).fill_null(False) for c in MONEY_COLUMNS)
+    without = mart.filter(has_money & pl.col("currency_code").is_null())
+    currencies = mart.group_by("currency_code").len().sort("currency_code").rows()
+    return dg.AssetCheckResult(
+        asset_key=MART_KEY,
+        check_name="money_has_one_currency",
+        passed=without.height == 0,
+        metadata={
+            "rows_without_currency": without.height,
+            "rows_per_currency": dg.MetadataValue.json({str(c): n for c, n in currencies}),
+            "examples": dg.MetadataValue.json(
+                without.select(*KEYS)
+                .head(10)
+                .with_columns(pl.col("report_date").cast(pl.Utf8))
+                .to_dicts()
+            ),
+        },
+    )
 
 
 def keys_unique(mart: pl.DataFrame) -> dg.AssetCheckResult:

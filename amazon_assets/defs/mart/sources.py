@@ -38,7 +38,7 @@ SOURCES: dict[str, SilverSource] = {
     "business_reports": SilverSource(
         BUSINESS_REPORTS,
         "report_date, account, marketplace_id, msku, asin, sessions, page_views, "
-        "buy_box_percentage, units_ordered, ordered_product_sales",
+        "buy_box_percentage, units_ordered, ordered_product_sales, currency_code",
     ),
     "product_snapshot": SilverSource(
         "fact_product_snapshot",
@@ -49,16 +49,18 @@ SOURCES: dict[str, SilverSource] = {
     "ads": SilverSource(
         "fact_ads_sp_advertised_products",
         "report_date, account, advertised_asin AS asin, cost, sales_7d, "
-        "COALESCE(units_sold_clicks_7d, purchases_7d) AS units_7d, clicks, impressions",
+        "COALESCE(units_sold_clicks_7d, purchases_7d) AS units_7d, clicks, impressions, "
+        "currency AS currency_code",
     ),
     "fee_preview": SilverSource(
         "fact_fee_preview",
-        "report_date, account, sku AS msku, estimated_fee_total",
+        "report_date, account, sku AS msku, estimated_fee_total, currency AS currency_code",
         lookback_days=FEE_PREVIEW_MAX_AGE_DAYS,
     ),
     "returns": SilverSource("fact_customer_returns", "report_date AS day, account, asin, quantity"),
     "reimbursements": SilverSource(
-        "fact_reimbursements", "report_date AS day, account, asin, amount_total AS amount"
+        "fact_reimbursements",
+        "report_date AS day, account, asin, amount_total AS amount, currency AS currency_code",
     ),
 }
 OPTIONAL_SOURCES = tuple(name for name in SOURCES if name != "business_reports")
@@ -128,7 +130,8 @@ def mart_spine(
 
 def fees_from_preview(fee_preview: pl.DataFrame, business: pl.DataFrame) -> pl.DataFrame:
     """Estimated Amazon fees per SKU sale: units x the SKU's latest per-unit fee estimate up to
-    that day, as (account, asin, day, amount) rows for build_mart_asin_daily's `fees`.
+    that day, as (account, asin, day, amount, currency_code) rows for build_mart_asin_daily's
+    `fees`.
 
     A sale without an estimate in the week before it has no row: inside the days the fee source
     covers the mart reads that as zero, the one case where an unknown fee looks like no fee.
@@ -140,6 +143,7 @@ def fees_from_preview(fee_preview: pl.DataFrame, business: pl.DataFrame) -> pl.D
             pl.col("msku").cast(pl.String),
             pl.col("report_date").alias("estimated_on"),
             pl.col("estimated_fee_total").cast(MONEY).alias("fee_per_unit"),
+            pl.col("currency_code").cast(pl.String),
         )
         .sort("estimated_on")
     )
@@ -168,6 +172,7 @@ def fees_from_preview(fee_preview: pl.DataFrame, business: pl.DataFrame) -> pl.D
         "asin",
         pl.col("report_date").alias("day"),
         (pl.col("fee_per_unit") * pl.col("units_ordered")).cast(MONEY).alias("amount"),
+        "currency_code",
     )
 
 

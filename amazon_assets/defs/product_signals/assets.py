@@ -26,6 +26,7 @@ from amazon_assets.parsers.quarantine import QUARANTINE_SCHEMA
 from amazon_assets.resources.lake import BronzeDocument
 from amazon_assets.resources.sp_api import SpApiResource
 from amazon_assets.resources.warehouse import WarehouseResource
+from amazon_assets.sources.refusals import refusals_fail_permanently
 from amazon_assets.sources.reviews import ApifyDatasetReviews
 from amazon_assets.tracking import TRACKED_TABLE, list_tracked
 
@@ -95,6 +96,7 @@ def build_product_signal_assets(
         deps=[tracked_key],
         retry_policy=dg.RetryPolicy(max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL),
     )
+    @refusals_fail_permanently
     def product_signals(
         context: dg.AssetExecutionContext,
         sp_api: SpApiResource,

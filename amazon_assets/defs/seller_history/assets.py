@@ -26,10 +26,12 @@ from amazon_assets.defs.seller_history.checks import (
     seller_check_specs,
 )
 from amazon_assets.defs.seller_history.silver import SETTLEMENT_SUMMARIES, TABLES, load_silver
+from amazon_assets.parsers.quarantine import refused_rows
 from amazon_assets.partitions import days_by_account
 from amazon_assets.resources.lake import LakeIOManager
 from amazon_assets.resources.sp_api import SpApiResource
 from amazon_assets.sources import planner
+from amazon_assets.sources.refusals import refusals_fail_permanently
 
 MODE_TAG = "amazon_assets/seller_history_mode"
 BACKFILL, REFRESH, FETCH = "backfill", "refresh", "fetch"
@@ -93,6 +95,7 @@ def _bronze_assets(
         # No step retry: each request is already retried (429, 5xx, one FATAL), and a failed
         # step is resumed by running it again (stored windows are skipped, open reports resumed).
     )
+    @refusals_fail_permanently
     def seller_history_bronze(
         context: dg.AssetExecutionContext,
         sp_api: SpApiResource,
@@ -203,6 +206,7 @@ def _silver_asset(
                 "documents": sum(b.documents for b in batches),
                 "document_rows": sum(b.document_rows for b in batches),
                 "quarantined_rows": quarantine.height,
+                "refused_rows": refused_rows(quarantine).height,
                 "preview": dg.MetadataValue.md(_preview(facts)),
             },
         )
@@ -211,7 +215,8 @@ def _silver_asset(
         if source == planner.SETTLEMENTS:
             summaries = pl.concat([b.summaries for b in batches if b.summaries is not None])
             yield dg.Output(summaries, output_name="summaries", metadata={"rows": summaries.height})
-        yield from evaluate_seller_checks(dataset, source, facts, quarantine, summaries)
+        accounting = pl.concat([b.accounting for b in batches])
+        yield from evaluate_seller_checks(dataset, source, facts, quarantine, summaries, accounting)
 
     return silver
 

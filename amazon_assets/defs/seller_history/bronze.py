@@ -156,6 +156,9 @@ class AccountFetcher:
     def run(self, plan: Iterable[PlannedRequest]) -> dict[str, SourceProgress]:
         """Fetch every planned request (newest first); raise the first failure after the rest."""
         plan = list(plan)
+        if plan:
+            # Once, before the concurrent requests: a refused login fails the run at once.
+            self.sp_api.check_login()
         tasks: list[tuple[PlannedRequest, Callable[[], None]]] = []
         for source in {request.source for request in plan}:
             self.progress[source] = SourceProgress()

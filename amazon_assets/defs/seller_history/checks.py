@@ -12,6 +12,7 @@ import dagster as dg
 import polars as pl
 
 from amazon_assets.defs.seller_history.silver import TABLES
+from amazon_assets.parsers.quarantine import refused_rows, unaccounted
 from amazon_assets.sources import planner
 
 
@@ -19,16 +20,35 @@ def _key(dataset: str, table: str) -> dg.AssetKey:
     return dg.AssetKey([dataset, table])
 
 
+ROWS_CHECK = "every_document_row_loaded"
+EVENTS_CHECK = "every_event_accounted_for"
+
+
+def accounting_check_name(source: str) -> str:
+    """Finances are accounted for per page and event, reports per document and row."""
+    return EVENTS_CHECK if source == planner.FINANCIAL_EVENTS else ROWS_CHECK
+
+
 def seller_check_specs(dataset: str, source: str) -> list[dg.AssetCheckSpec]:
-    """Keys unique (blocking), no quarantined rows (warns); settlements reconcile (warns)."""
+    """Keys unique and every row accounted for (blocking), no quarantined rows (warns);
+    settlements reconcile (warns)."""
     table = TABLES[source]
     asset = _key(dataset, table.table)
+    accounted = (
+        "Every event Amazon served on each page of each Finances window is in silver or "
+        "refused into quarantine (rows + quarantined = events served, per page)."
+        if source == planner.FINANCIAL_EVENTS
+        else "Every data row of each document read is in silver or refused into quarantine."
+    )
     specs = [
         dg.AssetCheckSpec(
             "keys_not_null_and_unique",
             asset=asset,
             blocking=True,
             description=f"({', '.join(table.key)}) is unique and report_date is not null.",
+        ),
+        dg.AssetCheckSpec(
+            accounting_check_name(source), asset=asset, blocking=True, description=accounted
         ),
         dg.AssetCheckSpec(
             "no_quarantined_rows",
@@ -62,6 +82,26 @@ def keys_not_null_and_unique(
     )
 
 
+def rows_accounted_for(
+    asset_key: dg.AssetKey, check_name: str, accounting: pl.DataFrame
+) -> dg.AssetCheckResult:
+    """Fails when a document (or page) served rows that are neither in silver nor refused."""
+    short = unaccounted(accounting)
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name=check_name,
+        passed=short.height == 0,
+        metadata={
+            "documents": accounting["document_id"].n_unique(),
+            "pages": accounting.filter(pl.col("page_number").is_not_null()).height,
+            "served": int(accounting["served"].sum() or 0),
+            "in_silver": int(accounting["loaded"].sum() or 0),
+            "refused_into_quarantine": int(accounting["refused"].sum() or 0),
+            "unaccounted": dg.MetadataValue.json(short.head(20).to_dicts()),
+        },
+    )
+
+
 def no_quarantined_rows(asset_key: dg.AssetKey, quarantine: pl.DataFrame) -> dg.AssetCheckResult:
     reasons = (
         quarantine.group_by("reason").len().sort("len", descending=True).head(5).rows()
@@ -75,6 +115,7 @@ def no_quarantined_rows(asset_key: dg.AssetKey, quarantine: pl.DataFrame) -> dg.
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
             "quarantined_rows": quarantine.height,
+            "refused_rows": refused_rows(quarantine).height,
             "top_reasons": dg.MetadataValue.json({reason: n for reason, n in reasons}),
         },
     )
@@ -111,11 +152,13 @@ def evaluate_seller_checks(
     facts: pl.DataFrame,
     quarantine: pl.DataFrame,
     summaries: pl.DataFrame | None,
+    accounting: pl.DataFrame,
 ) -> Iterator[dg.AssetCheckResult]:
     """Every check of one source, for the partitions one run wrote."""
     table = TABLES[source]
     asset = _key(dataset, table.table)
     yield keys_not_null_and_unique(asset, facts, table.key)
+    yield rows_accounted_for(asset, accounting_check_name(source), accounting)
     yield no_quarantined_rows(asset, quarantine)
     if source == planner.SETTLEMENTS and summaries is not None:
         yield settlement_lines_sum_to_total(asset, facts, summaries)

@@ -18,7 +18,11 @@ from datetime import date, datetime, timedelta
 import polars as pl
 
 from amazon_assets.defs.seller_history.bronze import StoredDocument, stored_documents
-from amazon_assets.parsers.quarantine import QUARANTINE_SCHEMA
+from amazon_assets.parsers.quarantine import (
+    ACCOUNTING_SCHEMA,
+    QUARANTINE_SCHEMA,
+    document_accounting,
+)
 from amazon_assets.parsers.seller_history import financial_events, settlements
 from amazon_assets.parsers.seller_history.customer_returns import CUSTOMER_RETURNS
 from amazon_assets.parsers.seller_history.fee_preview import FEE_PREVIEW_SCHEMA, fee_preview
@@ -118,13 +122,14 @@ class SilverBatch:
     summaries: pl.DataFrame | None  # settlements only
     document_rows: int  # data rows of the documents the days were taken from
     documents: int
+    accounting: pl.DataFrame  # ACCOUNTING_SCHEMA: each document (Finances: each page) read
 
 
 def _parse(
     source: str, document: StoredDocument, lake: Lake, account: str, ingested_at: datetime
 ) -> tuple[ParsedDocument, pl.DataFrame | None]:
     bronze = document.read(lake)
-    document_id = bronze.report_id or document.sidecar_key.split("/")[-2].removeprefix("report_id=")
+    document_id = _document_id(document)
     if bronze.status != "DONE":  # CANCELLED: Amazon had no data for the window
         empty = ParsedDocument(
             pl.DataFrame(schema=TABLES[source].schema), pl.DataFrame(schema=QUARANTINE_SCHEMA), 0
@@ -224,12 +229,13 @@ def load_silver(
         chosen = _settlement_documents(stored, first, last)
     else:
         chosen = choose_documents(stored, first, last, _coverage(source))
-    facts, quarantine, summaries = [], [], []
+    facts, quarantine, summaries, accounting = [], [], [], []
     document_rows = 0
     for document, days in sorted(chosen.items(), key=lambda item: item[0].fetched_at):
         if not days:
             continue
         parsed, summary = _parse(source, document, lake, account, ingested_at)
+        accounting.append(_accounting(source, document, parsed, summary))
         facts.append(_keep(parsed.facts, days))
         quarantine.append(
             _keep(parsed.quarantine, days, fallback=document.data_start).with_columns(
@@ -252,4 +258,28 @@ def load_silver(
         if quarantine
         else pl.DataFrame(schema=SELLER_QUARANTINE_SCHEMA)
     )
-    return SilverBatch(fact_frame, quarantine_frame, summary_frame, document_rows, len(chosen))
+    return SilverBatch(
+        fact_frame,
+        quarantine_frame,
+        summary_frame,
+        document_rows,
+        len(chosen),
+        pl.concat(accounting) if accounting else pl.DataFrame(schema=ACCOUNTING_SCHEMA),
+    )
+
+
+def _document_id(document: StoredDocument) -> str:
+    """The report id, or for a Finances window the folder name the lake gave it."""
+    return document.report_id or document.sidecar_key.split("/")[-2].removeprefix("report_id=")
+
+
+def _accounting(
+    source: str, document: StoredDocument, parsed: ParsedDocument, summary: pl.DataFrame | None
+) -> pl.DataFrame:
+    """How the document's rows (Finances: each page's events) are accounted for, counted before
+    the days of the run are picked out of it."""
+    document_id = _document_id(document)
+    if source == planner.FINANCIAL_EVENTS:
+        return financial_events.page_accounting(document_id, parsed)
+    loaded = parsed.facts.height + (summary.height if summary is not None else 0)
+    return document_accounting(document_id, parsed.document_rows, loaded, parsed.quarantine)

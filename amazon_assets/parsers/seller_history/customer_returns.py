@@ -16,7 +16,7 @@ CUSTOMER_RETURNS = FlatFile(
     source="customer_returns",
     report_type=REPORT_TYPE,
     fields=(
-        Field("return-date", "return_date", "iso_datetime", required=True),
+        Field("return-date", "return_date", "timestamp", required=True),
         Field("order-id", "order_id", required=True),
         Field("sku", "sku", required=True),
         Field("asin", "asin"),

@@ -20,8 +20,8 @@ ORDERS = FlatFile(
     fields=(
         Field("amazon-order-id", "amazon_order_id", required=True),
         Field("merchant-order-id", "merchant_order_id"),
-        Field("purchase-date", "purchase_date", "iso_datetime", required=True),
-        Field("last-updated-date", "last_updated_date", "iso_datetime"),
+        Field("purchase-date", "purchase_date", "timestamp", required=True),
+        Field("last-updated-date", "last_updated_date", "timestamp"),
         Field("order-status", "order_status"),
         Field("fulfillment-channel", "fulfillment_channel"),
         Field("sales-channel", "sales_channel"),

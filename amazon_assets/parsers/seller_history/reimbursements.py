@@ -16,7 +16,7 @@ REIMBURSEMENTS = FlatFile(
     source="reimbursements",
     report_type=REPORT_TYPE,
     fields=(
-        Field("approval-date", "approval_date", "iso_datetime", required=True),
+        Field("approval-date", "approval_date", "timestamp", required=True),
         Field("reimbursement-id", "reimbursement_id", required=True),
         Field("case-id", "case_id"),
         Field("amazon-order-id", "amazon_order_id"),

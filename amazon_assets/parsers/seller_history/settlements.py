@@ -4,7 +4,9 @@ Amazon generates a settlement report about every 14 days per account (it cannot 
 serves it for 90 days. The flat file's first data row is the settlement summary (settlement-id,
 start and end dates, deposit-date, total-amount, currency; the other cells empty); each later row
 is one amount (amount-type / amount-description / amount) of a transaction. Dates are written
-`YYYY-MM-DD HH:MM:SS UTC`. Lines have no id of their own and a settlement never changes once
+`YYYY-MM-DD HH:MM:SS UTC` (EU files: `DD.MM.YYYY HH:MM:SS UTC`, amounts with a decimal comma);
+`posted-date` is a bare date, `MM/DD/YY` in Amazon's V2 file, and an unreadable one is only
+noted: the line keeps its `posted-date-time`. Lines have no id of their own and a settlement never changes once
 issued, so a line is (settlement_id, line_number); the summary is keyed by settlement_id.
 Lines are dated by their posted date (else the settlement's end), the summary by its last day.
 """
@@ -29,9 +31,9 @@ SOURCE = "settlements"
 
 _SUMMARY_FIELDS = (
     Field("settlement-id", "settlement_id"),  # lines may leave it to the summary
-    Field("settlement-start-date", "settlement_start_date", "utc_datetime"),
-    Field("settlement-end-date", "settlement_end_date", "utc_datetime"),
-    Field("deposit-date", "deposit_date", "utc_datetime"),
+    Field("settlement-start-date", "settlement_start_date", "timestamp"),
+    Field("settlement-end-date", "settlement_end_date", "timestamp"),
+    Field("deposit-date", "deposit_date", "timestamp"),
     Field("total-amount", "total_amount", "money"),
     Field("currency", "currency"),
 )
@@ -46,8 +48,8 @@ _LINE_FIELDS = (
     Field("amount-description", "amount_description"),
     Field("amount", "amount", "money"),
     Field("fulfillment-id", "fulfillment_id"),
-    Field("posted-date", "posted_date", "utc_datetime"),
-    Field("posted-date-time", "posted_date_time", "utc_datetime"),
+    Field("posted-date", "posted_date", "timestamp"),
+    Field("posted-date-time", "posted_date_time", "timestamp"),
     Field("order-item-code", "order_item_code"),
     Field("merchant-order-item-id", "merchant_order_item_id"),
     Field("merchant-adjustment-item-id", "merchant_adjustment_item_id"),
@@ -181,6 +183,7 @@ def _refuse_all(
             * rows.height,
             "raw_row": [None] * rows.height,
             "quarantined_at": [ingested_at] * rows.height,
+            "row_loaded": [False] * rows.height,
         },
         schema=QUARANTINE_SCHEMA,
     )

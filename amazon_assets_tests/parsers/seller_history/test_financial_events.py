@@ -7,6 +7,8 @@ import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import polars as pl
+
 from amazon_assets.parsers.seller_history.financial_events import (
     FINANCIAL_EVENTS_SCHEMA,
     NATURAL_KEY,
@@ -92,13 +94,19 @@ def test_every_component_is_a_row_with_its_event_type_and_day() -> None:
     facts = parsed.facts
     assert facts.schema == FINANCIAL_EVENTS_SCHEMA
     assert parsed.quarantine.height == 0 and parsed.document_rows == 4
-    assert facts.height == 3 + 1 + 2 + 1
+    # 3 + 1 + 2 parts, the adjustment item (a part) and its event's AdjustmentAmount (a total).
+    assert facts.height == 3 + 1 + 2 + 1 + 1
+    parts = facts.filter(pl.col("amount_role") == "part")
     assert (
-        facts["amount"].sum()
+        parts["amount"].sum()
         == Decimal("39.98") + Decimal("3.20") - 6 - Decimal("39.99") - Decimal("19.99") + 3 + 25
     )
+    adjustment = facts.filter(pl.col("event_type") == "Adjustment").sort("amount_role")
+    assert adjustment["amount_role"].to_list() == ["part", "total"]
+    assert set(adjustment["transaction_type"]) == {"FBAInventoryReimbursement"}
+    assert adjustment["quantity"].to_list() == [2, None]
     kinds = dict(zip(facts["component_type"], facts["component_kind"], strict=False))
-    assert kinds["Subscription"] == "Fee" and kinds["FBAInventoryReimbursement"] == "Adjustment"
+    assert kinds["Subscription"] == "Fee" and kinds["TotalAmount"] == "Adjustment"
     refund = facts.filter(facts["event_type"] == "Refund")
     assert set(refund["component_kind"]) == {"ChargeAdjustment", "FeeAdjustment"}
     assert refund["report_date"].to_list() == [date(2026, 1, 8)] * 2

@@ -9,7 +9,7 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from amazon_assets.parsers.quarantine import QUARANTINE_SCHEMA
+from amazon_assets.parsers.quarantine import QUARANTINE_SCHEMA, refused_rows
 from amazon_assets.parsers.seller_history.customer_returns import CUSTOMER_RETURNS
 from amazon_assets.parsers.seller_history.fee_preview import FEE_PREVIEW_SCHEMA, fee_preview
 from amazon_assets.parsers.seller_history.inventory_ledger import INVENTORY_LEDGER
@@ -73,24 +73,33 @@ def test_orders_are_typed_dated_in_utc_and_repeated_lines_both_load() -> None:
     assert facts.select(ORDERS.key).unique().height == 3
 
 
-def test_malformed_lines_are_quarantined_with_line_number_and_reason() -> None:
+def test_a_bad_line_is_refused_and_a_bad_optional_cell_is_nulled_with_a_note() -> None:
     good = order_line("111-1", "2026-01-05T10:00:00+00:00", "SKU-1", "1", "9.99")
     short = "\t".join(good.split("\t")[:-1])
     not_a_number = order_line("111-2", "2026-01-05T10:00:00+00:00", "SKU-2", "12,5x", "9.99")
     bad_date = order_line("111-3", "31/31/2026 25:61", "SKU-3", "1", "9.99")
     parsed = parse(ORDERS, "\n".join([ORDERS_HEADER, good, short, not_a_number, bad_date]))
-    assert parsed.facts["amazon_order_id"].to_list() == ["111-1"]
+    # quantity is not a key: the line loads with it null; purchase-date dates the row: refused.
+    assert parsed.facts["amazon_order_id"].to_list() == ["111-1", "111-2"]
+    assert parsed.facts["quantity"].to_list() == [1, None]
+    assert parsed.document_rows == 4
     quarantine = parsed.quarantine
     assert quarantine.schema == QUARANTINE_SCHEMA
-    assert quarantine["line_number"].to_list() == [3, 4, 5]
+    assert quarantine["line_number"].to_list() == [3, 5, 4]
+    assert quarantine["row_loaded"].to_list() == [False, False, True]
     reasons = quarantine["reason"].to_list()
     assert reasons[0] == "the line has 31 fields but the header has 32"
-    assert reasons[1] == "quantity: '12,5x' is not a whole number"
-    assert reasons[2] == "purchase-date: '31/31/2026 25:61' is not an ISO 8601 timestamp"
-    assert quarantine["raw_row"][1] == not_a_number
+    assert reasons[1] == "purchase-date: '31/31/2026 25:61' is not a date and time"
+    assert reasons[2] == (
+        "quantity: '12,5x' is not a whole number; the line is loaded with it null"
+    )
+    assert quarantine["raw_row"][2] == not_a_number
+    assert quarantine["report_date"][2] == date(2026, 1, 5)
     assert set(quarantine["source"]) == {"orders"} and set(quarantine["document_id"]) == {
         "50000000001"
     }
+    # Accounted for: every data line is in silver or refused.
+    assert parsed.facts.height + refused_rows(quarantine).height == parsed.document_rows
 
 
 def test_ledger_dates_are_month_day_year_and_gzip_shift_jis_decodes() -> None:
@@ -158,9 +167,10 @@ def test_reimbursements_and_fee_preview() -> None:
         "SKU-1\tX0A\tB0A\tUS\tMug\tKitchen\tAcme\tAmazon\t20.00\t18.00\t10.2\t5.1\t3.0\t26.4\t"
         "inches\t1.05\tpounds\tLarge Standard\tUSD\t7.12\t2.70\t0.00\t0.00\t4.42\t0.00\t4.42"
     )
-    fees = parse(fee_preview(DAY), f"{fee_header}\n{fee_line}").facts
+    second = fee_line.replace("SKU-1", "SKU-2")
+    fees = parse(fee_preview(DAY), f"{fee_header}\n{fee_line}\n{second}").facts
     assert fees.schema == FEE_PREVIEW_SCHEMA
-    assert fees.row(0, named=True)["report_date"] == DAY
+    assert fees["report_date"].to_list() == [DAY, DAY]  # the file carries no date
     assert fees["longest_side"][0] == Decimal("10.2000")
 
 
