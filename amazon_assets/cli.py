@@ -112,7 +112,7 @@ def _sandbox_options(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; a failure ends in one sentence naming its cause (exit 1, or 2 for bad
-    arguments or configuration), a traceback only with --verbose; SIGTERM and SIGINT stop it
+    arguments, configuration or a refused credential), a traceback only with --verbose; SIGTERM and SIGINT stop it
     within seconds (exit 143 and 130)."""
     args = _parser().parse_args(argv)
     set_verbose(args.verbose)
@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose and isinstance(error, RunFailedError):
             print(error.traceback(), file=sys.stderr)
         print(f"amazon-assets: {error}", file=sys.stderr)
-        return 2 if not isinstance(error, RunFailedError) else 1
+        return error.exit_code if isinstance(error, RunFailedError) else 2
     except Exception as error:
         if args.verbose:
             print(exception_traceback(error), file=sys.stderr)

@@ -30,6 +30,7 @@ from amazon_assets import interrupts
 from amazon_assets.errors import cause_sentence
 from amazon_assets.partitions import ACCOUNTS, PLANNED_EVENTS_TAG, partition_key
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
+from amazon_assets.sources.refusals import REFUSED_CREDENTIAL_METADATA
 
 ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 RUN_HOST_TAG = "amazon_assets/host"
@@ -470,6 +471,8 @@ class RunFailedError(CommandError):
 
     def __init__(self, result: ExecutionResult) -> None:
         self.result = result
+        # A refused credential is fixed in the configuration, like a bad variable: exit 2.
+        self.exit_code = 2 if refused_credential(result) else 1
         reasons = failure_reasons(result) or ["see its log in the Dagster UI"]
         super().__init__(
             f"{'; '.join(reasons)} (run {result.run_id[:8]}; full log: `amazon-assets ui`)"
@@ -495,6 +498,16 @@ class CommandInterrupted(Exception):
     @property
     def exit_code(self) -> int:
         return 128 + self.signum
+
+
+def refused_credential(result: ExecutionResult) -> bool:
+    """Whether a step failed because Amazon refused a credential (sources.refusals)."""
+    return any(
+        event.event_type_value == "STEP_FAILURE"
+        and REFUSED_CREDENTIAL_METADATA
+        in getattr(getattr(event.event_specific_data, "user_failure_data", None), "metadata", {})
+        for event in result.all_events
+    )
 
 
 def failure_errors(result: ExecutionResult) -> list[tuple[str, SerializableErrorInfo]]:

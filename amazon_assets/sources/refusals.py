@@ -26,6 +26,8 @@ from amazon_assets.sources.retry import TRANSIENT_STATUSES, refresh_token_variab
 # dagster.yaml): "false" makes a run that failed in a step final. Dagster's RETRY_ON_ASSET_OR_OP_
 # FAILURE_TAG, spelled out because it lives in a private module.
 NO_RUN_RETRY_TAG = "dagster/retry_on_asset_or_op_failure"
+# Failure metadata key marking a step that failed on a refused credential (exit 2 in the CLI).
+REFUSED_CREDENTIAL_METADATA = "refused_credential"
 # Error codes of a 401 that python-amazon-sp-api does not map to an exception class of its own.
 UNAUTHORIZED_CODES = frozenset({"Unauthorized", "AccessDenied", "InvalidAccessToken"})
 F = TypeVar("F", bound=Callable[..., Any])
@@ -115,6 +117,7 @@ def _failure(context: dg.AssetExecutionContext, error: CredentialRefused) -> dg.
     return dg.Failure(
         description=str(error),
         metadata={
+            REFUSED_CREDENTIAL_METADATA: True,
             "account": error.account,
             "variables": dg.MetadataValue.text(", ".join(error.variables) or "none"),
         },
