@@ -88,11 +88,12 @@ def _ids(keys: pl.Series) -> pl.Series:
 
 
 def _median_before(column: str, days: int) -> pl.Expr:
-    """The median of the ASIN's values on the `days` days before this one (by date)."""
+    """The median of the ASIN's values on the `days` days before this one (by date), once at
+    least two of them are known."""
     return (
         pl.col(column)
         .cast(pl.Float64)
-        .rolling_median_by("report_date", f"{days}d", closed="left", min_samples=max(1, days // 2))
+        .rolling_median_by("report_date", f"{days}d", closed="left", min_samples=2)
         .over(GROUP)
     )
 
