@@ -65,7 +65,17 @@ class LabelConfig:
     growth_threshold: float = 1.0
     # Growth ratios for relevance 1, 2, 3 and 4; a ratio at or below the first is relevance 0.
     relevance_growth: tuple[float, ...] = (1.25, 1.6, 2.2, 3.5)
-    metric: Literal["units_ordered", "sessions"] = "units_ordered"
+    # Sessions are demand before the listing converts it; ten times more numerous than units,
+    # their growth is far less noisy at the volumes most products sell.
+    metric: Literal["units_ordered", "sessions"] = "sessions"
+    # How a window's in-stock days are summarised: the median ignores a spike of fewer than half
+    # its days (a deal, a one-off mention), the mean does not.
+    statistic: Literal["median", "mean"] = "median"
+    # The in-stock baseline's span: the trailing days before D the future is compared with.
+    baseline_days: int = 14
+    # Days between the baseline and D: with a gap, growth that began in the last days still
+    # counts (a product early in its take-off), while a product that grew long ago does not.
+    baseline_gap_days: int = 14
     # A product needs this many days with its metric reported before D (a launch ramping up from
     # nothing is its first weeks on the market, not a take-off).
     history_days: int = 30
@@ -73,6 +83,12 @@ class LabelConfig:
     def __post_init__(self) -> None:
         if self.horizon_days < 2:
             raise ValueError(f"horizon_days must be at least 2, got {self.horizon_days}.")
+        if self.statistic not in ("median", "mean"):
+            raise ValueError(f"statistic must be median or mean, got {self.statistic!r}.")
+        if self.baseline_gap_days < 0:
+            raise ValueError(f"baseline_gap_days must be >= 0, got {self.baseline_gap_days}.")
+        if self.baseline_days < 1:
+            raise ValueError(f"baseline_days must be at least 1, got {self.baseline_days}.")
         if self.history_days < 1:
             raise ValueError(f"history_days must be at least 1, got {self.history_days}.")
         if self.growth_threshold <= -1:
@@ -99,14 +115,13 @@ def last_labelled_day(last_day_with_data: date, config: LabelConfig) -> date:
     return last_day_with_data - timedelta(days=config.horizon_days)
 
 
-def _in_stock_window(days: int, name: str) -> list[pl.Expr]:
-    """Sum and count of in-stock observations over the trailing `days` days, per ASIN."""
+def _in_stock_window(days: int, name: str, statistic: str = "mean") -> list[pl.Expr]:
+    """The in-stock mean (or median) and the count of in-stock days over the trailing `days`
+    days, per ASIN; out-of-stock days are null values the window skips."""
     window = f"{days}d"
+    level = getattr(pl.col("_value"), f"rolling_{statistic}_by")("report_date", window)
     return [
-        pl.col("_value")
-        .rolling_sum_by("report_date", window)
-        .over("account", "asin")
-        .alias(f"_{name}_sum"),
+        level.over("account", "asin").alias(f"_{name}_level"),
         pl.col("_counted")
         .rolling_sum_by("report_date", window)
         .over("account", "asin")
@@ -114,10 +129,10 @@ def _in_stock_window(days: int, name: str) -> list[pl.Expr]:
     ]
 
 
-def _mean(name: str, days: int) -> pl.Expr:
-    """The window's in-stock mean, null unless at least half its days were in stock."""
+def _level(name: str, days: int) -> pl.Expr:
+    """The window's in-stock level, null unless at least half its days were in stock."""
     enough = pl.col(f"_{name}_days") >= max(1, math.ceil(days / 2))
-    return pl.when(enough).then(pl.col(f"_{name}_sum") / pl.col(f"_{name}_days"))
+    return pl.when(enough).then(pl.col(f"_{name}_level"))
 
 
 def labels_asin_daily(mart: pl.LazyFrame, config: LabelConfig | None = None) -> pl.LazyFrame:
@@ -143,9 +158,10 @@ def labels_asin_daily(mart: pl.LazyFrame, config: LabelConfig | None = None) -> 
         )
         .sort("account", "asin", "report_date")
         .with_columns(
-            *_in_stock_window(h, "past"),
-            *_in_stock_window(first_half, "first"),
-            *_in_stock_window(second_half, "second"),
+            *_in_stock_window(config.baseline_days, "past", config.statistic),
+            *_in_stock_window(h, "future"),
+            *_in_stock_window(first_half, "first", config.statistic),
+            *_in_stock_window(second_half, "second", config.statistic),
             pl.col("_reported")
             .rolling_sum_by("report_date", f"{config.history_days}d")
             .over("account", "asin")
@@ -178,14 +194,19 @@ def labels_asin_daily(mart: pl.LazyFrame, config: LabelConfig | None = None) -> 
             (pl.col("report_date") <= last_day - pl.duration(days=h))
             & (pl.col("_reported_days") >= math.ceil(0.8 * config.history_days))
         )
-        .with_columns(_mean("past", h).alias("past_mean"))
-        .join(ahead(first_half, _mean("first", first_half).alias("_first_mean")), on=keys)
+        .join(
+            ahead(
+                -config.baseline_gap_days, _level("past", config.baseline_days).alias("past_mean")
+            ),
+            on=keys,
+        )
+        .join(ahead(first_half, _level("first", first_half).alias("_first_mean")), on=keys)
         .join(
             ahead(
                 h,
-                _mean("second", second_half).alias("_second_mean"),
-                pl.when(pl.col("_past_days") > 0)
-                .then(pl.col("_past_sum") / pl.col("_past_days"))
+                _level("second", second_half).alias("_second_mean"),
+                pl.when(pl.col("_future_days") > 0)
+                .then(pl.col("_future_level"))
                 .alias("future_mean"),
             ),
             on=keys,

@@ -32,8 +32,13 @@ def series(
     )
 
 
+# The arithmetic tests read units against the 14 days right before D; the defaults (sessions,
+# a 14-day gap before the baseline) have tests of their own below.
+PLAIN = {"metric": "units_ordered", "baseline_gap_days": 0}
+
+
 def label_on(frame: pl.DataFrame, day: int = D, **config) -> dict | None:
-    out = labels_asin_daily(frame.lazy(), LabelConfig(**config)).collect()
+    out = labels_asin_daily(frame.lazy(), LabelConfig(**{**PLAIN, **config})).collect()
     rows = out.filter(pl.col("report_date") == START + timedelta(days=day)).to_dicts()
     return rows[0] if rows else None
 
@@ -96,6 +101,40 @@ def test_no_label_without_horizon_of_future_data():
     assert out["report_date"].max() == last_labelled_day(
         START + timedelta(days=D + 19), LabelConfig()
     )
+
+
+def test_growth_that_began_days_ago_still_counts_against_the_earlier_baseline():
+    # Demand doubled from day D - 10: against the 14 days right before D the growth is partly
+    # in the baseline; against the 14 days before those (the default gap) it is all growth.
+    units = steady(D + 15, level=10)
+    units[D - 10 :] = [20] * (D + 15 - (D - 10))
+    near = label_on(series(units), baseline_gap_days=0)
+    gapped = label_on(series(units), baseline_gap_days=14)
+    assert gapped["past_mean"] == pytest.approx(10.0)
+    assert gapped["future_log_growth"] == pytest.approx(math.log(21 / 11))
+    assert near["future_log_growth"] < gapped["future_log_growth"]
+    # Growth that ended a month ago is the new normal under either baseline.
+    old = steady(D + 15, level=10)
+    old[: D - 30] = [5] * (D - 30)
+    assert label_on(series(old))["future_log_growth"] == pytest.approx(0.0)
+
+
+def test_a_median_ignores_a_spike_of_under_half_a_window():
+    units = steady()
+    units[D + 8 : D + 11] = [30, 30, 30]  # 3 of the second half's 7 days
+    assert label_on(series(units))["future_log_growth"] == pytest.approx(0.0)
+    mean = label_on(series(units), statistic="mean")
+    assert mean["future_log_growth"] == pytest.approx(0.0)  # the first half is still flat
+    units[D + 2 : D + 4] = [30, 30]
+    assert label_on(series(units))["future_log_growth"] == pytest.approx(0.0)
+    assert label_on(series(units), statistic="mean")["future_log_growth"] > 0.5
+
+
+def test_the_defaults_label_sessions():
+    frame = series(steady())
+    out = labels_asin_daily(frame.lazy()).collect()
+    row = out.filter(pl.col("report_date") == START + timedelta(days=D)).row(0, named=True)
+    assert row["past_mean"] == pytest.approx(20.0)  # sessions = 10 x units
 
 
 def test_sessions_metric():
