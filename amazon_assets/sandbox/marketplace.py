@@ -136,7 +136,8 @@ STOCK_OUT_RATE, STOCK_OUT_DAYS = 1 / 120, (2, 21)
 DEAL_RATE, DEAL_DAYS, DEAL_PRICE, DEAL_TRAFFIC = 1 / 60, (1, 4), 0.75, 2.0
 SPIKE_RATE, SPIKE_DAYS, SPIKE_SIZE = 1 / 60, (1, 5), (2.0, 4.0)
 PUSH_RATE, PUSH_DAYS, PUSH_REACH, PUSH_DEMAND = 1 / 120, (10, 31), 3.0, 1.35
-DECLINE_SHARE, DECLINE_TAU_DAYS = 0.15, 30.0
+DECLINE_SHARE, DECLINE_TAU_DAYS, DECLINE_SPAN_DAYS = 0.15, 30.0, 3 * 365
+EPISODE_SPAN_DAYS = 5 * 365
 # Restocked products sell the demand that waited: +REBOUND on the restock day, decaying.
 REBOUND, REBOUND_TAU_DAYS = 1.2, 4.0
 # Sessions that still reach an out-of-stock listing (no offer: nothing can be ordered).
@@ -446,12 +447,14 @@ class Marketplace:
             season_amp=season[category_index],
             season_peak=peak[category_index],
             rank_pool=pool[category_index],
+            # Episodes are drawn over a span fixed by the first day, never by `today`: a sandbox
+            # started later serves the same history for the days both know.
             events=_draw_events(
                 _rng(self.seed, account, "episodes"),
                 sku_asin_index,
                 n_asins,
                 start,
-                end,
+                start + EPISODE_SPAN_DAYS,
                 self.config.stock_outs,
             ),
             rating_base=rng_traits.uniform(3.4, 4.8, n_asins)[sku_asin_index],
@@ -498,7 +501,8 @@ def _draw_events(
     last: int,
     stock_outs: bool,
 ) -> _Events:
-    """Every ASIN's episodes over [first, last], spread to its SKUs."""
+    """Every ASIN's episodes over [first, last], spread to its SKUs; declines start within the
+    first DECLINE_SPAN_DAYS (about as long as a default sandbox history)."""
     stock_out = _episodes(rng, n_asins, first, last, STOCK_OUT_RATE, STOCK_OUT_DAYS)
     if not stock_outs:
         stock_out = tuple(np.full((n_asins, 1), _NEVER) for _ in range(2))
@@ -507,7 +511,7 @@ def _draw_events(
     spike_size = rng.uniform(*SPIKE_SIZE, spike[0].shape)
     push = _episodes(rng, n_asins, first, last, PUSH_RATE, PUSH_DAYS)
     declining = rng.random(n_asins) < DECLINE_SHARE
-    decline = np.where(declining, rng.integers(first, max(first + 1, last), n_asins), _NEVER)
+    decline = np.where(declining, rng.integers(first, first + DECLINE_SPAN_DAYS, n_asins), _NEVER)
     floor = rng.uniform(0.25, 0.5, n_asins)
     i = sku_asin_index
     return _Events(
