@@ -106,16 +106,21 @@ def _labelled(features: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
 
 
 def _split(frame: pl.DataFrame, label_config: LabelConfig) -> DateSplit:
+    h, history = label_config.horizon_days, label_config.history_days
     if not frame.height:
         raise dg.Failure(
-            "no labelled feature rows: label past days first (`amazon-assets train` labels every "
-            "day with 14 later days of mart data)."
+            f"no labelled days: a label needs {history} days of mart history before a day and "
+            f"{h} after it; load more days (`amazon-assets ingest business-reports --days N`, "
+            "then `amazon-assets ingest mart --days N`) and run `amazon-assets train` again."
         )
-    return temporal_split(
-        frame["report_date"].min(),
-        frame["report_date"].max(),
-        SplitConfig(embargo_days=label_config.horizon_days),
-    )
+    try:
+        return temporal_split(
+            frame["report_date"].min(),
+            frame["report_date"].max(),
+            SplitConfig(embargo_days=h),
+        )
+    except ValueError as error:
+        raise dg.Failure(f"{error} (load more days of history)") from None
 
 
 def _load_ranker(lake_io_manager: LakeIOManager):

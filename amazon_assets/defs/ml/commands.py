@@ -104,7 +104,11 @@ def tune_command(settings: Settings, args: argparse.Namespace) -> int:
 def predict_command(settings: Settings, args: argparse.Namespace) -> int:
     from amazon_assets.definitions import defs
     from amazon_assets.ml.predictions import export_key
+    from amazon_assets.ml.ranker import LATEST_KEY
+    from amazon_assets.resources.lake import LakeIOManager
 
+    if not LakeIOManager.from_settings(settings).lake().exists(LATEST_KEY):
+        raise CommandError("no ranker trained yet: run `amazon-assets train`.")
     key = args.date.isoformat()
     result = run_job(defs, ML_PREDICT_JOB, key, key)
     rows = _metadata(result, "ml__predictions_daily").get("rows", 0)
