@@ -2,7 +2,8 @@
 
 A notifier takes the alert rows (analytics.alerts.ALERTS_SCHEMA) that have not been sent yet and
 raises when it could not deliver them; the alerts asset decides what "not sent yet" means (the
-`features.alerts_sent` table), so every notifier here is stateless.
+`features.alerts_sent` table), so every notifier here is stateless. Alerts go out as a digest per
+account (counts per kind, then the alerts), never as one message or log event per alert.
 """
 
 from __future__ import annotations
@@ -38,22 +39,50 @@ def alert_records(alerts: pl.DataFrame) -> list[dict[str, Any]]:
 
 
 def describe(alert: Mapping[str, Any]) -> str:
-    """One line a person reads: '2026-01-05 B000000001 (default): price_change 19.99 -> 24.99'."""
+    """One line a person reads, naming the baseline: '2026-01-05 B000000001 (default):
+    price_change 19.99 -> 24.99 (+25.0 % vs median of the 7 days before; 3 days)'."""
+    change = alert.get("change")
+    size = ""
+    if change is not None and alert["kind"] in ("price_change", "bsr_change"):
+        size = f"{float(change):+.1%} ".replace("%", " %")
+    elif change is not None and alert["kind"] == "rating_drop":
+        size = f"{float(change):+.1f} stars "
+    days = alert.get("episode_days")
+    lasted = f"; {days} day{'s' * (int(days) != 1)}" if days is not None else ""
     return (
         f"{alert['report_date']} {alert['asin']} ({alert['account']}): "
-        f"{alert['kind']} {alert['before']} -> {alert['after']}"
+        f"{alert['kind']} {alert['before']} -> {alert['after']} "
+        f"({size}vs {alert.get('baseline') or 'the day before'}{lasted})"
     )
+
+
+def digest(alerts: pl.DataFrame) -> dict[str, dict[str, int]]:
+    """Counts per account and kind: {"default": {"price_change": 3, "stock_out": 1}}."""
+    counts: dict[str, dict[str, int]] = {}
+    for account, kind, n in alerts.group_by("account", "kind").len().sort("account", "kind").rows():
+        counts.setdefault(account, {})[kind] = n
+    return counts
+
+
+def digest_lines(alerts: pl.DataFrame) -> list[str]:
+    """One line per account: '7 new alerts for default: 3 price_change, 4 stock_out'."""
+    return [
+        f"{sum(kinds.values())} new alert(s) for {account}: "
+        + ", ".join(f"{n} {kind}" for kind, n in kinds.items())
+        for account, kinds in digest(alerts).items()
+    ]
 
 
 @dataclass
 class LogNotifier:
-    """Writes one log line per alert (the Dagster run log when given the context's logger)."""
+    """Writes the digest, one log line per account (the Dagster run log when given the context's
+    logger); the alerts themselves are in the alerts table, the webhook and Slack."""
 
     logger: logging.Logger | Any = field(default_factory=lambda: logging.getLogger(__name__))
 
     def send(self, alerts: pl.DataFrame) -> None:
-        for alert in alert_records(alerts):
-            self.logger.info(f"alert {alert['alert_id']}: {describe(alert)}")
+        for line in digest_lines(alerts):
+            self.logger.info(line)
 
 
 @dataclass
@@ -66,9 +95,8 @@ class WebhookNotifier:
     def send(self, alerts: pl.DataFrame) -> None:
         if alerts.is_empty():
             return
-        response = httpx.post(
-            self.url, json={"alerts": alert_records(alerts)}, timeout=self.timeout
-        )
+        body = {"digest": digest(alerts), "alerts": alert_records(alerts)}
+        response = httpx.post(self.url, json=body, timeout=self.timeout)
         response.raise_for_status()
 
 
@@ -86,7 +114,8 @@ class SlackNotifier:
         lines = [f"• {describe(alert)}" for alert in records[:SLACK_MAX_LINES]]
         if len(records) > SLACK_MAX_LINES:
             lines.append(f"… and {len(records) - SLACK_MAX_LINES} more")
-        text = f"*{len(records)} Amazon alert(s)*\n" + "\n".join(lines)
+        summary = "\n".join(f"*{line}*" for line in digest_lines(alerts))
+        text = summary + "\n" + "\n".join(lines)
         response = httpx.post(self.webhook_url, json={"text": text}, timeout=self.timeout)
         response.raise_for_status()
 

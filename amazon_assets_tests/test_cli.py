@@ -127,3 +127,12 @@ def test_ingest_refuses_days_outside_the_partitions(tmp_path: Path) -> None:
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "2001-01-01 and 2001-01-02 are not partitions of business_reports_job" in done.stderr
+
+
+def test_predict_before_any_training_names_the_cause(tmp_path: Path) -> None:
+    from datetime import date, timedelta
+
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    done = amazon_assets("predict", "--date", yesterday, env=clean_env(tmp_path / "home"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == "amazon-assets: no ranker trained yet: run `amazon-assets train`."

@@ -63,6 +63,10 @@ def _alerts(n: int) -> pl.DataFrame:
             "kind": ["price_change"] * n,
             "before": [Decimal("19.99")] * n,
             "after": [Decimal("24.99")] * n,
+            "change": [0.25] * n,
+            "baseline": ["median of the 7 days before"] * n,
+            "episode_start": [date(2026, 1, 3)] * n,
+            "episode_days": [3] * n,
         },
         schema=ALERTS_SCHEMA,
     )
@@ -79,7 +83,12 @@ def test_webhook_posts_exact_json(receiver: Receiver) -> None:
         "kind": "price_change",
         "before": "19.99",
         "after": "24.99",
+        "change": 0.25,
+        "baseline": "median of the 7 days before",
+        "episode_start": "2026-01-03",
+        "episode_days": 3,
     }
+    assert body["digest"] == {"default": {"price_change": 2}}
     WebhookNotifier(receiver.url).send(_alerts(0))
     assert len(receiver.bodies) == 1  # nothing to say, nothing sent
 
@@ -93,20 +102,30 @@ def test_a_refused_delivery_raises(receiver: Receiver) -> None:
 def test_slack_message_is_capped(receiver: Receiver) -> None:
     SlackNotifier(receiver.url).send(_alerts(SLACK_MAX_LINES + 5))
     text = receiver.bodies[0]["text"]
-    assert text.startswith(f"*{SLACK_MAX_LINES + 5} Amazon alert(s)*")
-    assert "B000000000 (default): price_change 19.99 -> 24.99" in text
+    assert text.startswith(f"*{SLACK_MAX_LINES + 5} new alert(s) for default: ")
+    assert (
+        "B000000000 (default): price_change 19.99 -> 24.99 "
+        "(+25.0 % vs median of the 7 days before; 3 days)" in text
+    )
     assert text.endswith("… and 5 more")
 
 
-def test_log_notifier_writes_a_line_per_alert(caplog: pytest.LogCaptureFixture) -> None:
+def test_log_notifier_writes_one_digest_line_per_account(caplog: pytest.LogCaptureFixture) -> None:
+    other = _alerts(2).with_columns(
+        pl.lit("acme").alias("account"), pl.lit("stock_out").alias("kind")
+    )
     with caplog.at_level(logging.INFO):
-        LogNotifier().send(_alerts(3))
-    assert len([r for r in caplog.records if "price_change" in r.getMessage()]) == 3
+        LogNotifier().send(pl.concat([_alerts(30), other]))
+    lines = [r.getMessage() for r in caplog.records if "new alert" in r.getMessage()]
+    assert lines == [
+        "2 new alert(s) for acme: 2 stock_out",
+        "30 new alert(s) for default: 30 price_change",
+    ]
 
 
 def test_resource_sends_to_every_configured_channel(receiver: Receiver) -> None:
     resource = AlertNotifierResource(webhook_url=receiver.url, slack_webhook_url=receiver.url)
     assert resource.targets == ["log", "webhook", "slack"]
     resource.notifier().send(_alerts(1))
-    assert [sorted(body) for body in receiver.bodies] == [["alerts"], ["text"]]
+    assert [sorted(body) for body in receiver.bodies] == [["alerts", "digest"], ["text"]]
     assert AlertNotifierResource().targets == ["log"]

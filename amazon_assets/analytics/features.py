@@ -8,12 +8,22 @@ shifts), so a day's features depend only on rows up to that day.
 
 Day-over-day differences (BSR volatility, new reviews) are taken between consecutive rows of an
 ASIN; the mart's spine has one row per day, so a missing observation shows up as a null that the
-forward fill of review counts carries over, not as a longer step.
+forward fill of review counts carries over, not as a longer step. That fill (and the category's)
+carries a value at most CARRY_DAYS days: so a day's features depend on at most LOOKBACK_DAYS days
+before it, and a run that reads exactly those days (a daily 7-day run) computes the same values as
+a recompute of the whole history. An unbounded fill would let a review count from months ago
+decide the first new-review step of a short run's window.
 """
 
 from __future__ import annotations
 
 import polars as pl
+
+# The longest trailing window (30 days, and a "prior 30 days" window ending the day before) plus
+# the farthest a review count or category is carried forward.
+WINDOW_DAYS = 30
+CARRY_DAYS = 7
+LOOKBACK_DAYS = WINDOW_DAYS + CARRY_DAYS
 
 FEATURE_COLUMNS: tuple[str, ...] = (
     "bsr_slope_7d",
@@ -144,8 +154,12 @@ def features_asin_daily(mart: pl.LazyFrame) -> pl.LazyFrame:
             (pl.col("_day") - pl.col("_day").min()).cast(f64).alias("_t"),
             # Steps between consecutive rows of one ASIN; an ASIN's first row has none.
             pl.when(~pl.col("_new_asin")).then(pl.col("_log_bsr").diff()).alias("_log_bsr_step"),
-            pl.col("_reviews").forward_fill().diff().over("_asin_number").alias("_new_reviews"),
-            pl.col("category").forward_fill().over("_asin_number"),
+            pl.col("_reviews")
+            .forward_fill(limit=CARRY_DAYS)
+            .diff()
+            .over("_asin_number")
+            .alias("_new_reviews"),
+            pl.col("category").forward_fill(limit=CARRY_DAYS).over("_asin_number"),
         )
     )
 

@@ -20,20 +20,22 @@ from amazon_assets.analytics.features import FEATURE_COLUMNS
 _MAD_SCALE = 1.4826
 _MEAN_AD_SCALE = 1.2533
 
-# Signs say what "about to take off" looks like: a falling rank (negative log-BSR slope), rising
-# traffic, conversion and review pace, buy box held, stock on hand.
+# Signs and rough sizes follow what the ranker's label rewards (sustained in-stock growth of
+# demand over the next two weeks): on the sandbox marketplace, each weighted feature's rank
+# correlation with the label within (marketplace, category, day) has the weight's sign
+# (amazon_assets_tests/analytics/test_score.py checks it). Rising traffic and a falling rank
+# (negative log-BSR slope) lead; a price cut today (a deal) predicts a return to normal, not
+# growth. Stock-outs and buy-box swings are left out: what they predict is a restock's rebound,
+# which the label deliberately does not reward.
 DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType(
     {
-        "bsr_slope_7d": -1.0,
-        "bsr_slope_30d": -0.5,
-        "sessions_trend": 0.75,
-        "conversion_trend": 0.5,
-        "review_acceleration": 0.5,
-        "review_velocity_7d": 0.25,
-        "buy_box_trend": 0.25,
+        "sessions_trend": 1.0,
+        "bsr_slope_14d": -0.5,
+        "bsr_slope_7d": -0.25,
+        "bsr_slope_30d": -0.25,
         "rating_drift_30d": 0.25,
-        "listing_quality": 0.25,
-        "stock_out_days_7d": -0.25,
+        "review_velocity_7d": 0.25,
+        "price_change_vs_median_7d": -0.25,
     }
 )
 

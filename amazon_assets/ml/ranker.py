@@ -261,6 +261,7 @@ def train_ranker(
     *,
     split: Mapping[str, Any] | None = None,
     callbacks: Sequence[Callable[..., None]] = (),
+    label_definition: Mapping[str, Any] | None = None,
 ) -> TrainedRanker:
     """Train the lambdarank model on labelled feature rows; the manifest records what it saw."""
     config = config or RankerConfig()
@@ -283,6 +284,7 @@ def train_ranker(
         "best_iteration": booster.best_iteration or booster.current_iteration(),
         "features": list(config.features),
         "label": config.label,
+        "label_definition": dict(label_definition or {}),
         "train_days": _date_range(train),
         "validation_days": _date_range(validation) if validation is not None else [],
         "train_rows": train_data.rows,

@@ -329,6 +329,9 @@ class AdsAccount:
             np.array([per_asin.get(ad[1], (0, 0, 0, 0))[i] for _, ad in ads], dtype=np.int64)
             for i in range(4)
         )
+        # An ad push (the marketplace's truth) multiplies the product's reach for its days.
+        push = dict(truth.group_by("asin").agg(pl.col("ad_reach").max()).iter_rows())
+        ad_reach = np.array([push.get(ad[1], 1.0) for _, ad in ads])
         live = np.array(
             [
                 ad[1] in per_asin and self.state(self.campaigns[g.campaign_index], day) == "ENABLED"
@@ -341,7 +344,7 @@ class AdsAccount:
         cpc_cents = profile.uniform(40.0, 180.0, n)
         share = profile.uniform(0.15, 0.5, n)
         rng = _rng(seed, self.account, "ads-day", day.toordinal())
-        impressions = np.where(live, rng.poisson(sessions * reach + 40), 0)
+        impressions = np.where(live, rng.poisson(sessions * reach * ad_reach + 40), 0)
         clicks = rng.binomial(impressions, ctr)
         cost = np.round(clicks * cpc_cents * rng.lognormal(0.0, 0.1, n)).astype(np.int64)
         purchases7 = np.minimum(rng.binomial(orders, share), clicks)

@@ -145,20 +145,18 @@ def product_signals(marketplace: Marketplace, account: str, day: date) -> pl.Dat
         pl.col("sales_rank").min(),
         pl.col("buy_box_percentage").max(),
         pl.col("units_ordered").sum(),
+        pl.col("in_stock").any(),
+        pl.col("rating").first(),
+        pl.col("review_count").max(),
     )
     products = _own_asins(marketplace, account)
     own = own.join(products.select("asin", "launch_date", "take_off_date"), on="asin", how="left")
     rng = _rng(seed, account, "signals-day", d)
     n_own = own.height
-    stock_draw = rng.random(n_own)
+    rng.random(n_own)  # the draw stock-outs once used: keeps the day's random stream in order
     offers_noise = rng.integers(-1, 2, n_own)
     own_traits = _static_traits(seed, account, own["asin"].to_list(), "own-listing")
     launch = np.array([x.toordinal() for x in own["launch_date"].to_list()])
-    take_off = np.array(
-        [x.toordinal() if x is not None else 10**9 for x in own["take_off_date"].to_list()]
-    )
-    # A product that takes off earns reviews faster from then on.
-    boost = np.maximum(d - take_off, 0) * 3.0
     own_frame = pl.DataFrame(
         {
             "asin": own["asin"],
@@ -167,15 +165,20 @@ def product_signals(marketplace: Marketplace, account: str, day: date) -> pl.Dat
             "category": own["category"],
             "price_cents": own["price_cents"],
             "bsr": own["sales_rank"],
-            # Out of stock on a few days without orders (a stock-out cannot sell).
-            "in_stock": (own["units_ordered"].to_numpy() > 0) | (stock_draw >= 0.03),
+            # Stock, stars and reviews of own products are the marketplace's (its stock-outs,
+            # take-offs and declines); competitors' follow their traits below.
+            "in_stock": own["in_stock"],
             "holds_buy_box": own["buy_box_percentage"].to_numpy() >= 50,
             "other_sellers": np.maximum(own_traits["own_offers"] + offers_noise, 0),
             "age_days": d - launch,
-            "review_boost": boost,
+            "review_boost": np.zeros(n_own),
         }
     )
-    own_frame = own_frame.with_columns(_trait_columns(own_traits, d))
+    own_frame = own_frame.with_columns(_trait_columns(own_traits, d)).with_columns(
+        own["rating"].alias("rating"),
+        own["review_count"].cast(pl.Float64).alias("reviews_base"),
+        pl.lit(0.0).alias("reviews_per_day"),
+    )
 
     comp = competitors(marketplace, account).filter(pl.col("launch_ordinal") <= d)
     n = comp.height

@@ -30,6 +30,8 @@ class SandboxConfig:
     # default: three years before `today`, so Amazon's two-year rule is what cancels old ranges.
     start_date: date | None = None
     take_off_share: float = 0.05
+    # Stock-out episodes (and the restock rebounds after them); off, every product is in stock.
+    stock_outs: bool = True
     b2b: bool = True  # B2B sellers' documents carry the *B2B fields of Amazon's schema
     marketplace_id: str = US_MARKETPLACE_ID
     currency: str = "USD"

@@ -6,6 +6,17 @@ own, vectorised over the catalogue with numpy, from randomness derived from (see
 no simulation from the first day, so 5,000 ASINs x 540 days stays cheap and any day can be
 recomputed identically. Later report types (orders, ledger, fees, ads, signals) read the same
 products and the same daily frame.
+
+Besides take-offs, demand moves for the reasons real sellers see, each an episode drawn once per
+ASIN when the catalogue is built (so a day still needs no history):
+- stock-outs: no offer, no buy box, no orders for 2 to 20 days, then a restock whose pent-up
+  demand decays over a few days (a rebound, not a take-off);
+- deals: 1 to 3 days at 25 % off with deal-page traffic; short external spikes of 1 to 4 days;
+- ad pushes: 10 to 30 days of tripled ad reach and some extra paid demand;
+- declines: a share of products lose demand (and rating) for good from some day on;
+- launches ramp up over their first month (already part of the catalogue);
+- ratings drift, and reviews accrue with the units a product is expected to have sold.
+`take_offs()` is the truth: which products take off and on which day their growth starts.
 """
 
 from __future__ import annotations
@@ -81,9 +92,57 @@ class _Catalogue:
     season_amp: np.ndarray
     season_peak: np.ndarray
     rank_pool: np.ndarray
+    events: _Events
+    rating_base: np.ndarray
+    review_base: np.ndarray
+    reviews_per_unit: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Events:
+    """Episodes per SKU (those of its ASIN): (n, k) arrays of first day and day after the last,
+    ordinal days, padded with _NEVER; decline start (or _NEVER) and its floor per SKU."""
+
+    stock_out_start: np.ndarray
+    stock_out_end: np.ndarray
+    deal_start: np.ndarray
+    deal_end: np.ndarray
+    spike_start: np.ndarray
+    spike_end: np.ndarray
+    spike_size: np.ndarray
+    push_start: np.ndarray
+    push_end: np.ndarray
+    decline: np.ndarray
+    decline_floor: np.ndarray
+
+    def active(self, kind: str, d: int) -> np.ndarray:
+        """Per SKU: whether an episode of `kind` covers day d."""
+        start, end = getattr(self, f"{kind}_start"), getattr(self, f"{kind}_end")
+        return ((start <= d) & (d < end)).any(axis=1)
+
+    def days_since_restock(self, d: int) -> np.ndarray:
+        """Per SKU: days since its latest stock-out ended (restock day = 0), or _NEVER."""
+        ended = self.stock_out_end <= d
+        return np.where(ended, d - self.stock_out_end, _NEVER).min(axis=1)
+
+    def spike_factor(self, d: int) -> np.ndarray:
+        on = (self.spike_start <= d) & (d < self.spike_end)
+        return np.where(on, self.spike_size, 1.0).max(axis=1)
 
 
 _NEVER = 10**9
+# Episode rates (per ASIN and day) and lengths in days; see the module docstring.
+STOCK_OUT_RATE, STOCK_OUT_DAYS = 1 / 120, (2, 21)
+DEAL_RATE, DEAL_DAYS, DEAL_PRICE, DEAL_TRAFFIC = 1 / 60, (1, 4), 0.75, 2.0
+SPIKE_RATE, SPIKE_DAYS, SPIKE_SIZE = 1 / 60, (1, 5), (2.0, 4.0)
+PUSH_RATE, PUSH_DAYS, PUSH_REACH, PUSH_DEMAND = 1 / 120, (10, 31), 3.0, 1.35
+DECLINE_SHARE, DECLINE_TAU_DAYS, DECLINE_SPAN_DAYS = 0.15, 30.0, 3 * 365
+EPISODE_SPAN_DAYS = 5 * 365
+# Restocked products sell the demand that waited: +REBOUND on the restock day, decaying.
+REBOUND, REBOUND_TAU_DAYS = 1.2, 4.0
+# Sessions that still reach an out-of-stock listing (no offer: nothing can be ordered).
+STOCK_OUT_SESSIONS = 0.5
+REVIEWS_PER_UNIT = (0.01, 0.05)
 
 
 class Marketplace:
@@ -141,6 +200,13 @@ class Marketplace:
         t = float(d - self.start_date.toordinal())
 
         listed = cat.launch <= d
+        events = cat.events
+        in_stock = ~events.active("stock_out", d)
+        deal = events.active("deal", d)
+        pushed = events.active("push", d)
+        since_restock = events.days_since_restock(d)
+        rebound = 1.0 + REBOUND * np.exp(-np.minimum(since_restock, 10_000) / REBOUND_TAU_DAYS)
+        decline = _decline_factor(events, d)
         doy = day.timetuple().tm_yday
         season = 1.0 + cat.season_amp * np.cos(2 * np.pi * (doy - cat.season_peak) / 365.25)
         weekday = WEEKDAY_FACTOR[(day.weekday() + 1) % 7]
@@ -159,21 +225,32 @@ class Marketplace:
         price_factor = 1.0 + cat.price_amp * np.sin(
             2 * np.pi * t / cat.price_period + cat.price_phase
         )
-        price_factor = np.where(deal_draw < 0.03, price_factor * 0.8, price_factor)
+        del deal_draw  # drawn to keep the day's random stream in its order
+        price_factor = np.where(deal, price_factor * DEAL_PRICE, price_factor)
         price_cents = np.maximum(
             (np.round(cat.base_price_cents * price_factor).astype(np.int64) // 10) * 10 + 9, 99
         )
         elasticity = (price_cents / cat.base_price_cents) ** -1.8
 
         demand = cat.base_sessions * season * weekday * holiday * trend * age * take_off * noise
-        demand = demand * elasticity
+        episodes = (
+            np.where(deal, DEAL_TRAFFIC, 1.0)
+            * events.spike_factor(d)
+            * np.where(pushed, PUSH_DEMAND, 1.0)
+            * rebound
+            * decline
+        )
+        demand = demand * elasticity * episodes * np.where(in_stock, 1.0, STOCK_OUT_SESSIONS)
         sessions = np.where(listed, rng.poisson(demand), 0).astype(np.int64)
         browser_sessions = rng.binomial(sessions, cat.browser_share)
         mobile_sessions = sessions - browser_sessions
         browser_views = browser_sessions + rng.poisson(browser_sessions * cat.extra_views)
         mobile_views = mobile_sessions + rng.poisson(mobile_sessions * cat.extra_views)
 
-        buy_box = np.round(np.clip(cat.buy_box + buy_box_noise, 0.0, 100.0), 2)
+        # Out of stock, the seller has no offer: no buy box, so nothing is ordered.
+        buy_box = np.where(
+            in_stock, np.round(np.clip(cat.buy_box + buy_box_noise, 0.0, 100.0), 2), 0.0
+        )
         conversion = np.clip(
             cat.conversion * (buy_box / 100.0) * np.where(taking_off, 1.3, 1.0) * elasticity**0.3,
             0.0,
@@ -202,7 +279,9 @@ class Marketplace:
         units_b2b = order_items_b2b + rng.binomial(units - order_items, b2b)
         units_b2b = np.minimum(units_b2b, units)
 
-        expected_units = demand * conversion * 1.1
+        # Amazon's rank follows recent sales, not one day's luck: it sees demand without the
+        # day's noise (and a stock-out's zero sales), plus a small wobble of its own.
+        expected_units = demand / noise * conversion * 1.1
         rank = np.maximum(
             1, np.round(cat.rank_pool * 0.02 / (expected_units + 0.05) ** 0.9 * rank_noise)
         ).astype(np.int64)
@@ -243,6 +322,11 @@ class Marketplace:
                 "ordered_product_sales_b2b_cents": units_b2b * price_cents,
                 "sales_rank": rank,
                 "taking_off": taking_off,
+                "in_stock": in_stock,
+                "deal": deal,
+                "ad_reach": np.where(pushed, PUSH_REACH, 1.0),
+                "rating": _rating(cat, d),
+                "review_count": _review_count(cat, d),
                 "listed": listed,
             }
         )
@@ -335,6 +419,7 @@ class Marketplace:
         pool = np.array([CATEGORIES[c][2] for c in CATEGORY_NAMES])
         category_index = category_of_asin[sku_asin_index]
         high_buy_box = rng.random(n) < 0.7
+        rng_traits = _rng(self.seed, account, "listing-traits")
         cat = _Catalogue(
             table=pl.DataFrame(),
             sku=np.array(skus),
@@ -362,6 +447,19 @@ class Marketplace:
             season_amp=season[category_index],
             season_peak=peak[category_index],
             rank_pool=pool[category_index],
+            # Episodes are drawn over a span fixed by the first day, never by `today`: a sandbox
+            # started later serves the same history for the days both know.
+            events=_draw_events(
+                _rng(self.seed, account, "episodes"),
+                sku_asin_index,
+                n_asins,
+                start,
+                start + EPISODE_SPAN_DAYS,
+                self.config.stock_outs,
+            ),
+            rating_base=rng_traits.uniform(3.4, 4.8, n_asins)[sku_asin_index],
+            review_base=rng_traits.lognormal(3.0, 1.2, n_asins)[sku_asin_index],
+            reviews_per_unit=rng_traits.uniform(*REVIEWS_PER_UNIT, n_asins)[sku_asin_index],
         )
         take_off_dates = [
             date.fromordinal(int(x)) if x != _NEVER else None for x in cat.take_off.tolist()
@@ -381,6 +479,93 @@ class Marketplace:
             (pl.col("base_price_cents").cast(pl.Decimal(18, 2)) / 100).alias("base_price")
         )
         return replace(cat, table=table)
+
+
+def _episodes(
+    rng: np.random.Generator, n: int, first: int, last: int, rate: float, days: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(n, k) first days and days after the last of Poisson(rate per day) episodes per ASIN."""
+    counts = rng.poisson(rate * max(last - first, 1), n)
+    k = max(1, int(counts.max()) if n else 1)
+    starts = rng.integers(first, max(first + 1, last), (n, k))
+    ends = starts + rng.integers(days[0], days[1], (n, k))
+    unused = np.arange(k)[None, :] >= counts[:, None]
+    return np.where(unused, _NEVER, starts), np.where(unused, _NEVER, ends)
+
+
+def _draw_events(
+    rng: np.random.Generator,
+    sku_asin_index: np.ndarray,
+    n_asins: int,
+    first: int,
+    last: int,
+    stock_outs: bool,
+) -> _Events:
+    """Every ASIN's episodes over [first, last], spread to its SKUs; declines start within the
+    first DECLINE_SPAN_DAYS (about as long as a default sandbox history)."""
+    stock_out = _episodes(rng, n_asins, first, last, STOCK_OUT_RATE, STOCK_OUT_DAYS)
+    if not stock_outs:
+        stock_out = tuple(np.full((n_asins, 1), _NEVER) for _ in range(2))
+    deal = _episodes(rng, n_asins, first, last, DEAL_RATE, DEAL_DAYS)
+    spike = _episodes(rng, n_asins, first, last, SPIKE_RATE, SPIKE_DAYS)
+    spike_size = rng.uniform(*SPIKE_SIZE, spike[0].shape)
+    push = _episodes(rng, n_asins, first, last, PUSH_RATE, PUSH_DAYS)
+    declining = rng.random(n_asins) < DECLINE_SHARE
+    decline = np.where(declining, rng.integers(first, first + DECLINE_SPAN_DAYS, n_asins), _NEVER)
+    floor = rng.uniform(0.25, 0.5, n_asins)
+    i = sku_asin_index
+    return _Events(
+        stock_out_start=stock_out[0][i],
+        stock_out_end=stock_out[1][i],
+        deal_start=deal[0][i],
+        deal_end=deal[1][i],
+        spike_start=spike[0][i],
+        spike_end=spike[1][i],
+        spike_size=spike_size[i],
+        push_start=push[0][i],
+        push_end=push[1][i],
+        decline=decline[i],
+        decline_floor=floor[i],
+    )
+
+
+def _decline_factor(events: _Events, d: int) -> np.ndarray:
+    since = np.maximum(d - events.decline, 0)
+    fade = np.exp(-since / DECLINE_TAU_DAYS)
+    return np.where(
+        d >= events.decline, events.decline_floor + (1 - events.decline_floor) * fade, 1.0
+    )
+
+
+def _expected_units_to_date(cat: _Catalogue, d: int) -> np.ndarray:
+    """Roughly the units a SKU has sold from launch through day d: base daily units times its age,
+    plus what a take-off added (the integral of its growth curve), less what a decline took."""
+    daily = cat.base_sessions * cat.conversion * (cat.buy_box / 100.0)
+    age = np.maximum(d - cat.launch, 0).astype(float)
+    s = np.maximum(d - cat.take_off, 0).astype(float)
+    grown = (cat.take_off_gain - 1.0) * (
+        s - cat.take_off_tau * (1.0 - np.exp(-s / cat.take_off_tau))
+    )
+    lost_days = np.maximum(d - cat.events.decline, 0).astype(float)
+    floor = cat.events.decline_floor
+    lost = (1 - floor) * (
+        lost_days - DECLINE_TAU_DAYS * (1 - np.exp(-lost_days / DECLINE_TAU_DAYS))
+    )
+    return daily * np.maximum(age + grown - lost, 0.0)
+
+
+def _review_count(cat: _Catalogue, d: int) -> np.ndarray:
+    """Reviews on day d: a pre-launch base plus a share of the units sold so far."""
+    reviews = cat.review_base + cat.reviews_per_unit * _expected_units_to_date(cat, d)
+    return np.where(cat.launch <= d, np.floor(reviews), 0).astype(np.int64)
+
+
+def _rating(cat: _Catalogue, d: int) -> np.ndarray:
+    """Stars on day d: a product's own level, up to +0.2 after a take-off (happy buyers) and down
+    to -0.5 through a decline (the cause of many declines), in tenths like Amazon shows."""
+    lift = 0.2 * (1 - np.exp(-np.maximum(d - cat.take_off, 0) / 30.0))
+    drop = 0.5 * (1 - np.exp(-np.maximum(d - cat.events.decline, 0) / 30.0))
+    return np.round(np.clip(cat.rating_base + lift - drop, 1.0, 5.0), 1)
 
 
 def _is_holiday_season(day: date) -> bool:

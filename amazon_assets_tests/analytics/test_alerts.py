@@ -1,7 +1,8 @@
-"""detect_alerts fires on planted moves, stays quiet below thresholds, and ids are deterministic."""
+"""detect_alerts: one alert per episode against a 7-day baseline, persistence or size, cooldown."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import polars as pl
@@ -13,92 +14,128 @@ from amazon_assets.analytics.alerts import (
     alert_id,
     detect_alerts,
 )
+from amazon_assets.analytics.features import LOOKBACK_DAYS
 from amazon_assets_tests.analytics import day, one_asin
+
+N = 30
 
 
 def _alerts(mart: pl.DataFrame, thresholds: AlertThresholds | None = None) -> pl.DataFrame:
     return detect_alerts(mart.lazy(), thresholds).collect()
 
 
-def _planted() -> pl.DataFrame:
-    """Three ASINs over 6 days with one planted move each day from day 1."""
-    n = 6
-    quiet = dict(
-        price=[10.0] * n,
-        bsr=[1000] * n,
-        has_buy_box=[True] * n,
-        in_stock=[True] * n,
-        rating=[4.5] * n,
-    )
-    moving = one_asin(
-        n,
-        asin="MOVER",
-        price=[10.0, 11.5, 11.5, 11.5, 11.5, 11.5],  # +15 % on day 1
-        bsr=[1000, 1000, 1400, 1400, 1400, 1400],  # +40 % on day 2
-        has_buy_box=[True, True, True, False, False, True],  # lost on day 3
-        in_stock=[True, True, True, True, False, False],  # out on day 4
-        rating=[4.5, 4.5, 4.5, 4.5, 4.5, 4.3],  # -0.2 stars on day 5
-    )
-    # Moves at or below every threshold: exactly +10 %, +30 %, -0.1 stars.
-    edge = one_asin(
-        n,
-        asin="EDGE",
-        price=[10.0, 11.0, 11.0, 11.0, 11.0, 11.0],
-        bsr=[1000, 1000, 1300, 1300, 1300, 1300],
-        has_buy_box=[True] * n,
-        in_stock=[True] * n,
-        rating=[4.5, 4.5, 4.5, 4.5, 4.5, 4.4],
-    )
-    return pl.concat([moving, edge, one_asin(n, asin="QUIET", **quiet)])
+def _asin(asin: str = "B0TEST0001", **moves: dict[int, object]) -> pl.DataFrame:
+    """N quiet days (price 10, BSR 1000, buy box, in stock, 4.5 stars) with `moves` planted:
+    column -> {day: value}."""
+    quiet = {"price": 10.0, "bsr": 1000, "has_buy_box": True, "in_stock": True, "rating": 4.5}
+    columns = {
+        name: [moves.get(name, {}).get(i, value) for i in range(N)] for name, value in quiet.items()
+    }
+    return one_asin(N, asin=asin, **columns)
 
 
-def test_planted_moves_fire_once_each_with_before_and_after() -> None:
-    alerts = _alerts(_planted())
+def _days(first: int, last: int, value: object) -> dict[int, object]:
+    return dict.fromkeys(range(first, last + 1), value)
+
+
+def test_a_lasting_move_alerts_once_naming_its_baseline() -> None:
+    alerts = _alerts(_asin(price=_days(10, 16, 11.5)))
     assert alerts.schema == ALERTS_SCHEMA
-    got = {
-        (r["asin"], r["kind"], r["report_date"]): (r["before"], r["after"])
-        for r in alerts.iter_rows(named=True)
-    }
-    assert got == {
-        ("MOVER", "price_change", day(1)): (Decimal("10.00"), Decimal("11.50")),
-        ("MOVER", "bsr_change", day(2)): (Decimal("1000.00"), Decimal("1400.00")),
-        ("MOVER", "buy_box_lost", day(3)): (Decimal("1.00"), Decimal("0.00")),
-        ("MOVER", "stock_out", day(4)): (Decimal("1.00"), Decimal("0.00")),
-        ("MOVER", "rating_drop", day(5)): (Decimal("4.50"), Decimal("4.30")),
-    }
+    [alert] = alerts.to_dicts()
+    # +15 % from day 10 on: the episode alerts on its 3rd day, once, against the 7-day median.
+    assert alert["kind"] == "price_change"
+    assert alert["report_date"] == day(12)
+    assert alert["episode_start"] == day(10)
+    assert alert["episode_days"] == 3
+    assert (alert["before"], alert["after"]) == (Decimal("10.00"), Decimal("11.50"))
+    assert alert["change"] == pytest.approx(0.15)
+    assert alert["baseline"] == "median of the 7 days before"
 
 
-def test_thresholds_are_configurable() -> None:
-    loose = AlertThresholds(price_change=0.2, bsr_change=0.5, rating_drop=0.3)
-    assert set(_alerts(_planted(), loose)["kind"]) == {"buy_box_lost", "stock_out"}
-    tight = AlertThresholds(price_change=0.05, bsr_change=0.1, rating_drop=0.1)
-    edge = _alerts(_planted(), tight).filter(pl.col("asin") == "EDGE")
-    assert sorted(edge["kind"]) == ["bsr_change", "price_change", "rating_drop"]
-
-
-def test_a_day_without_a_price_compares_with_the_last_known_one() -> None:
-    mart = one_asin(4, price=[10.0, None, 12.0, 12.0])
-    alerts = _alerts(mart)
-    assert alerts.select("kind", "report_date", "before", "after").rows() == [
-        ("price_change", day(2), Decimal("10.00"), Decimal("12.00"))
+def test_short_blips_stay_quiet_and_a_large_move_alerts_at_once() -> None:
+    blip = _asin("BLIP", price=_days(10, 11, 11.5), bsr=_days(20, 21, 1800))
+    large = _asin("LARGE", price={10: 14.0})  # +40 % >= 3 x 10 %: one day is enough
+    edge = _asin("EDGE", price=_days(10, 20, 11.0))  # exactly +10 %: not above the threshold
+    alerts = _alerts(pl.concat([blip, large, edge]))
+    assert alerts.select("asin", "kind", "report_date").rows() == [
+        ("LARGE", "price_change", day(10))
     ]
 
 
-def test_alert_ids_are_deterministic_and_survive_a_rerun_of_one_day() -> None:
-    mart = _planted()
-    first = _alerts(mart)
-    assert first["alert_id"].n_unique() == first.height
-    assert first.equals(_alerts(mart.sample(fraction=1.0, shuffle=True, seed=11)))
-    row = first.filter(pl.col("kind") == "bsr_change").row(0, named=True)
-    assert row["alert_id"] == alert_id("seller-1", "MOVER", "bsr_change", day(2).isoformat())
-    # Re-running day 2 alone (with the day before it for context) gives the same id again.
-    rerun = _alerts(mart.filter(pl.col("report_date").is_between(day(1), day(2))))
-    assert rerun.filter(pl.col("report_date") == day(2))["alert_id"].to_list() == [row["alert_id"]]
-    # Another account's identical move is a different alert.
-    other = _alerts(mart.with_columns(pl.lit("seller-2").alias("account")))
-    assert set(other["alert_id"]).isdisjoint(first["alert_id"])
+def test_stock_out_alerts_on_its_first_day_and_explains_buy_box_and_bsr() -> None:
+    out = _asin(
+        in_stock=_days(10, 15, False),
+        has_buy_box=_days(10, 15, False),
+        bsr=_days(10, 19, 9000),  # rank collapses while out and just after the restock
+    )
+    alerts = _alerts(out)
+    assert alerts.select("kind", "report_date", "baseline").rows() == [
+        ("stock_out", day(10), "in stock the day before")
+    ]
 
 
-def test_non_positive_threshold_is_refused() -> None:
+def test_a_state_already_off_on_the_first_day_is_not_a_change() -> None:
+    alerts = _alerts(_asin(in_stock=_days(0, 5, False), has_buy_box=_days(0, 5, False)))
+    assert alerts.is_empty()
+
+
+def test_lost_buy_box_and_rating_drop_need_to_last() -> None:
+    mart = pl.concat(
+        [
+            _asin("LOST", has_buy_box=_days(10, 14, False)),
+            _asin("FLICKER", has_buy_box=_days(10, 11, False)),
+            _asin("STARS", rating=_days(12, 29, 4.2)),
+        ]
+    )
+    got = _alerts(mart).select("asin", "kind", "report_date").rows()
+    assert got == [("LOST", "buy_box_lost", day(12)), ("STARS", "rating_drop", day(14))]
+
+
+def test_cooldown_keeps_one_alert_per_asin_and_kind_within_its_days() -> None:
+    # Price steps up on day 3 (alert on day 5) and back down on day 14 (an episode 11 days later:
+    # quiet); another ASIN's two episodes are 20 days apart: both alert.
+    back_and_forth = _asin("BACK", price=_days(3, 13, 12.0))
+    apart = _asin("APART", price={**_days(3, 5, 12.0), **_days(23, 25, 12.0)})
+    alerts = _alerts(pl.concat([back_and_forth, apart]))
+    assert alerts.select("asin", "report_date").rows() == [
+        ("APART", day(5)),
+        ("BACK", day(5)),
+        ("APART", day(25)),
+    ]
+    no_cooldown = _alerts(back_and_forth, AlertThresholds(cooldown_days=0))
+    assert no_cooldown["report_date"].to_list() == [day(5), day(16)]
+
+
+def test_ids_are_deterministic_and_keyed_by_episode() -> None:
+    mart = _asin(price=_days(10, 16, 11.5))
+    first, again = _alerts(mart), _alerts(mart)
+    assert first["alert_id"].to_list() == again["alert_id"].to_list()
+    row = first.row(0, named=True)
+    assert row["alert_id"] == alert_id(
+        row["account"], row["asin"], "price_change", day(10).isoformat()
+    )
+
+
+def test_a_run_over_its_lookback_finds_the_alerts_of_a_full_recompute() -> None:
+    n = 90
+    moves = {
+        "price": [10.0 * (1.2 if i % 11 in (5, 6, 7, 8) else 1.0) for i in range(n)],
+        "bsr": [1000 * (2 if i % 17 in (3, 4, 5) else 1) for i in range(n)],
+        "has_buy_box": [i % 19 not in (2, 3, 4) for i in range(n)],
+        "in_stock": [i % 29 not in (9, 10) and i not in (86, 87) for i in range(n)],
+        "rating": [4.5 - 0.3 * (i > 60) for i in range(n)],
+    }
+    mart = one_asin(n, **moves)
+    full = _alerts(mart)
+    first = day(n - 7)
+    window = mart.filter(pl.col("report_date") >= first - timedelta(days=LOOKBACK_DAYS))
+    daily = _alerts(window).filter(pl.col("report_date") >= first)
+    assert full.filter(pl.col("report_date") >= first).equals(daily)
+    assert full.height > daily.height > 0
+
+
+def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="price_change"):
         AlertThresholds(price_change=0)
+    with pytest.raises(ValueError, match="persist_days"):
+        AlertThresholds(persist_days=0)

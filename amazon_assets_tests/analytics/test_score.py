@@ -91,3 +91,28 @@ def test_days_and_marketplaces_are_scored_separately() -> None:
 def test_unknown_weights_are_refused() -> None:
     with pytest.raises(ValueError, match="bsr_slope_99d"):
         ScoreConfig(weights={"bsr_slope_99d": 1.0})
+
+
+def test_default_weights_have_the_signs_the_label_rewards() -> None:
+    """On the sandbox marketplace (stock-outs, deals, spikes, ad pushes, take-offs), each weighted
+    feature ranks ASINs of a category-day the way the ranker's label does: its rank correlation
+    with future growth within (marketplace, category, day) has the sign of its weight."""
+    from datetime import date, timedelta
+
+    from amazon_assets.analytics.score import DEFAULT_WEIGHTS
+    from amazon_assets.ml.dataset import model_frame
+    from amazon_assets.sandbox.config import SandboxConfig
+    from amazon_assets.sandbox.marketplace import Marketplace
+    from amazon_assets.sandbox.truth_mart import truth_mart
+
+    marketplace = Marketplace(SandboxConfig(seed=5, skus_per_account=600, today=date(2025, 1, 1)))
+    last = marketplace.last_day("default")
+    frame = model_frame(truth_mart(marketplace, "default", last - timedelta(days=179), last))
+    group = ["marketplace_id", "category", "report_date"]
+    for feature, weight in DEFAULT_WEIGHTS.items():
+        ranks = frame.select(
+            pl.col(feature).rank().over(group).alias("feature"),
+            pl.col("future_log_growth").rank().over(group).alias("label"),
+        ).drop_nulls()
+        correlation = ranks.select(pl.corr("feature", "label")).item()
+        assert correlation * weight > 0, (feature, weight, correlation)

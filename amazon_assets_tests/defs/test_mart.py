@@ -259,7 +259,8 @@ def test_alerts_fire_on_a_planted_move_and_notify_once(
 ) -> None:
     [asin] = _own_asins(settings, 1)
     track(_silver(settings), "amazon_econ", "default", [(asin, None)])
-    prices = [Decimal("20.00"), Decimal("20.00"), Decimal("25.00")]  # +25 % on the last day
+    # +40 % on the last day against the median of the days before: large enough to alert at once.
+    prices = [Decimal("20.00"), Decimal("20.00"), Decimal("28.00")]
     _plant_snapshots(
         settings,
         [
@@ -276,7 +277,8 @@ def test_alerts_fire_on_a_planted_move_and_notify_once(
         "price_change",
         DAYS[-1].isoformat(),
     )
-    assert (alert["before"], alert["after"]) == ("20.00", "25.00")
+    assert (alert["before"], alert["after"]) == ("20.00", "28.00")
+    assert alert["baseline"] == "median of the 7 days before"
 
     # Re-running the day, or a range holding it, stores the alert again but never resends it.
     assert _run(defs, MART_JOB, DAYS[-1], DAYS[-1]).success
@@ -299,14 +301,15 @@ def test_an_undelivered_alert_is_sent_by_the_next_run(
         settings,
         [
             {"asin": asin, "snapshot_date": DAYS[0], "price": Decimal("10.00"), "bsr": 500},
-            {"asin": asin, "snapshot_date": DAYS[1], "price": Decimal("10.00"), "bsr": 900},
+            {"asin": asin, "snapshot_date": DAYS[1], "price": Decimal("10.00"), "bsr": 500},
+            {"asin": asin, "snapshot_date": DAYS[2], "price": Decimal("10.00"), "bsr": 2000},
         ],
     )
     defs = mart_defs(webhook_url=webhook.url)
     webhook.fail = True
-    assert not _run(defs, MART_JOB, DAYS[0], DAYS[1]).success
+    assert not _run(defs, MART_JOB, DAYS[0], DAYS[2]).success
     webhook.fail = False
-    assert _run(defs, MART_JOB, DAYS[1], DAYS[1]).success
+    assert _run(defs, MART_JOB, DAYS[2], DAYS[2]).success
     assert [a["kind"] for a in webhook.alerts()] == ["bsr_change"]
 
 

@@ -7,9 +7,9 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from amazon_assets.ml.sandbox_experiment import sandbox_mart
 from amazon_assets.sandbox.config import SandboxConfig
 from amazon_assets.sandbox.marketplace import Marketplace
+from amazon_assets.sandbox.truth_mart import truth_mart
 
 TODAY = date(2025, 1, 1)
 SKUS = 220
@@ -26,4 +26,4 @@ def small_mart(marketplace: Marketplace) -> pl.DataFrame:
     """mart_asin_daily for ~200 ASINs over the last 150 days of the sandbox calendar."""
     account = marketplace.accounts[0]
     last = marketplace.last_day(account)
-    return sandbox_mart(marketplace, account, last - timedelta(days=DAYS - 1), last)
+    return truth_mart(marketplace, account, last - timedelta(days=DAYS - 1), last)

@@ -37,7 +37,7 @@ def upstream(partitions: dg.PartitionsDefinition, mart: pl.DataFrame) -> list[dg
         @dg.asset(
             key=key,
             partitions_def=partitions,
-            io_manager_key="warehouse_io_manager",
+            io_manager_key="mart_io_manager",
             metadata={"partition_expr": "report_date"},
             backfill_policy=dg.BackfillPolicy.single_run(),
         )
@@ -64,7 +64,7 @@ def test_ml_assets_end_to_end(small_mart: pl.DataFrame, marketplace, tmp_path: P
     )
     database = str(tmp_path / "warehouse.duckdb")
     resources = {
-        "warehouse_io_manager": DuckDBWarehouseIOManager(database=database),
+        "mart_io_manager": DuckDBWarehouseIOManager(database=database),
         "lake_io_manager": LakeIOManager(root=str(tmp_path / "lake")),
     }
     assets = [*upstream(partitions, small_mart), *ml.assets]  # type: ignore[misc]
@@ -116,11 +116,18 @@ def test_ml_assets_end_to_end(small_mart: pl.DataFrame, marketplace, tmp_path: P
     for name in ("ranker", "baseline", "random"):
         assert 0.0 <= metadata[f"{name}_ndcg_at_20"].value <= 1.0
     ranker_metadata = trained.asset_materializations_for_node("ml__ranker")[0].metadata
-    # The first labelled day is the first whose trailing window holds half of H days.
+    # The first labelled day is the first with 80 % of the label's 30 days of history.
     assert (
         ranker_metadata["trained_days"].value["train"][0]
-        == (first + timedelta(days=H // 2)).isoformat()
+        == (first + timedelta(days=23)).isoformat()
     )
+    assert ranker_metadata["label_definition"].value["history_days"] == 30
+    table = metadata["table"].value
+    assert "| LightGBM ranker |" in table and "take-off recall@10" in table
+    for name in ("ranker", "baseline", "random"):
+        low = metadata[f"{name}_take_off_recall_at_10_low"].value
+        high = metadata[f"{name}_take_off_recall_at_10_high"].value
+        assert low <= metadata[f"{name}_take_off_recall_at_10"].value <= high
     assert instance.get_latest_materialization_event(RANKER_KEY) is not None
     assert instance.get_latest_materialization_event(EVALUATION_KEY) is not None
 

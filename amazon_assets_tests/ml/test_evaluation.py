@@ -69,3 +69,23 @@ def test_evaluate_rankings_names_every_metric():
         "model_ndcg_at_20",
         "model_precision_at_2",
     }
+
+
+def test_recall_at_10_and_20_with_bootstrap_intervals_over_days():
+    from datetime import timedelta
+
+    frame = pl.concat(
+        group([4, 0, 3, 0], [0.9, 0.8, 0.1, 0.0]).with_columns(
+            pl.lit(DAY + timedelta(days=i)).alias("report_date")
+        )
+        for i in range(5)
+    )
+    take_offs = pl.DataFrame({"asin": ["T0", "T2"], "take_off_date": [DAY, DAY]})
+    metrics = evaluate_rankings(
+        frame, {"model": "score"}, precision_k=2, take_offs=take_offs, intervals=True
+    )
+    assert metrics["model_take_off_recall_at_10"] == pytest.approx(1.0)
+    assert metrics["model_take_off_recall_at_20"] == pytest.approx(1.0)
+    assert metrics["take_off_days_in_test"] == 10
+    for name in ("model_ndcg_at_20", "model_take_off_recall_at_10"):
+        assert metrics[f"{name}_low"] <= metrics[name] <= metrics[f"{name}_high"]

@@ -1,4 +1,4 @@
-"""Labels on small hand-made series: growth windows, thresholds, relevance and the horizon rule."""
+"""Labels on small hand-made series: sustained in-stock growth, not rebounds, deals or launches."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ import pytest
 from amazon_assets.ml.labels import LabelConfig, labels_asin_daily, last_labelled_day
 
 START = date(2024, 1, 1)
+D = 40  # the day whose label the tests read: 30 days of history before it, 14 after
 
 
-def series(units: list[int | None], asin: str = "B0A") -> pl.DataFrame:
+def series(
+    units: list[int | None], in_stock: list[bool] | None = None, asin: str = "B0A"
+) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "account": "acct",
@@ -23,80 +26,134 @@ def series(units: list[int | None], asin: str = "B0A") -> pl.DataFrame:
             "category": "Toys",
             "units_ordered": units,
             "sessions": [None if u is None else 10 * u for u in units],
+            "in_stock": in_stock if in_stock is not None else [True] * len(units),
         },
         schema_overrides={"units_ordered": pl.Int64, "sessions": pl.Int64},
     )
 
 
-def labels(frame: pl.DataFrame, **config) -> pl.DataFrame:
-    return labels_asin_daily(frame.lazy(), LabelConfig(**config)).collect()
+# The arithmetic tests read units against the 14 days right before D; the defaults (sessions,
+# a 14-day gap before the baseline) have tests of their own below.
+PLAIN = {"metric": "units_ordered", "baseline_gap_days": 0}
 
 
-def test_growth_is_future_mean_over_past_mean():
-    # 3 days at 1 unit, then 3 days at 7: with H = 3, day 3 (index 2) sees past 1, future 7.
-    out = labels(series([1, 1, 1, 7, 7, 7]), horizon_days=3)
-    day = out.filter(pl.col("report_date") == START + timedelta(days=2)).row(0, named=True)
-    assert day["past_mean"] == pytest.approx(1.0)
-    assert day["future_mean"] == pytest.approx(7.0)
-    assert day["future_log_growth"] == pytest.approx(math.log(8 / 2))
-    assert day["takes_off"] is True  # ratio 4 > 1 + 1.0
-    assert day["relevance"] == 4  # 4 > 3.5
+def label_on(frame: pl.DataFrame, day: int = D, **config) -> dict | None:
+    out = labels_asin_daily(frame.lazy(), LabelConfig(**{**PLAIN, **config})).collect()
+    rows = out.filter(pl.col("report_date") == START + timedelta(days=day)).to_dicts()
+    return rows[0] if rows else None
 
 
-def test_windows_need_half_their_days():
-    # H = 3 needs 2 observed days: day 0 has 1 (no label), day 1 has 2 (labelled); days 3..5
-    # lack 3 later days. Day 1's past window is partial: mean of days 0 and 1.
-    out = labels(series([1, 3, 1, 7, 7, 7]), horizon_days=3)
-    assert out["report_date"].to_list() == [START + timedelta(days=1), START + timedelta(days=2)]
-    assert out["past_mean"].to_list() == pytest.approx([2.0, 5 / 3])
+def steady(n: int = D + 15, level: int = 2) -> list[int | None]:
+    return [level] * n
 
 
-def test_flat_series_is_relevance_zero_and_not_take_off():
-    out = labels(series([4] * 10), horizon_days=3)
-    assert out["future_log_growth"].to_list() == pytest.approx([0.0] * out.height)
-    assert not out["takes_off"].any()
-    assert out["relevance"].to_list() == [0] * out.height
+def test_sustained_growth_over_both_halves_is_a_take_off():
+    units = steady()
+    units[D + 1 :] = [8] * (len(units) - D - 1)
+    label = label_on(series(units))
+    assert label["past_mean"] == pytest.approx(2.0)
+    assert label["future_log_growth"] == pytest.approx(math.log(9 / 3))
+    assert label["takes_off"] and label["relevance"] == 3
 
 
-def test_relevance_counts_growth_cuts():
-    # Past 3 units/day; future means chosen to land on each relevance level (ratios of (1+f)/(1+3)).
-    cuts = (1.25, 1.6, 2.2, 3.5)
-    for future, expected in ((3, 0), (5, 1), (6, 2), (9, 3), (15, 4)):
-        out = labels(series([3, 3, future, future]), horizon_days=2, relevance_growth=cuts)
-        assert (
-            out.filter(pl.col("report_date") == START + timedelta(days=1))["relevance"].item()
-            == expected
-        )
+def test_a_restock_rebound_is_not_growth():
+    # Out of stock (no sales) for 6 days up to D, then pent-up demand for 3 days, then normal.
+    units, stock = steady(), [True] * (D + 15)
+    for i in range(D - 5, D + 1):
+        units[i], stock[i] = 0, False
+    units[D + 1 : D + 4] = [9, 6, 4]
+    label = label_on(series(units, stock))
+    # The baseline skips the out-of-stock days; the second half is back to normal: no growth.
+    assert label["past_mean"] == pytest.approx(2.0)
+    assert label["future_log_growth"] == pytest.approx(0.0)
+    assert not label["takes_off"] and label["relevance"] == 0
+
+
+def test_a_short_deal_spike_is_not_growth():
+    units = steady()
+    units[D + 2 : D + 4] = [20, 20]
+    label = label_on(series(units))
+    assert label["future_log_growth"] == pytest.approx(0.0)
+    assert label["relevance"] == 0
+
+
+def test_windows_need_half_their_days_in_stock():
+    stock = [True] * (D + 15)
+    for i in range(D - 7, D + 1):  # 8 of the 14 past days out of stock
+        stock[i] = False
+    assert label_on(series(steady(), stock)) is None
+    stock = [True] * (D + 15)
+    for i in range(D + 8, D + 12):  # 4 of the second half's 7 days out of stock
+        stock[i] = False
+    assert label_on(series(steady(), stock)) is None
+
+
+def test_a_launch_ramping_up_is_not_labelled_until_it_has_history():
+    # Listed from day 20 on: on day D it has 21 reported days of the 30 it needs (80 %: 24).
+    units: list[int | None] = [None] * 20 + [1] * 10 + [4] * (D + 15 - 30)
+    assert label_on(series(units)) is None
+    assert label_on(series(units), day=D - 1, history_days=20) is not None
 
 
 def test_no_label_without_horizon_of_future_data():
-    units = list(range(1, 21))
-    out = labels(series(units), horizon_days=5)
-    last_day = START + timedelta(days=19)
-    assert out["report_date"].max() == last_labelled_day(last_day, LabelConfig(horizon_days=5))
-    assert out["report_date"].max() == last_day - timedelta(days=5)
-
-
-def test_gap_at_day_plus_horizon_gives_no_label_and_windows_do_not_mix_asins():
-    frame = pl.concat([series([2] * 8, "B0A"), series([9] * 8, "B0B")])
-    frame = frame.filter(
-        ~((pl.col("asin") == "B0A") & (pl.col("report_date") == START + timedelta(days=6)))
+    frame = series(steady(D + 20))
+    out = labels_asin_daily(frame.lazy(), LabelConfig()).collect()
+    assert out["report_date"].max() == last_labelled_day(
+        START + timedelta(days=D + 19), LabelConfig()
     )
-    out = labels(frame, horizon_days=2)
-    a = out.filter(pl.col("asin") == "B0A")["report_date"].to_list()
-    assert START + timedelta(days=4) not in a  # its D + H row is missing
-    b = out.filter(pl.col("asin") == "B0B")
-    assert b["past_mean"].to_list() == pytest.approx([9.0] * b.height)
+
+
+def test_growth_that_began_days_ago_still_counts_against_the_earlier_baseline():
+    # Demand doubled from day D - 10: against the 14 days right before D the growth is partly
+    # in the baseline; against the 14 days before those (the default gap) it is all growth.
+    units = steady(D + 15, level=10)
+    units[D - 10 :] = [20] * (D + 15 - (D - 10))
+    near = label_on(series(units), baseline_gap_days=0)
+    gapped = label_on(series(units), baseline_gap_days=14)
+    assert gapped["past_mean"] == pytest.approx(10.0)
+    assert gapped["future_log_growth"] == pytest.approx(math.log(21 / 11))
+    assert near["future_log_growth"] < gapped["future_log_growth"]
+    # Growth that ended a month ago is the new normal under either baseline.
+    old = steady(D + 15, level=10)
+    old[: D - 30] = [5] * (D - 30)
+    assert label_on(series(old))["future_log_growth"] == pytest.approx(0.0)
+
+
+def test_a_median_ignores_a_spike_of_under_half_a_window():
+    units = steady()
+    units[D + 8 : D + 11] = [30, 30, 30]  # 3 of the second half's 7 days
+    assert label_on(series(units))["future_log_growth"] == pytest.approx(0.0)
+    mean = label_on(series(units), statistic="mean")
+    assert mean["future_log_growth"] == pytest.approx(0.0)  # the first half is still flat
+    units[D + 2 : D + 4] = [30, 30]
+    assert label_on(series(units))["future_log_growth"] == pytest.approx(0.0)
+    assert label_on(series(units), statistic="mean")["future_log_growth"] > 0.5
+
+
+def test_the_defaults_label_sessions():
+    frame = series(steady())
+    out = labels_asin_daily(frame.lazy()).collect()
+    row = out.filter(pl.col("report_date") == START + timedelta(days=D)).row(0, named=True)
+    assert row["past_mean"] == pytest.approx(20.0)  # sessions = 10 x units
 
 
 def test_sessions_metric():
-    out = labels(series([1, 1, 1, 7, 7, 7]), horizon_days=3, metric="sessions")
-    day = out.filter(pl.col("report_date") == START + timedelta(days=2))
-    assert day["future_log_growth"].item() == pytest.approx(math.log(71 / 11))
+    units = steady()
+    units[D + 1 :] = [8] * (len(units) - D - 1)
+    label = label_on(series(units), metric="sessions")
+    assert label["future_log_growth"] == pytest.approx(math.log(81 / 21))
+
+
+def test_label_definition_is_recorded():
+    described = LabelConfig().describe()
+    assert described["horizon_days"] == 14 and described["history_days"] == 30
+    assert "out-of-stock" in described["definition"]
 
 
 def test_bad_config_is_refused():
     with pytest.raises(ValueError, match="horizon_days"):
-        LabelConfig(horizon_days=0)
+        LabelConfig(horizon_days=1)
     with pytest.raises(ValueError, match="relevance_growth"):
         LabelConfig(relevance_growth=(2.0, 1.5, 3.0, 4.0))
+    with pytest.raises(ValueError, match="history_days"):
+        LabelConfig(history_days=0)

@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from amazon_assets.ml.dataset import model_frame
 from amazon_assets.ml.labels import LabelConfig
 from amazon_assets.ml.predictions import (
     PREDICTIONS_SCHEMA,
@@ -28,7 +29,6 @@ from amazon_assets.ml.ranker import (
     save_ranker,
     train_ranker,
 )
-from amazon_assets.ml.sandbox_experiment import model_frame
 from amazon_assets.ml.split import SplitConfig, temporal_split
 from amazon_assets.resources.lake import LocalLake
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import optuna
 import polars as pl
 
+from amazon_assets.ml.dataset import model_frame
 from amazon_assets.ml.labels import LabelConfig
 from amazon_assets.ml.ranker import RankerConfig, train_ranker
-from amazon_assets.ml.sandbox_experiment import model_frame
 from amazon_assets.ml.split import SplitConfig, temporal_split
 from amazon_assets.ml.tuning import (
     TuningConfig,

@@ -14,16 +14,17 @@ from collections.abc import Collection
 from datetime import UTC, date, datetime
 
 import dagster as dg
+import duckdb
 import polars as pl
 
-from amazon_assets.analytics.alerts import AlertThresholds, detect_alerts
+from amazon_assets.analytics.alerts import ALERT_KINDS, AlertThresholds, detect_alerts
 from amazon_assets.analytics.competition import (
     COMPETITOR_COMPARISON_SCHEMA,
     MAX_COMPETITORS,
     MIN_COMPETITORS,
     competitor_comparison_daily,
 )
-from amazon_assets.analytics.features import features_asin_daily
+from amazon_assets.analytics.features import LOOKBACK_DAYS, features_asin_daily
 from amazon_assets.analytics.score import ScoreConfig, score_baseline_daily
 from amazon_assets.defs.mart.checks import (
     MART_KEY,
@@ -44,7 +45,8 @@ from amazon_assets.defs.mart.sources import (
 )
 from amazon_assets.notifiers import AlertNotifierResource
 from amazon_assets.partitions import PLANNED_PER_ASSET_TAGS
-from amazon_assets.resources.warehouse import WarehouseResource
+from amazon_assets.resources.postgres import connect, copy_frame, create_if_missing
+from amazon_assets.resources.warehouse import WarehouseResource, _duckdb_connection, quote
 from amazon_assets.schedules import build_daily_refresh_schedule
 from amazon_assets.tracking import TRACKED_TABLE
 
@@ -55,12 +57,8 @@ ALERTS_KEY = dg.AssetKey(["features", "alerts"])
 COMPARISON_KEY = dg.AssetKey(["features", "competitor_comparison_daily"])
 ALERTS_SENT_TABLE = ("features", "alerts_sent")
 MART_JOB = "mart_job"
-# The longest trailing window of features_asin_daily is 30 days (and a "prior 30 days" window
-# ending the day before); alerts compare with the last value seen in the same span.
-LOOKBACK_DAYS = 30
 # Amazon restates the sources for days, so the daily run rebuilds the last week.
 REFRESH_DAYS = 7
-_INSERT_BATCH = 1000
 
 
 class ScoreSettings(dg.Config):
@@ -76,11 +74,25 @@ class ScoreSettings(dg.Config):
 
 
 class AlertSettings(dg.Config):
-    """Run config of alerts: relative price and BSR moves, and the drop in stars, that fire."""
+    """Run config of alerts: the move sizes that count, how long an episode must last (or how
+    large it must be) to alert, and the quiet period per ASIN and kind (see analytics.alerts)."""
 
     price_change: float = AlertThresholds.price_change
     bsr_change: float = AlertThresholds.bsr_change
     rating_drop: float = AlertThresholds.rating_drop
+    persist_days: int = AlertThresholds.persist_days
+    size_multiple: float = AlertThresholds.size_multiple
+    cooldown_days: int = AlertThresholds.cooldown_days
+
+    def thresholds(self) -> AlertThresholds:
+        return AlertThresholds(
+            price_change=self.price_change,
+            bsr_change=self.bsr_change,
+            rating_drop=self.rating_drop,
+            persist_days=self.persist_days,
+            size_multiple=self.size_multiple,
+            cooldown_days=self.cooldown_days,
+        )
 
 
 def run_days(context: dg.AssetExecutionContext) -> tuple[date, date]:
@@ -103,55 +115,72 @@ def _typed_empty(schema: pl.Schema) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
+_ALERTS_SENT_COLUMNS = ("alert_id", "account", "asin", "kind", "report_date", "sent_at")
+_ALERTS_SENT_DDL = (
+    "(alert_id VARCHAR PRIMARY KEY, account VARCHAR, asin VARCHAR, kind VARCHAR, "
+    "report_date DATE, sent_at TIMESTAMPTZ)"
+)
+
+
 def claim_alerts(mart_warehouse, alerts: pl.DataFrame) -> pl.DataFrame:
     """Record alerts in features.alerts_sent; returns those not recorded before (to send now).
 
-    Recording first (INSERT ... ON CONFLICT DO NOTHING RETURNING) makes two overlapping runs
-    split the alerts between them instead of both sending them.
+    The alerts travel as data, never as SQL text: COPY into a temporary table on PostgreSQL, a
+    registered Arrow frame on DuckDB, then one INSERT ... SELECT ... ON CONFLICT DO NOTHING
+    RETURNING. Recording first makes two overlapping runs split the alerts between them instead
+    of both sending them.
     """
-    table = mart_warehouse.table(*ALERTS_SENT_TABLE)
-    _create(mart_warehouse, f"CREATE SCHEMA IF NOT EXISTS {ALERTS_SENT_TABLE[0]}")
-    _create(
-        mart_warehouse,
-        f"CREATE TABLE IF NOT EXISTS {table} (alert_id VARCHAR PRIMARY KEY, account VARCHAR, "
-        "asin VARCHAR, kind VARCHAR, report_date DATE, sent_at TIMESTAMPTZ)",
+    if alerts.is_empty():
+        return alerts
+    schema, name = ALERTS_SENT_TABLE
+    table = mart_warehouse.table(schema, name)
+    rows = alerts.select(_ALERTS_SENT_COLUMNS[:-1]).with_columns(
+        pl.lit(datetime.now(UTC)).alias("sent_at")
     )
-    sent_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S+00")
-    claimed: list[str] = []
-    for batch in alerts.iter_slices(_INSERT_BATCH):
-        values = ", ".join(
-            f"('{r['alert_id']}', {_literal(r['account'])}, {_literal(r['asin'])}, "
-            f"'{r['kind']}', DATE '{r['report_date']}', TIMESTAMPTZ '{sent_at}')"
-            for r in batch.iter_rows(named=True)
-        )
-        inserted = mart_warehouse.query(
-            f"INSERT INTO {table} (alert_id, account, asin, kind, report_date, sent_at) "
-            f"VALUES {values} ON CONFLICT (alert_id) DO NOTHING RETURNING alert_id",
-            read_only=False,
-        )
-        claimed += inserted["alert_id"].to_list() if inserted.height else []
+    columns = ", ".join(_ALERTS_SENT_COLUMNS)
+    insert = (
+        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM claimed_alerts "
+        "ON CONFLICT (alert_id) DO NOTHING RETURNING alert_id"
+    )
+    if mart_warehouse.kind == "postgres":
+        with connect(mart_warehouse.database_url) as connection:
+            create_if_missing(
+                connection, f"CREATE SCHEMA IF NOT EXISTS {quote(schema, 'postgres')}"
+            )
+            create_if_missing(connection, f"CREATE TABLE IF NOT EXISTS {table} {_ALERTS_SENT_DDL}")
+            connection.execute(
+                f"CREATE TEMPORARY TABLE claimed_alerts (LIKE {table}) ON COMMIT DROP"
+            )
+            copy_frame(connection, "claimed_alerts", rows)
+            claimed = [row[0] for row in connection.execute(insert).fetchall()]
+    else:
+        with _duckdb_connection(mart_warehouse.database, read_only=False) as connection:
+            for statement in (
+                f"CREATE SCHEMA IF NOT EXISTS {schema}",
+                f"CREATE TABLE IF NOT EXISTS {table} {_ALERTS_SENT_DDL}",
+            ):
+                try:
+                    connection.execute(statement)
+                except duckdb.TransactionException:
+                    # A concurrent step (the features IO manager creating the same schema) won
+                    # the race: the second attempt sees its object and does nothing.
+                    connection.execute(statement)
+            connection.register("claimed_alerts", rows.to_arrow())
+            claimed = [row[0] for row in connection.execute(insert).fetchall()]
     return alerts.filter(pl.col("alert_id").is_in(claimed))
-
-
-def _create(mart_warehouse, statement: str) -> None:
-    """CREATE ... IF NOT EXISTS, once more if a concurrent step (the features IO manager creating
-    the same schema) won the race: the second attempt sees its object and does nothing."""
-    try:
-        mart_warehouse.query(statement, read_only=False)
-    except Exception:
-        mart_warehouse.query(statement, read_only=False)
 
 
 def release_alerts(mart_warehouse, alert_ids: list[str]) -> None:
     """Forget claimed alerts that could not be delivered, so the next run sends them again."""
+    if not alert_ids:
+        return
     table = mart_warehouse.table(*ALERTS_SENT_TABLE)
-    for start in range(0, len(alert_ids), _INSERT_BATCH):
-        ids = ", ".join(f"'{i}'" for i in alert_ids[start : start + _INSERT_BATCH])
-        mart_warehouse.query(f"DELETE FROM {table} WHERE alert_id IN ({ids})", read_only=False)
-
-
-def _literal(value: str | None) -> str:
-    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
+    if mart_warehouse.kind == "postgres":
+        with connect(mart_warehouse.database_url) as connection:
+            connection.execute(f"DELETE FROM {table} WHERE alert_id = ANY(%s)", [alert_ids])
+    else:
+        with _duckdb_connection(mart_warehouse.database, read_only=False) as connection:
+            connection.execute(f"DELETE FROM {table} WHERE list_contains(?, alert_id)", [alert_ids])
 
 
 def build_mart_assets(
@@ -275,17 +304,13 @@ def build_mart_assets(
     def alerts(
         context: dg.AssetExecutionContext, config: AlertSettings, mart: pl.DataFrame
     ) -> pl.DataFrame:
-        """Price, BSR, buy box, stock and rating events; each alert is notified once, ever."""
+        """Price, BSR, buy box, stock and rating episodes against a 7-day baseline; each alert
+        is notified once, ever, in a digest per account."""
         first, end = run_days(context)
-        thresholds = AlertThresholds(
-            price_change=config.price_change,
-            bsr_change=config.bsr_change,
-            rating_drop=config.rating_drop,
-        )
-        found = in_days(detect_alerts(mart.lazy(), thresholds).collect(), first, end)
+        found = in_days(detect_alerts(mart.lazy(), config.thresholds()).collect(), first, end)
         mart_warehouse = context.resources.mart_warehouse
         notifier_resource: AlertNotifierResource = context.resources.alert_notifier
-        new = claim_alerts(mart_warehouse, found) if found.height else found
+        new = claim_alerts(mart_warehouse, found)
         try:
             notifier_resource.notifier(context.log).send(new)
         except Exception as error:
@@ -294,14 +319,17 @@ def build_mart_assets(
                 f"{new.height} new alert(s) could not be delivered ({error}); they will be sent "
                 "by the next run of these days."
             ) from error
-        by_kind = found.group_by("kind").len().sort("kind")
+        by_kind = dict(found.group_by("kind").len().rows())
+        asin_days = in_days(mart, first, end).height
         context.add_output_metadata(
             {
                 "alerts": found.height,
                 "notified": new.height,
                 "already_sent": found.height - new.height,
+                "asin_days": asin_days,
+                "asin_days_per_alert": float(asin_days / found.height) if found.height else 0.0,
                 "channels": dg.MetadataValue.text(", ".join(notifier_resource.targets)),
-                **{f"alerts_{k}": n for k, n in by_kind.iter_rows()},
+                **{f"alerts_{kind}": by_kind.get(kind, 0) for kind in ALERT_KINDS},
                 "preview": _preview(found, 10),
             }
         )

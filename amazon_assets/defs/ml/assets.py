@@ -1,8 +1,10 @@
 """ML assets: thin wiring of amazon_assets.ml's pure functions to the warehouse and the lake.
 
 Upstream (wired by the code location): the mart and the features layer, all daily-partitioned in
-the warehouse with partition_expr "report_date". Models, tuning results and CSV exports live in
-the lake; labels and predictions in the warehouse under the "ml" schema.
+the mart database with partition_expr "report_date". Models, tuning results and CSV exports live in
+the lake; labels and predictions in the mart database (DuckDB, or PostgreSQL with DATABASE_URL)
+under the "ml" schema, beside the mart they are computed from: the product API reads predictions
+there, never in silver.
 """
 
 import json
@@ -104,15 +106,53 @@ def _labelled(features: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
 
 
 def _split(frame: pl.DataFrame, label_config: LabelConfig) -> DateSplit:
+    h, history = label_config.horizon_days, label_config.history_days
     if not frame.height:
         raise dg.Failure(
-            "No labelled feature rows: materialize ml/labels (and the features) for past days first."
+            f"no labelled days: a label needs {history} days of mart history before a day and "
+            f"{h} after it; load more days (`amazon-assets ingest business-reports --days N`, "
+            "then `amazon-assets ingest mart --days N`) and run `amazon-assets train` again."
         )
-    return temporal_split(
-        frame["report_date"].min(),
-        frame["report_date"].max(),
-        SplitConfig(embargo_days=label_config.horizon_days),
-    )
+    try:
+        return temporal_split(
+            frame["report_date"].min(),
+            frame["report_date"].max(),
+            SplitConfig(embargo_days=h),
+        )
+    except ValueError as error:
+        raise dg.Failure(f"{error} (load more days of history)") from None
+
+
+def _load_ranker(lake_io_manager: LakeIOManager):
+    try:
+        return load_ranker(lake_io_manager.lake())
+    except FileNotFoundError:
+        raise dg.Failure("no ranker trained yet: run `amazon-assets train`.") from None
+
+
+def evaluation_table(metrics: dict[str, float]) -> str:
+    """The evaluation as a markdown table: each ranking's figures with their 95 % intervals."""
+
+    def cell(name: str) -> str:
+        value = metrics.get(name)
+        if value is None or value != value:
+            return "n/a"
+        low, high = metrics.get(f"{name}_low"), metrics.get(f"{name}_high")
+        interval = f" ({low:.3f}-{high:.3f})" if low == low and high == high else ""
+        return f"{value:.3f}{interval}"
+
+    columns = ("ndcg_at_20", "take_off_recall_at_10", "take_off_recall_at_20")
+    lines = [
+        "| ranking | NDCG@20 | take-off recall@10 | take-off recall@20 |",
+        "|---|---|---|---|",
+    ]
+    for name, label in (
+        ("ranker", "LightGBM ranker"),
+        ("baseline", "baseline score"),
+        ("random", "random"),
+    ):
+        lines.append(f"| {label} | " + " | ".join(cell(f"{name}_{c}") for c in columns) + " |")
+    return "\n".join(lines)
 
 
 def build_ml_assets(
@@ -131,7 +171,7 @@ def build_ml_assets(
     partitioned = {
         "partitions_def": partitions_def,
         "backfill_policy": dg.BackfillPolicy.single_run(),
-        "io_manager_key": "warehouse_io_manager",
+        "io_manager_key": "mart_io_manager",
         "metadata": {"partition_expr": "report_date"},
     }
 
@@ -168,6 +208,7 @@ def build_ml_assets(
         context.add_output_metadata(
             {
                 "rows": result.height,
+                "label_definition": dg.MetadataValue.json(label_config.describe()),
                 "horizon_days": h,
                 "take_off_share": float(result["takes_off"].mean() or 0.0),
                 "mean_relevance": float(result["relevance"].mean() or 0.0),
@@ -238,6 +279,7 @@ def build_ml_assets(
             frame.filter(split.part("validation")),
             RankerConfig(params=tuned),
             split=split.as_dict(),
+            label_definition=label_config.describe(),
         )
         folder = save_ranker(lake, model)
         importance = pl.DataFrame(
@@ -250,6 +292,8 @@ def build_ml_assets(
                 "model_version": model.version,
                 "model_uri": lake.uri(f"{folder}/model.txt"),
                 "tuned_params": dg.MetadataValue.json(tuned),
+                "params": dg.MetadataValue.json(model.manifest["params"]),
+                "label_definition": dg.MetadataValue.json(label_config.describe()),
                 "best_iteration": model.manifest["best_iteration"],
                 "train_rows": model.manifest["train_rows"],
                 "trained_days": dg.MetadataValue.json(split.as_dict()),
@@ -280,8 +324,9 @@ def build_ml_assets(
         score: pl.DataFrame,
         lake_io_manager: dg.ResourceParam[LakeIOManager],
     ) -> dg.MaterializeResult:
-        """NDCG@10/@20, precision@10 and take-off recall of ranker, baseline and random on test days."""
-        model = load_ranker(lake_io_manager.lake())
+        """NDCG@10/@20, precision@10 and take-off recall@10/@20 of ranker, baseline and random on
+        the test days, each with a 95 % bootstrap interval over days."""
+        model = _load_ranker(lake_io_manager)
         split = DateSplit.from_dict(model.manifest["split"])
         test = _labelled(features, labels).filter(split.part("test"))
         test = test.join(
@@ -298,11 +343,13 @@ def build_ml_assets(
             {"ranker": "ranker_score", "baseline": "explosive_score", "random": "random_score"},
             take_offs=take_offs() if take_offs else None,
             horizon_days=h,
+            intervals=True,
         )
         return dg.MaterializeResult(
             metadata={
                 "model_version": model.version,
                 "test_days": dg.MetadataValue.json(list(split.as_dict()["test"])),
+                "table": dg.MetadataValue.md(evaluation_table(metrics)),
                 # NaN (no relevant rows) is not a number Dagster can chart; leave it out.
                 **{name: value for name, value in metrics.items() if value == value},
             }
@@ -324,7 +371,7 @@ def build_ml_assets(
     ) -> pl.DataFrame:
         """The ranker's score and rank per ASIN within its category, per day; top 20 as CSV."""
         lake = lake_io_manager.lake()
-        model = load_ranker(lake)
+        model = _load_ranker(lake_io_manager)
         attributes = mart.select("account", "asin", "report_date", "price", "bsr", "units_ordered")
         predictions = predict_daily(features, model, attributes)
         exported = []
