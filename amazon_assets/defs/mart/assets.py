@@ -43,6 +43,7 @@ from amazon_assets.defs.mart.sources import (
     read_source,
     read_tracked,
 )
+from amazon_assets.defs.mart.tracked import build_tracked_asins_asset
 from amazon_assets.notifiers import AlertNotifierResource
 from amazon_assets.resources.warehouse import WarehouseResource
 from amazon_assets.schedules import build_daily_refresh_schedule
@@ -385,7 +386,11 @@ def build_mart_definitions(
     """
     assets = build_mart_assets(
         partitions_def, dataset, warehouse_kind, mart_kind, available_sources
-    )
+    ) + [
+        build_tracked_asins_asset(
+            dataset, mart_kind, dg.AssetKey([dataset, TRACKED_TABLE]) in available_sources
+        )
+    ]
     job = dg.define_asset_job(
         MART_JOB,
         selection=dg.AssetSelection.assets(*assets),
