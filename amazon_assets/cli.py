@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from amazon_assets.api import commands as api_commands
 from amazon_assets.commands import (
     DEFAULT_DEMO_SKUS,
     DEFAULT_SANDBOX_SEED,
@@ -72,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 
     for domain in DOMAINS:
         domain.register(commands, sources)
+    api_commands.register(commands)
     return parser
 
 
