@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging.config
 import os
 import shutil
 import sys
@@ -50,11 +51,15 @@ def serve_api(settings: Settings, args: argparse.Namespace) -> int:
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
-    print(
-        f"product API on http://{args.host}:{args.port} (docs /docs, {args.workers} worker(s), "
-        f"mart {'postgres' if settings.database_url else 'duckdb'}, "
-        f"cache {'redis' if settings.serving.redis_url else 'memory'})",
-        file=sys.stderr,
+    config = log_config(args.log_level.upper())
+    logging.config.dictConfig(config)
+    logging.getLogger("amazon_assets.api").info(
+        f"product API on http://{args.host}:{args.port} (docs at /docs)",
+        extra={
+            "workers": args.workers,
+            "mart": "postgres" if settings.database_url else "duckdb",
+            "cache": "redis" if settings.serving.redis_url else "memory",
+        },
     )
     uvicorn.run(
         "amazon_assets.api.app:create_app",
@@ -62,7 +67,7 @@ def serve_api(settings: Settings, args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        log_config=log_config(args.log_level.upper()),
+        log_config=config,
         access_log=False,
         server_header=False,
     )

@@ -33,7 +33,7 @@ class TokenRateLimiter:
         storage: Storage
         if redis_url:
             uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
-            storage = RedisStorage(uri, key_prefix=f"{prefix}:ratelimit")
+            storage = RedisStorage(uri, implementation="redispy", key_prefix=f"{prefix}:ratelimit")
         else:
             storage = MemoryStorage()
         self.storage = storage

@@ -66,8 +66,9 @@ class ApiServer:
             )
         deadline = time.monotonic() + _STARTUP_SECONDS
         while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the API exited with {self.process.returncode}:\n{self.log()}")
+            if self.process.poll() is not None or "Application startup failed" in self.log():
+                self.stop()
+                raise RuntimeError(f"the API did not start:\n{self.log()}")
             try:
                 httpx.get(f"{self.url}/health", timeout=2.0)
                 return self
