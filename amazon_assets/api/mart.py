@@ -221,6 +221,10 @@ class DuckDBSnapshotReader:
                 f"no serving snapshot in {self._directory} yet: materialize the mart "
                 "(`amazon-assets ingest mart`)."
             )
+        self.refresh()
+        missing = [name for name in self._tables.values() if not (self._directory / name).exists()]
+        if missing:
+            raise MartUnavailable(f"the serving snapshot lacks {', '.join(sorted(missing))}")
 
     def columns(self, table: str) -> list[str]:
         if table not in self._tables:
