@@ -39,7 +39,13 @@ access_log = logging.getLogger("amazon_assets.api.access")
 # Answers kept in process memory without Redis (LRU beyond this many).
 MEMORY_CACHE_ENTRIES = 50_000
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_TITLES = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed"}
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+}
 
 
 def cache_backend(settings: Settings) -> Cache:

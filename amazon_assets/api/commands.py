@@ -70,6 +70,9 @@ def serve_api(settings: Settings, args: argparse.Namespace) -> int:
         log_config=config,
         access_log=False,
         server_header=False,
+        # A worker answers the supervisor's pings once it has imported the app: on a busy
+        # machine that takes longer than uvicorn's default 5 s.
+        timeout_worker_healthcheck=60,
     )
     return 0
 

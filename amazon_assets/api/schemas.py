@@ -101,6 +101,7 @@ class BatchRequest(BaseModel):
     to: Day | None = None
     fields: list[str] | None = Field(
         None,
+        min_length=1,
         max_length=100,
         json_schema_extra={"items": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,62}$"}},
     )
@@ -213,9 +214,12 @@ class Health(BaseModel):
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries for the problem statuses a route may answer."""
+    """OpenAPI `responses` entries for the problem statuses a route may answer (and 422, which
+    replaces FastAPI's own validation error document: every error is a problem document)."""
+    statuses = tuple(sorted({*statuses, 422}))
     titles = {
         304: "Not modified: the If-None-Match ETag is current.",
+        400: "The body is not JSON.",
         401: "No valid bearer token.",
         403: "The token's role is too low.",
         404: "Not in your accounts, or not materialized yet.",
@@ -224,9 +228,12 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         429: "Rate limit reached; see Retry-After.",
         503: "The mart is unreachable and no earlier answer is cached.",
     }
+    problem_json = {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+    }
     return {
         status: {"description": titles[status]}
         if status == 304
-        else {"model": Problem, "description": titles[status]}
+        else {"model": Problem, "description": titles[status], "content": problem_json}
         for status in statuses
     }

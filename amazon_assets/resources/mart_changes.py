@@ -27,10 +27,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from dagster._core.definitions.partitions.utils import TimeWindow
-from dagster._core.storage.db_io_manager import TableSlice
+if TYPE_CHECKING:  # the API imports this module without Dagster
+    from dagster._core.storage.db_io_manager import TableSlice
 
 CHANGES_SCHEMA = "mart"
 CHANGES_TABLE = "table_changes"
@@ -79,6 +79,8 @@ class MartChange:
 
 def _days(table_slice: TableSlice) -> tuple[date | None, date | None]:
     """The first and last day a slice replaces; (None, None) when it replaces the whole table."""
+    from dagster._core.definitions.partitions.utils import TimeWindow
+
     for dimension in table_slice.partition_dimensions or ():
         if isinstance(dimension.partitions, TimeWindow):
             start, end = dimension.partitions

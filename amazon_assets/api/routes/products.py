@@ -38,7 +38,7 @@ Analyst = Annotated[Principal, Depends(analyst)]
 @router.post(
     "/metrics:batch",
     response_model=BatchAnswer,
-    responses=problems(401, 403, 404, 422, 429, 503),
+    responses=problems(400, 401, 403, 404, 422, 429, 503),
     summary="Daily series of up to 100 ASINs",
 )
 async def batch_metrics(request: Request, body: BatchRequest, principal: Analyst) -> Response:

@@ -121,6 +121,8 @@ def check_fields(
         wanted = [name for name in default if name in available] if default else available
         return wanted
     wanted = list(dict.fromkeys(fields))
+    if not wanted:
+        raise Invalid("fields names at least one column.")
     unknown = [name for name in wanted if name not in available]
     if unknown:
         raise Invalid(
