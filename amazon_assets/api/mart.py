@@ -199,10 +199,13 @@ class DuckDBSnapshotReader:
         import duckdb
 
         statement = _PARAMETER.sub(r"$\1", sql)
+        # DuckDB refuses parameters a statement does not use (PostgreSQL ignores them).
+        used = set(_PARAMETER.findall(sql))
+        values = {name: value for name, value in (params or {}).items() if name in used}
         for attempt in range(2):
             try:
                 with self._cursor() as cursor:
-                    result = cursor.execute(statement, dict(params or {}))
+                    result = cursor.execute(statement, values)
                     names = [column[0] for column in result.description]
                     return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
             except duckdb.IOException as error:

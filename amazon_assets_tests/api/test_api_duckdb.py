@@ -78,6 +78,8 @@ def test_serves_while_a_dagster_run_rewrites_the_mart(duck_api, duck_env, token)
                     f"/v1/competitions/{ACME[0]}?from={since}",
                 ):
                     statuses[client.get(path).status_code] += 1
+                batch = {"asins": [*ACME, "B0NOSUCH01"], "from": since}
+                statuses[client.post("/v1/products/metrics:batch", json=batch).status_code] += 1
                 time.sleep(0.01)  # leave the writer a core
 
     reader = threading.Thread(target=read_all_the_time)
