@@ -62,3 +62,22 @@ def test_authorization_header_must_be_bearer() -> None:
     for header in (None, "", "Basic dXNlcg==", "Bearer "):
         with pytest.raises(AuthError):
             bearer_token(header)
+
+
+def test_the_token_command_mints_what_the_api_accepts(amazon_home, capsys) -> None:
+    from amazon_assets.cli import main
+    from amazon_assets.settings import Settings
+
+    assert main(["token", "--subject", "dash", "--role", "analyst", "--account", "acme"]) == 0
+    token = capsys.readouterr().out.strip()
+    settings = Settings.from_env()
+    principal = decode_token(settings.jwt_signing_key(), settings.serving.jwt_issuer, token)
+    assert (principal.subject, principal.role, principal.accounts) == (
+        "dash",
+        Role.analyst,
+        frozenset({"acme"}),
+    )
+    # The key was created once, private to its owner.
+    assert (amazon_home / "api_jwt_secret").stat().st_mode & 0o777 == 0o600
+    assert main(["token", "--subject", "x", "--account", "*"]) == 2
+    assert "admin tokens only" in capsys.readouterr().err
