@@ -52,7 +52,10 @@ def cache_backend(settings: Settings) -> Cache:
     """cashews on Redis (errors raised, so the cache can step aside) or in process memory."""
     backend = Cache()
     if settings.serving.redis_url:
-        backend.setup(settings.serving.redis_url, suppress=False, socket_timeout=1.0)
+        # Values are our own bytes: stored as they are, never unpickled from Redis.
+        backend.setup(
+            settings.serving.redis_url, suppress=False, socket_timeout=1.0, pickle_type="null"
+        )
     else:
         backend.setup(f"mem://?size={MEMORY_CACHE_ENTRIES}")
     return backend

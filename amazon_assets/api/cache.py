@@ -33,7 +33,6 @@ log = logging.getLogger("amazon_assets.api")
 
 HIT, STALE, MISS, STALE_ERROR, BYPASS = "HIT", "STALE", "MISS", "STALE-ERROR", "BYPASS"
 _LOCK_SECONDS = 30.0  # longer than any computation; a crashed holder's lock expires
-_WAIT_FOR_HOLDER_SECONDS = 2.0
 _WAIT_STEP_SECONDS = 0.01
 
 
@@ -155,12 +154,18 @@ class AnswerCache:
         if locked is False:
             if stored is not None:
                 return self._served(stored, STALE)
-            deadline = time.monotonic() + _WAIT_FOR_HOLDER_SECONDS
+            # Wait for the holder's answer while it holds the lock (it expires if the holder
+            # dies); compute here only if it let go without storing one.
+            deadline = time.monotonic() + _LOCK_SECONDS
             while time.monotonic() < deadline:
                 await asyncio.sleep(_WAIT_STEP_SECONDS)
+                # Lock first, answer second: the holder stores before it lets go.
+                held = await self._held(lock_key)
                 waited = await self._load(key)
                 if waited is not None and (waited.version == version or waited.newer_than(version)):
                     return self._served(waited, HIT)
+                if not held:
+                    break
         try:
             answer = await compute()
             await self._store(key, answer)
@@ -169,6 +174,12 @@ class AnswerCache:
             if locked:
                 with contextlib.suppress(Exception):  # else it expires
                     await self.backend.unlock(lock_key, token)
+
+    async def _held(self, lock_key: str) -> bool:
+        try:
+            return bool(await self.backend.exists(lock_key))
+        except Exception:
+            return False
 
     def _revalidate_in_background(self, key: str, version: Version, compute: Compute) -> None:
         if key in self._inflight:

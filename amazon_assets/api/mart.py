@@ -55,6 +55,10 @@ class MartReader(Protocol):
         """The columns of `schema.table`, in order; [] when it does not exist."""
         ...
 
+    def accounts(self, table: str) -> frozenset[str]:
+        """The accounts `schema.table` holds rows of (kept until the next refresh)."""
+        ...
+
     def refresh(self) -> bool:
         """Pick up a newer snapshot if there is one; True when something changed."""
         ...
@@ -101,6 +105,7 @@ class PostgresMartReader:
         # or 503) while the database is down, and connects when it is back.
         self._pool.open(wait=False)
         self._columns: dict[str, list[str]] = {}
+        self._accounts: dict[str, frozenset[str]] = {}
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         import psycopg
@@ -132,8 +137,12 @@ class PostgresMartReader:
             self._columns[table] = found
         return self._columns[table]
 
+    def accounts(self, table: str) -> frozenset[str]:
+        return _accounts(self, self._accounts, table)
+
     def refresh(self) -> bool:
         self._columns.clear()  # a write may have added columns
+        self._accounts.clear()
         return True
 
     def ping(self) -> None:
@@ -153,11 +162,14 @@ class DuckDBSnapshotReader:
 
         self._directory = directory
         self._connection = duckdb.connect(":memory:", config={"threads": threads})
+        # Every query reads the same few files: keep their footers instead of re-reading them.
+        self._connection.execute("SET parquet_metadata_cache = true")
         self._local = threading.local()
         self._lock = threading.Lock()
         self._manifest_stamp: tuple[int, int] | None = None
         self._tables: dict[str, str] = {}
         self._columns: dict[str, list[str]] = {}
+        self._accounts: dict[str, frozenset[str]] = {}
         for schema in sorted({table.split(".")[0] for table in SERVING_TABLES}):
             self._connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         self.refresh()
@@ -190,8 +202,11 @@ class DuckDBSnapshotReader:
                     self._connection.execute(
                         f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet('{path}')"
                     )
+                    # Read its footer now, not in the first request that needs it.
+                    self._connection.execute(f"SELECT * FROM {table} LIMIT 1").fetchall()
             self._tables = dict(tables)
             self._columns.clear()
+            self._accounts.clear()
             self._manifest_stamp = stamp
         return True
 
@@ -239,8 +254,20 @@ class DuckDBSnapshotReader:
                 ]
         return self._columns[table]
 
+    def accounts(self, table: str) -> frozenset[str]:
+        return _accounts(self, self._accounts, table)
+
     def close(self) -> None:
         self._connection.close()
+
+
+def _accounts(reader: MartReader, cache: dict[str, frozenset[str]], table: str) -> frozenset[str]:
+    if table not in cache:
+        if "account" not in reader.columns(table):
+            return frozenset()
+        rows = reader.rows(f"SELECT DISTINCT account FROM {table}")
+        cache[table] = frozenset(row["account"] for row in rows)
+    return cache[table]
 
 
 def open_reader(settings: Settings, snapshot_wait_seconds: float = 60.0) -> MartReader:

@@ -15,7 +15,9 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 
 @pytest.fixture(params=["memory", "redis"])
 def backend_url(request) -> str:
-    return f"{REDIS_URL}?suppress=false" if request.param == "redis" else "mem://?size=100"
+    if request.param == "redis":
+        return f"{REDIS_URL}?suppress=false&pickle_type=null"
+    return "mem://?size=100"
 
 
 def run_with(url: str, scenario) -> None:

@@ -61,6 +61,10 @@ class Scope:
     def may_read(self, account: str) -> bool:
         return self.accounts is None or account in self.accounts
 
+    def sees_all_of(self, reader: MartReader, table: str) -> bool:
+        """Whether every account `table` holds is the caller's (then its ranks are theirs)."""
+        return self.accounts is None or reader.accounts(table) <= self.accounts
+
 
 def day_range(
     scope: Scope, first: date | None, last: date | None, default_days: int = DEFAULT_RANGE_DAYS
@@ -129,6 +133,12 @@ def check_fields(
             f"unknown field(s) {', '.join(unknown)}; {table} has {', '.join(available) or 'none'}."
         )
     return wanted
+
+
+def present(reader: MartReader, table: str, names: Iterable[str]) -> list[str]:
+    """Those of `names` that `table` has, in the given order."""
+    columns = set(reader.columns(table))
+    return [name for name in names if name in columns]
 
 
 def quoted(names: Iterable[str]) -> str:

@@ -14,6 +14,8 @@ from amazon_assets.api.services.common import (
     Scope,
     day_range,
     latest_values,
+    present,
+    quoted,
     resolve_account,
     rows_or_empty,
 )
@@ -53,8 +55,9 @@ def product_competitors(
         "account": account,
         "since": last_day - timedelta(days=STATE_LOOKBACK_DAYS - 1),
     }
+    fields = present(reader, MART, SIGNALS)
     rows = reader.rows(
-        f"SELECT * FROM {MART} WHERE account = %(account)s"
+        f"SELECT {quoted(['asin', 'report_date', *fields])} FROM {MART} WHERE account = %(account)s"
         f" AND asin IN {in_list('asin', [asin, *competitors], params)}"
         " AND report_date >= %(since)s ORDER BY asin, report_date DESC",
         params,
@@ -64,9 +67,7 @@ def product_competitors(
         by_asin[row["asin"]].append(row)
 
     def state(code: str) -> dict[str, Any]:
-        history = by_asin.get(code, [])
-        fields = [name for name in SIGNALS if history and name in history[0]]
-        values, observed = latest_values(history, fields)
+        values, observed = latest_values(by_asin.get(code, []), fields)
         return {"asin": code, **values, "observed_on": observed}
 
     gaps = rows_or_empty(

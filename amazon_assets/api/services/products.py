@@ -18,6 +18,7 @@ from amazon_assets.api.services.common import (
     check_fields,
     day_range,
     latest_values,
+    present,
     quoted,
     resolve_account,
     rows_or_empty,
@@ -52,7 +53,7 @@ def _visible_rank(
 ) -> int | None:
     """The row's rank in its category that day among the ASINs of the caller's accounts only
     (the stored rank counts every account's ASINs, which a tenant must not learn about)."""
-    if scope.accounts is None:
+    if scope.sees_all_of(reader, table):
         return row.get("category_rank")
     if row.get(score_column) is None:
         return None
@@ -72,10 +73,15 @@ def _visible_rank(
     return int(ahead[0]["ahead"]) + 1
 
 
-def _newest(reader: MartReader, table: str, account: str, asin: str) -> dict[str, Any] | None:
+def _newest(
+    reader: MartReader, table: str, account: str, asin: str, columns: Sequence[str]
+) -> dict[str, Any] | None:
+    wanted = present(reader, table, ["report_date", *columns])
+    if not wanted:
+        return None  # not materialized yet
     rows = rows_or_empty(
         reader,
-        f"SELECT * FROM {table} WHERE account = %(account)s AND asin = %(asin)s"
+        f"SELECT {quoted(wanted)} FROM {table} WHERE account = %(account)s AND asin = %(asin)s"
         " ORDER BY report_date DESC LIMIT 1",
         {"account": account, "asin": asin},
     )
@@ -88,8 +94,10 @@ def product_state(
     """Price, buy box, BSR and category, rating, reviews, stock, explosive score and rank, and
     the latest prediction of one ASIN, each signal with the day it was observed."""
     account, last_day = resolve_account(reader, scope, asin, account)
+    fields = present(reader, MART, STATE_FIELDS)
     rows = reader.rows(
-        f"SELECT * FROM {MART} WHERE account = %(account)s AND asin = %(asin)s"
+        f"SELECT {quoted(['report_date', 'marketplace_id', *fields])} FROM {MART}"
+        " WHERE account = %(account)s AND asin = %(asin)s"
         " AND report_date >= %(since)s ORDER BY report_date DESC",
         {
             "account": account,
@@ -97,10 +105,10 @@ def product_state(
             "since": last_day - timedelta(days=STATE_LOOKBACK_DAYS - 1),
         },
     )
-    fields = [name for name in STATE_FIELDS if name in rows[0]]
     values, observed = latest_values(rows, fields)
-    score = _newest(reader, SCORES, account, asin)
-    prediction = _newest(reader, PREDICTIONS, account, asin)
+    ranked = ["marketplace_id", "category", "category_rank"]
+    score = _newest(reader, SCORES, account, asin, ["explosive_score", *ranked])
+    prediction = _newest(reader, PREDICTIONS, account, asin, ["score", "model_version", *ranked])
     data = {
         "account": account,
         "asin": asin,
