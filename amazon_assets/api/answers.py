@@ -21,7 +21,7 @@ from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from amazon_assets.api.auth import Principal
-from amazon_assets.api.cache import AnswerCache
+from amazon_assets.api.cache import Answer, AnswerCache
 from amazon_assets.api.changes import ChangeLog, Version
 from amazon_assets.api.mart import MartReader
 from amazon_assets.api.metrics import ApiMetrics
@@ -113,9 +113,7 @@ async def answer(
         state.metrics.not_modified.labels(resource).inc()
         return _not_modified(etag, "REVALIDATED")
 
-    async def compute_answer():
-        from amazon_assets.api.cache import Answer
-
+    async def compute_answer() -> Answer:
         started = time.perf_counter()
         status, body = 200, b""
         try:
