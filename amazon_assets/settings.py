@@ -83,7 +83,10 @@ class ServingSettings:
     jwt_secret: str | None = field(default=None, repr=False)  # unset: a key file in the home
     jwt_issuer: str = "amazon-assets"
     rate_limit: str = DEFAULT_API_RATE_LIMIT
-    cache_ttl: float = 60.0  # seconds an answer is fresh; then served stale while revalidated
+    # Seconds an answer is fresh within its mart version (mart writes invalidate at once; this
+    # only bounds how long a change recorded nowhere could go unseen), then served stale while
+    # revalidated.
+    cache_ttl: float = 3600.0
     cache_max_stale: float = 86_400.0  # how old an answer may be served when the mart is down
     change_poll_seconds: float = 1.0  # how often workers look for mart changes
     settle_days: int = 7  # the mart rebuilds this many recent days: they are provisional
@@ -316,7 +319,7 @@ def _serving(env: Mapping[str, str]) -> ServingSettings:
         jwt_secret=secret,
         jwt_issuer=env.get("AMAZON_ASSETS_JWT_ISSUER") or "amazon-assets",
         rate_limit=rate_limit,
-        cache_ttl=_float(env, "AMAZON_ASSETS_API_CACHE_TTL", 60.0),
+        cache_ttl=_float(env, "AMAZON_ASSETS_API_CACHE_TTL", 3600.0),
         cache_max_stale=_float(env, "AMAZON_ASSETS_API_CACHE_MAX_STALE", 86_400.0),
         change_poll_seconds=_float(env, "AMAZON_ASSETS_API_POLL_SECONDS", 1.0),
         settle_days=_int(env, "AMAZON_ASSETS_SETTLE_DAYS", 7, 0, 60),
