@@ -145,7 +145,11 @@ async def _drive(
         while queue:
             method, path, headers, body = queue.pop()
             started = time.perf_counter()
-            response = await client.request(method, path, headers=headers, json=body)
+            try:
+                response = await client.request(method, path, headers=headers, json=body)
+            except httpx.TransportError:
+                # A keep-alive connection the server closed as it was reused: send it again.
+                response = await client.request(method, path, headers=headers, json=body)
             latencies.append(time.perf_counter() - started)
             responses.append(response)
 
