@@ -18,6 +18,7 @@ from typing import Any
 import dagster as dg
 
 from amazon_assets import interrupts
+from amazon_assets.api import commands as api_commands
 from amazon_assets.commands import (
     DEFAULT_DEMO_SKUS,
     DEFAULT_SANDBOX_SEED,
@@ -101,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
 
     for domain in DOMAINS:
         domain.register(commands, sources)
+    api_commands.register(commands)
     return parser
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -37,11 +38,15 @@ SANDBOX_CLIENT_SECRET = "sandbox-client-secret"
 SANDBOX_REFRESH_TOKEN_PREFIX = "Atzr|sandbox-"
 DEFAULT_ACCOUNT = "default"
 DEFAULT_SANDBOX_PORT = 8765
-DEFAULT_SANDBOX_SPEED = 900.0
+DEFAULT_SANDBOX_SPEED = 900.0  # 15 Amazon minutes per real second: the demo takes minutes
 EXECUTORS = ("default", "celery", "k8s")
-DEFAULT_CELERY_BROKER = (
-    "pyamqp://guest@localhost:5672//"  # 15 Amazon minutes per real second: the demo takes minutes
-)
+DEFAULT_CELERY_BROKER = "pyamqp://guest@localhost:5672//"
+
+
+DEFAULT_API_RATE_LIMIT = "20/second;1200/minute"
+JWT_SECRET_FILE = "api_jwt_secret"
+_MIN_JWT_SECRET_LENGTH = 32  # HS256 wants a key at least as long as its 256-bit hash
+_REDIS_PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 class ConfigError(ValueError):
@@ -98,6 +103,29 @@ class ApiSettings:
 
 
 @dataclass(frozen=True)
+class ServingSettings:
+    """The product API: cache, tokens, rate limits (`amazon-assets api`)."""
+
+    redis_url: str | None = field(default=None, repr=False)  # may carry a password
+    redis_prefix: str = "amazon_assets"
+    jwt_secret: str | None = field(default=None, repr=False)  # unset: a key file in the home
+    jwt_issuer: str = "amazon-assets"
+    rate_limit: str = DEFAULT_API_RATE_LIMIT
+    # Seconds an answer is fresh within its mart version (mart writes invalidate at once; this
+    # only bounds how long a change recorded nowhere could go unseen), then served stale while
+    # revalidated.
+    cache_ttl: float = 3600.0
+    cache_max_stale: float = 86_400.0  # how old an answer may be served when the mart is down
+    change_poll_seconds: float = 1.0  # how often workers look for mart changes
+    settle_days: int = 7  # the mart rebuilds this many recent days: they are provisional
+
+    @property
+    def mart_changes_channel(self) -> str:
+        """The Redis pub/sub channel mart writers announce their changes on."""
+        return f"{self.redis_prefix}:mart_changes"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the platform reads from its environment."""
 
@@ -123,6 +151,7 @@ class Settings:
     celery_queue: str = "dagster"
     # SP-API region and marketplaces per account ("" = the default account; else env_suffix).
     sp_api_markets: Mapping[str, AccountMarket] = field(default_factory=dict)
+    serving: ServingSettings = field(default_factory=ServingSettings)
 
     @property
     def uses_sandbox(self) -> bool:
@@ -169,6 +198,32 @@ class Settings:
     @property
     def dagster_home(self) -> Path:
         return self.home / "dagster"
+
+    @property
+    def serving_path(self) -> Path:
+        """Read-only snapshot of the DuckDB mart tables the API serves (parquet + manifest)."""
+        return self.home / "serving"
+
+    def jwt_signing_key(self) -> str:
+        """AMAZON_ASSETS_JWT_SECRET, else a random key kept in the home (created once, mode 600),
+        so `amazon-assets token` and `amazon-assets api` agree on one machine without setup."""
+        if self.serving.jwt_secret:
+            return self.serving.jwt_secret
+        path = self.home / JWT_SECRET_FILE
+        if not path.exists():
+            # Written aside, then linked into place: a concurrent reader never sees it half
+            # written, and of two processes creating it at once the first link wins.
+            draft = path.with_name(f".{JWT_SECRET_FILE}.{os.getpid()}")
+            descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_urlsafe(48))
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
+        return path.read_text().strip()
 
     @property
     def uses_bigquery(self) -> bool:
@@ -234,6 +289,7 @@ class Settings:
             state_url=state_url,
             **_executor(env),
             sp_api_markets=markets,
+            serving=_serving(env),
         )
 
 
@@ -386,6 +442,45 @@ def _postgres_url(env: Mapping[str, str], name: str) -> str | None:
     if value and urlparse(value).scheme not in ("postgresql", "postgres"):
         raise ConfigError(f"{name} must be a postgresql:// URL.")
     return value
+
+
+def _serving(env: Mapping[str, str]) -> ServingSettings:
+    redis_url = env.get("REDIS_URL") or None
+    if redis_url and urlparse(redis_url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("REDIS_URL must be a redis://, rediss:// or unix:// URL.")
+    prefix = env.get("AMAZON_ASSETS_REDIS_PREFIX") or "amazon_assets"
+    if not _REDIS_PREFIX.match(prefix):
+        raise ConfigError(
+            "AMAZON_ASSETS_REDIS_PREFIX must be 1 to 64 letters, digits, '_', '.', ':' or '-'; "
+            f"got {prefix!r}."
+        )
+    secret = env.get("AMAZON_ASSETS_JWT_SECRET") or None
+    if secret and len(secret) < _MIN_JWT_SECRET_LENGTH:
+        raise ConfigError(
+            f"AMAZON_ASSETS_JWT_SECRET must be at least {_MIN_JWT_SECRET_LENGTH} characters "
+            "(e.g. `openssl rand -base64 48`)."
+        )
+    rate_limit = env.get("AMAZON_ASSETS_API_RATE_LIMIT") or DEFAULT_API_RATE_LIMIT
+    try:
+        from limits import parse_many
+
+        parse_many(rate_limit)
+    except ValueError:
+        raise ConfigError(
+            "AMAZON_ASSETS_API_RATE_LIMIT must be limits like '20/second;1200/minute'; "
+            f"got {rate_limit!r}."
+        ) from None
+    return ServingSettings(
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        jwt_secret=secret,
+        jwt_issuer=env.get("AMAZON_ASSETS_JWT_ISSUER") or "amazon-assets",
+        rate_limit=rate_limit,
+        cache_ttl=_float(env, "AMAZON_ASSETS_API_CACHE_TTL", 3600.0),
+        cache_max_stale=_float(env, "AMAZON_ASSETS_API_CACHE_MAX_STALE", 86_400.0),
+        change_poll_seconds=_float(env, "AMAZON_ASSETS_API_POLL_SECONDS", 1.0),
+        settle_days=_int(env, "AMAZON_ASSETS_SETTLE_DAYS", 7, 0, 60),
+    )
 
 
 def _optional_url(env: Mapping[str, str], name: str) -> str | None:

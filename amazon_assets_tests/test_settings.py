@@ -55,6 +55,12 @@ def test_real_credentials_use_amazon_endpoints(tmp_path: Path) -> None:
         ({"AMAZON_ASSETS_ADS_LOOKBACK_DAYS": "120"}, "AMAZON_ASSETS_ADS_LOOKBACK_DAYS"),
         ({"ALERTS_WEBHOOK_URL": "hooks.example.com/x"}, "ALERTS_WEBHOOK_URL"),
         ({"SLACK_WEBHOOK_URL": "slack"}, "SLACK_WEBHOOK_URL"),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
+        ({"AMAZON_ASSETS_REDIS_PREFIX": "a b"}, "AMAZON_ASSETS_REDIS_PREFIX"),
+        ({"AMAZON_ASSETS_JWT_SECRET": "short"}, "AMAZON_ASSETS_JWT_SECRET"),
+        ({"AMAZON_ASSETS_API_RATE_LIMIT": "lots"}, "AMAZON_ASSETS_API_RATE_LIMIT"),
+        ({"AMAZON_ASSETS_API_CACHE_TTL": "-1"}, "AMAZON_ASSETS_API_CACHE_TTL"),
+        ({"AMAZON_ASSETS_SETTLE_DAYS": "90"}, "AMAZON_ASSETS_SETTLE_DAYS"),
     ],
 )
 def test_bad_configuration_names_the_variable(tmp_path: Path, env: dict, variable: str) -> None:
@@ -94,3 +100,18 @@ def test_review_provider_variables_go_together(tmp_path: Path) -> None:
     )
     assert settings.reviews_dataset_url.endswith("/abc/items")
     assert "apify_api_secret" not in repr(settings)
+
+
+def test_api_settings_keep_their_secrets_out_of_reprs(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "AMAZON_ASSETS_HOME": str(tmp_path),
+            "REDIS_URL": "redis://:redis-password@cache:6379/0",
+            "AMAZON_ASSETS_JWT_SECRET": "j" * 40,
+            "AMAZON_ASSETS_API_RATE_LIMIT": "5/second",
+        }
+    )
+    assert settings.serving.rate_limit == "5/second"
+    assert settings.serving.mart_changes_channel == "amazon_assets:mart_changes"
+    assert settings.jwt_signing_key() == "j" * 40
+    assert "redis-password" not in repr(settings) and "j" * 40 not in repr(settings)

@@ -23,7 +23,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from amazon_assets.errors import DatabaseUnreachableError
 from amazon_assets.resources.warehouse import (
-    DuckDBWarehouseIOManager,
+    DuckDBMartIOManager,
     WarehouseResource,
     _output_metadata,
     add_columns_sql,
@@ -268,18 +268,44 @@ def _names(table_slice: TableSlice) -> tuple[str, str]:
     return table_slice.schema, table_slice.table
 
 
+class PostgresMartTypeHandler(PostgresPolarsTypeHandler):
+    """Writes with COPY, then, in the same transaction, the indexes the product API looks up by
+    and the change record that versions its cache (resources/mart_changes.py)."""
+
+    def __init__(self, publisher) -> None:
+        self.publisher = publisher
+
+    def handle_output(
+        self, context: dg.OutputContext, table_slice: TableSlice, obj: pl.DataFrame, connection
+    ) -> Mapping[str, Any]:
+        from amazon_assets.resources.mart_changes import ensure_serving_indexes
+
+        metadata = super().handle_output(context, table_slice, obj, connection)
+        columns = [name for name, _ in table_columns(connection, *_names(table_slice))]
+        ensure_serving_indexes(connection, table_slice.schema, table_slice.table, columns)
+        return {**metadata, **self.publisher.on_write(connection, _DIALECT, table_slice, context)}
+
+
 class PostgresWarehouseIOManager(dg.ConfigurableIOManagerFactory):
-    """Mart tables in PostgreSQL: one table per asset, partitions replaced in one transaction."""
+    """Mart tables in PostgreSQL: one table per asset, partitions replaced in one transaction;
+    each write is recorded in mart.table_changes and announced on Redis for the product API."""
 
     # A postgresql:// URL; wire dg.EnvVar("DATABASE_URL") so the password stays out of the UI.
     database_url: str
+    redis_url: str | None = None  # dg.EnvVar("REDIS_URL") when set
+    changes_channel: str | None = None
 
     def create_io_manager(self, context) -> DbIOManager:
-        return DbIOManager(
+        from amazon_assets.resources.mart_changes import ChangePublisher
+        from amazon_assets.resources.warehouse import _PublishingDbIOManager
+
+        publisher = ChangePublisher(self.redis_url, self.changes_channel)
+        return _PublishingDbIOManager(
+            publisher=publisher,
             db_client=PostgresClient(),
             database="postgres",
             schema=None,
-            type_handlers=[PostgresPolarsTypeHandler()],
+            type_handlers=[PostgresMartTypeHandler(publisher)],
             default_load_type=pl.DataFrame,
             io_manager_name="PostgresWarehouseIOManager",
         )
@@ -310,18 +336,24 @@ class PostgresResource(dg.ConfigurableResource):
 
 def mart_warehouse_from_settings(
     settings: Settings, *, secret_from_env: bool = True
-) -> tuple[
-    PostgresWarehouseIOManager | DuckDBWarehouseIOManager, PostgresResource | WarehouseResource
-]:
+) -> tuple[PostgresWarehouseIOManager | DuckDBMartIOManager, PostgresResource | WarehouseResource]:
     """The mart's IO manager and query resource: PostgreSQL when DATABASE_URL is set, else DuckDB.
 
     In definitions the URL is a dg.EnvVar, read at run time, so its password never shows in the
     UI; commands querying outside a run pass `secret_from_env=False` to use the value itself.
     """
+    serving = settings.serving
+    redis_url = None
+    if serving.redis_url:
+        redis_url = dg.EnvVar("REDIS_URL") if secret_from_env else serving.redis_url
+    announce = {"redis_url": redis_url, "changes_channel": serving.mart_changes_channel}
     if settings.database_url:
         url = dg.EnvVar("DATABASE_URL") if secret_from_env else settings.database_url
-        return PostgresWarehouseIOManager(database_url=url), PostgresResource(database_url=url)
+        return (
+            PostgresWarehouseIOManager(database_url=url, **announce),
+            PostgresResource(database_url=url),
+        )
     database = str(settings.warehouse_path)
-    return DuckDBWarehouseIOManager(database=database), WarehouseResource(
-        kind="duckdb", database=database
-    )
+    return DuckDBMartIOManager(
+        database=database, serving_dir=str(settings.serving_path), **announce
+    ), WarehouseResource(kind="duckdb", database=database)

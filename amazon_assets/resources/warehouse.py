@@ -450,6 +450,54 @@ class DuckDBWarehouseIOManager(DuckDBIOManager):
         )
 
 
+class _PublishingDbIOManager(_WarehouseDbIOManager):
+    """Announces the mart changes its type handler recorded once the write has committed."""
+
+    def __init__(self, *, publisher, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._publisher = publisher
+
+    def handle_output(self, context: dg.OutputContext, obj: object) -> None:
+        super().handle_output(context, obj)
+        self._publisher.after_commit(context.log)
+
+
+class DuckDBMartTypeHandler(DuckDBPolarsWarehouseTypeHandler):
+    """Writes like the warehouse, then records the change and refreshes the API's snapshot."""
+
+    def __init__(self, publisher) -> None:
+        self.publisher = publisher
+
+    def handle_output(
+        self, context: dg.OutputContext, table_slice: TableSlice, obj: pl.DataFrame, connection
+    ) -> Mapping[str, Any]:
+        metadata = super().handle_output(context, table_slice, obj, connection)
+        return {**metadata, **self.publisher.on_write(connection, "duckdb", table_slice, context)}
+
+
+class DuckDBMartIOManager(DuckDBWarehouseIOManager):
+    """The mart in the DuckDB warehouse file; every write also tells the product API
+    (resources/mart_changes.py): a change record, a parquet snapshot, a Redis message."""
+
+    serving_dir: str | None = None
+    redis_url: str | None = None
+    changes_channel: str | None = None
+
+    def create_io_manager(self, context) -> DbIOManager:
+        from amazon_assets.resources.mart_changes import ChangePublisher
+
+        publisher = ChangePublisher(self.redis_url, self.changes_channel, self.serving_dir)
+        return _PublishingDbIOManager(
+            publisher=publisher,
+            db_client=WarehouseDuckDbClient(),
+            database=self.database,
+            schema=self.schema_,
+            type_handlers=[DuckDBMartTypeHandler(publisher)],
+            default_load_type=pl.DataFrame,
+            io_manager_name="DuckDBMartIOManager",
+        )
+
+
 # ---------------------------------------------------------------------------------------------
 # BigQuery
 # ---------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from amazon_assets.defs.mart.sources import (
     competitor_pairs,
     read_tracked,
 )
+from amazon_assets.defs.mart.tracked import build_tracked_asins_asset
 from amazon_assets.notifiers import AlertNotifierResource
 from amazon_assets.partitions import PLANNED_PER_ASSET_TAGS
 from amazon_assets.resources.postgres import connect, copy_frame, create_if_missing
@@ -395,7 +396,11 @@ def build_mart_definitions(
     """
     assets = build_mart_assets(
         partitions_def, dataset, warehouse_kind, mart_kind, available_sources
-    )
+    ) + [
+        build_tracked_asins_asset(
+            dataset, mart_kind, dg.AssetKey([dataset, TRACKED_TABLE]) in available_sources
+        )
+    ]
     job = dg.define_asset_job(
         MART_JOB,
         selection=dg.AssetSelection.assets(*assets),

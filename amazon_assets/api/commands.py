@@ -1,0 +1,100 @@
+"""`amazon-assets api` (serve the product API) and `amazon-assets token` (mint a bearer token)."""
+
+from __future__ import annotations
+
+import argparse
+import logging.config
+import os
+import shutil
+import sys
+
+from amazon_assets.commands import CommandError
+from amazon_assets.settings import Settings
+
+DEFAULT_PORT = 8000
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    api = commands.add_parser("api", help="serve the product API over the mart (uvicorn)")
+    api.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all)")
+    api.add_argument("--port", type=int, default=DEFAULT_PORT)
+    api.add_argument("--workers", type=int, default=1, help="worker processes (cores)")
+    api.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    api.set_defaults(handler=serve_api)
+
+    token = commands.add_parser("token", help="mint a bearer token for the product API")
+    token.add_argument("--subject", required=True, help="who the token is for (in logs)")
+    token.add_argument("--role", choices=["viewer", "analyst", "admin"], default="viewer")
+    token.add_argument(
+        "--account",
+        action="append",
+        required=True,
+        dest="accounts",
+        help="an account it may read (repeat; '*' for every account, admin only)",
+    )
+    token.add_argument("--days", type=float, default=30.0, help="how long it is valid")
+    token.set_defaults(handler=mint)
+
+
+def serve_api(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from amazon_assets.api.logs import log_config
+
+    if not 1 <= args.port <= 65535:
+        raise CommandError(f"--port must be between 1 and 65535; got {args.port}.")
+    if args.workers < 1:
+        raise CommandError(f"--workers must be at least 1; got {args.workers}.")
+    if args.workers > 1:
+        # Each worker is a process: Prometheus counters go to files summed by /metrics.
+        directory = settings.home / "prometheus"
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    config = log_config(args.log_level.upper())
+    logging.config.dictConfig(config)
+    logging.getLogger("amazon_assets.api").info(
+        f"product API on http://{args.host}:{args.port} (docs at /docs)",
+        extra={
+            "workers": args.workers,
+            "mart": "postgres" if settings.database_url else "duckdb",
+            "cache": "redis" if settings.serving.redis_url else "memory",
+        },
+    )
+    uvicorn.run(
+        "amazon_assets.api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=config,
+        access_log=False,
+        server_header=False,
+        # A worker answers the supervisor's pings once it has imported the app: on a busy
+        # machine that takes longer than uvicorn's default 5 s.
+        timeout_worker_healthcheck=60,
+    )
+    return 0
+
+
+def mint(settings: Settings, args: argparse.Namespace) -> int:
+    from amazon_assets.api.auth import mint_token
+
+    try:
+        token = mint_token(
+            settings.jwt_signing_key(),
+            settings.serving.jwt_issuer,
+            args.subject,
+            args.role,
+            args.accounts,
+            int(args.days * 86400),
+        )
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    print(token)
+    print(
+        f"token for {args.subject}: {args.role} on {', '.join(sorted(set(args.accounts)))}, "
+        f"valid {args.days:g} day(s); send it as 'Authorization: Bearer <token>'.",
+        file=sys.stderr,
+    )
+    return 0

@@ -1,0 +1,1 @@
+"""HTTP routes: validate, check the caller, call a service through `answers.answer`."""

@@ -1,0 +1,63 @@
+"""The `caller(role)` dependency: a valid bearer token of at least `role`, within its rate limit.
+
+401 without a valid token, 403 when its role is too low, 429 with Retry-After past its limit.
+Errors say what is wrong in one sentence and never repeat the token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import HTTPException, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from amazon_assets.api.auth import AuthError, Principal, Role, decode_token
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="A JWT from `amazon-assets token` (role and accounts it may read).",
+)
+
+
+def caller(role: Role = Role.viewer) -> Callable[..., Awaitable[Principal]]:
+    """A dependency resolving the request's principal, checked against `role` and rate limits."""
+
+    async def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    ) -> Principal:
+        state = request.app.state.api
+        challenge = {"WWW-Authenticate": 'Bearer realm="amazon-assets"'}
+        if credentials is None:
+            raise HTTPException(401, "an Authorization: Bearer token is required.", challenge)
+        try:
+            principal = decode_token(
+                state.signing_key, state.settings.serving.jwt_issuer, credentials.credentials
+            )
+        except AuthError as error:
+            challenge["WWW-Authenticate"] += ', error="invalid_token"'
+            raise HTTPException(401, str(error), challenge) from None
+        request.state.subject = principal.subject
+        if not principal.may(role):
+            raise HTTPException(
+                403, f"this needs the {role.value} role; the token is {principal.role.value}."
+            )
+        decision = await state.limiter.hit(principal.token_id)
+        if not decision.allowed:
+            state.metrics.rate_limited.inc()
+            raise HTTPException(
+                429,
+                f"rate limit {decision.limit} reached for this token; retry in "
+                f"{decision.retry_after} s.",
+                {"Retry-After": str(decision.retry_after)},
+            )
+        return principal
+
+    return dependency
+
+
+viewer = caller(Role.viewer)
+analyst = caller(Role.analyst)
+admin = caller(Role.admin)
