@@ -12,6 +12,8 @@ ASIN_PATTERN = r"^[A-Za-z0-9]{10}$"
 ACCOUNT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}$"
 FIELDS_PATTERN = r"^[a-z][a-z0-9_]{0,62}(,[a-z][a-z0-9_]{0,62}){0,99}$"
 KINDS_PATTERN = r"^[a-z][a-z_]{0,39}(,[a-z][a-z_]{0,39}){0,19}$"
+# Amazon category names are printable text; PostgreSQL rejects NUL in a parameter (a 500).
+CATEGORY_PATTERN = r"^[^\x00-\x1f\x7f]{1,200}$"
 # Days the mart can hold; keeps date arithmetic (a year back, 90 days back) in range.
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 

@@ -233,6 +233,9 @@ def test_top_predictions_rank_within_the_callers_accounts(pg_api, token) -> None
     ]
     assert top["meta"]["date"] == yesterday().isoformat()
     assert get(pg_api, "/v1/predictions/top", token("viewer", "acme")).status_code == 403
+    # PostgreSQL refuses NUL in a parameter: such a category is invalid input, not a 500.
+    nul = get(pg_api, "/v1/predictions/top?category=a%00b", token("analyst", "acme"))
+    assert nul.status_code == 422, nul.text
 
 
 def test_rate_limit_answers_429_with_retry_after(pg_api, token) -> None:

@@ -9,7 +9,14 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from amazon_assets.api.answers import answer
 from amazon_assets.api.auth import Principal
-from amazon_assets.api.params import ASIN_PATTERN, FIRST_DAY, KINDS_PATTERN, LAST_DAY, split
+from amazon_assets.api.params import (
+    ASIN_PATTERN,
+    CATEGORY_PATTERN,
+    FIRST_DAY,
+    KINDS_PATTERN,
+    LAST_DAY,
+    split,
+)
 from amazon_assets.api.schemas import AlertsAnswer, PredictionsAnswer, problems
 from amazon_assets.api.security import analyst, viewer
 from amazon_assets.api.services import alerts, predictions
@@ -64,7 +71,7 @@ async def top_predictions(
         date | None,
         Query(alias="date", ge=FIRST_DAY, le=LAST_DAY, description="Default: the newest."),
     ] = None,
-    category: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    category: Annotated[str | None, Query(pattern=CATEGORY_PATTERN)] = None,
     k: Annotated[int, Query(ge=1, le=predictions.MAX_K)] = 20,
 ) -> Response:
     """The k best-scored ASINs of each category (or of `category`) on `date`, ranked among your
