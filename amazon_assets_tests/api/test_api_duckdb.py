@@ -121,7 +121,9 @@ def test_cached_answers_outlive_a_lost_snapshot(duck_api, duck_env, token) -> No
     stale = httpx.get(product, headers=headers, timeout=30)
     assert stale.status_code == 200 and stale.headers["x-cache"] == "STALE"
     assert stale.content == kept.content
-    uncached = httpx.get(f"{product}/metrics?from=2026-11-03", headers=headers, timeout=30)
+    # No other test asks for `to`, so this answer was never cached.
+    window = f"from={yesterday() - timedelta(days=9)}&to={yesterday() - timedelta(days=2)}"
+    uncached = httpx.get(f"{product}/metrics?{window}", headers=headers, timeout=30)
     assert uncached.status_code == 503 and int(uncached.headers["retry-after"]) > 0
     health = httpx.get(f"{duck_api.url}/health", timeout=30)
     assert health.status_code == 503 and not health.json()["mart"]["reachable"]
