@@ -16,7 +16,7 @@ demo: $(INSTALLED)
 	$(BIN)/amazon-assets demo
 
 test: $(INSTALLED)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 ui: $(INSTALLED)
 	$(BIN)/amazon-assets ui
