@@ -62,14 +62,22 @@ def _day(value: date | str) -> str:
     return value.isoformat() if isinstance(value, date) else str(value)
 
 
+def _date(value: date | str | None) -> date | None:
+    """A day as the services return it, or as their JSON answers carry it."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
 def _layout(title: str, reversed_axis: bool = False, **extra: Any) -> dict[str, Any]:
     layout = {**_LAYOUT, "title": {"text": title, "font": {"size": 14}}, **extra}
     layout["yaxis"] = {"autorange": "reversed"} if reversed_axis else {}
     return layout
 
 
-def provisional_marks(settled_through: date | None, last: date | None) -> dict[str, Any]:
+def provisional_marks(
+    settled_through: date | str | None, last: date | str | None
+) -> dict[str, Any]:
     """Layout shapes and a label marking the days after `settled_through` as provisional."""
+    settled_through, last = _date(settled_through), _date(last)
     if settled_through is None or last is None or last <= settled_through:
         return {"shapes": [], "annotations": []}
     boundary = _day(settled_through + timedelta(hours=12))
@@ -120,9 +128,9 @@ def provisional_marks(settled_through: date | None, last: date | None) -> dict[s
 def product_figures(
     series: Sequence[Mapping[str, Any]],
     yoy: Sequence[Mapping[str, Any]],
-    settled_through: date | None,
+    settled_through: date | str | None,
     align: str,
-    last: date | None,
+    last: date | str | None,
 ) -> list[dict[str, Any]]:
     """One figure per charted field: the daily series, last year's values aligned to the
     days they are compared with (`yoy`: the yoy service's series), the provisional days."""
@@ -163,7 +171,10 @@ def product_figures(
 
 
 def competitor_figures(
-    batch: Sequence[Mapping[str, Any]], own: str, settled_through: date | None, last: date | None
+    batch: Sequence[Mapping[str, Any]],
+    own: str,
+    settled_through: date | str | None,
+    last: date | str | None,
 ) -> list[dict[str, Any]]:
     """Price, BSR, rating and reviews of the own ASIN and each competitor, one line each
     (`batch`: the batch metrics service's data)."""
@@ -190,7 +201,7 @@ def competitor_figures(
     return figures
 
 
-def account_figure(account: Mapping[str, Any], settled_through: date | None) -> dict[str, Any]:
+def account_figure(account: Mapping[str, Any], settled_through: date | str | None) -> dict[str, Any]:
     """An account's daily sales and ad spend (bars) with TACoS on a second axis."""
     trend = account["trend"]
     days = [_day(row["report_date"]) for row in trend]

@@ -184,10 +184,6 @@ async def ask(request: Request, principal: Principal, read: reads.Read) -> dict[
     return body
 
 
-def _day(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None
-
-
 FromQuery = Annotated[date | None, Query(alias="from", ge=FIRST_DAY, le=LAST_DAY)]
 ToQuery = Annotated[date | None, Query(alias="to", ge=FIRST_DAY, le=LAST_DAY)]
 AccountQuery = Annotated[str | None, Query(pattern=ACCOUNT_PATTERN)]
@@ -255,7 +251,7 @@ async def overview(request: Request, first: FromQuery = None, last: ToQuery = No
     predicted take-offs per category."""
     principal = await signed_in(request)
     summary = await ask(request, principal, reads.overview(first, last))
-    settled = _day(summary["meta"]["settled_through"])
+    settled = summary["meta"]["settled_through"]
     yesterday = today() - timedelta(days=1)
     todays = await ask(request, principal, reads.alert_list(since=yesterday, limit=50))
     top: dict[str, Any] | None = None
@@ -297,7 +293,7 @@ async def product(
     fields = [field for field, _, _ in charts.PRODUCT_CHARTS]
     series = await ask(request, principal, reads.metrics(asin, first, last, fields, account))
     yoy = await ask(request, principal, reads.yoy(asin, first, last, align, fields, account))  # type: ignore[arg-type]
-    settled = _day(series["meta"]["settled_through"]) or _day(yoy["meta"]["settled_through"])
+    settled = yoy["meta"]["settled_through"]
     return render(
         request,
         "product.html",
@@ -337,7 +333,7 @@ async def competitors(
     series = await ask(
         request, principal, reads.batch([asin, *rivals], first, last, fields, account)
     )
-    settled = _day(series["meta"]["settled_through"])
+    settled = series["meta"]["settled_through"]
     return render(
         request,
         "competitors.html",
