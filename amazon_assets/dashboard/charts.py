@@ -201,7 +201,9 @@ def competitor_figures(
     return figures
 
 
-def account_figure(account: Mapping[str, Any], settled_through: date | str | None) -> dict[str, Any]:
+def account_figure(
+    account: Mapping[str, Any], settled_through: date | str | None
+) -> dict[str, Any]:
     """An account's daily sales and ad spend (bars) with TACoS on a second axis."""
     trend = account["trend"]
     days = [_day(row["report_date"]) for row in trend]

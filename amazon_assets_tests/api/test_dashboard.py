@@ -53,9 +53,7 @@ class Session:
         self.page: Page = self.context.new_page()
         self.base = base
         self.errors: list[str] = []
-        self.page.on(
-            "console", lambda m: self.errors.append(m.text) if m.type == "error" else None
-        )
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
         self.page.goto(f"{base}/dashboard/")
         assert "/dashboard/login" in self.page.url  # no cookie yet: the sign-in form
@@ -120,7 +118,9 @@ def test_every_page_renders_with_charts_and_no_console_errors(analyst, screensho
     assert analyst.errors == []
 
 
-@pytest.mark.parametrize("align, year_ago", [("weekday", date(2025, 11, 27)), ("date", date(2025, 11, 26))])
+@pytest.mark.parametrize(
+    "align, year_ago", [("weekday", date(2025, 11, 27)), ("date", date(2025, 11, 26))]
+)
 def test_last_years_line_is_where_the_api_puts_it(analyst, pg_api, token, align, year_ago) -> None:
     first, last = "2026-11-01", "2026-11-30"
     status = analyst.open(f"/dashboard/products/{ACME[1]}?from={first}&to={last}&align={align}")
