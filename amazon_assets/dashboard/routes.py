@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from importlib.resources import files
 from pathlib import Path
@@ -25,6 +25,7 @@ import orjson
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 
 from amazon_assets.api import reads
 from amazon_assets.api.answers import ApiState, cached_answer, today
@@ -36,7 +37,10 @@ from amazon_assets.api.params import (
     KINDS_PATTERN,
     LAST_DAY,
 )
+from amazon_assets.api.routes import reports as report_routes
 from amazon_assets.api.security import authorize
+from amazon_assets.api.services.common import Ambiguous, NotFound
+from amazon_assets.api.services.reports import ReportError
 from amazon_assets.dashboard import charts
 
 PREFIX = "/dashboard"
@@ -103,7 +107,12 @@ def days_between(later: str | None, earlier: str | None) -> int | str:
     return (date.fromisoformat(later) - date.fromisoformat(earlier)).days
 
 
+def timestamp_filter(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 templates.filters.update(
+    timestamp=timestamp_filter,
     num=number_filter,
     money=money_filter,
     pct=percent_filter,
@@ -334,6 +343,8 @@ async def competitors(
         request, principal, reads.batch([asin, *rivals], first, last, fields, account)
     )
     settled = series["meta"]["settled_through"]
+    state: ApiState = request.app.state.api
+    report = await run_in_threadpool(report_routes.latest, state, principal, asin, account)
     return render(
         request,
         "competitors.html",
@@ -345,7 +356,25 @@ async def competitors(
         gaps=now["data"]["latest_gaps"],
         meta=now["meta"],
         figures=charts.competitor_figures(series["data"], asin, settled, last),
+        report=report,
+        may_write=principal.may(Role.analyst),
     )
+
+
+@router.post("/products/{asin}/report")
+async def write_report(request: Request, asin: str, account: AccountQuery = None) -> Response:
+    """Write a competitive report now (analyst: it may spend the LLM budget)."""
+    principal = await signed_in(request, Role.analyst)
+    asin = _asin(asin)
+    state: ApiState = request.app.state.api
+    try:
+        report = await run_in_threadpool(report_routes.write, state, principal, asin, account)
+    except (NotFound, Ambiguous) as error:
+        raise PageError(404 if isinstance(error, NotFound) else 409, str(error)) from None
+    except ReportError as error:
+        raise PageError(502, str(error)) from None
+    target = f"{PREFIX}/products/{asin}/competitors?account={quote(report['account'])}#report"
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/open")
