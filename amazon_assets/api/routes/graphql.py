@@ -19,6 +19,7 @@ from amazon_assets.api.graphql.persisted import is_sha256, persisted_id, safelis
 from amazon_assets.api.graphql.schema import Context, loaders, schema
 from amazon_assets.api.mart import MartUnavailable, counting_queries
 from amazon_assets.api.reads import Read
+from amazon_assets.api.schemas import problems
 from amazon_assets.api.security import viewer
 from amazon_assets.api.services.common import (
     ALERTS,
@@ -43,7 +44,13 @@ def _refused(status: int, code: str, message: str) -> Response:
 @router.post(
     "/graphql",
     summary="GraphQL, persisted queries only",
-    responses={400: {"description": "Not a persisted query of the safelist."}},
+    responses={
+        400: {
+            "description": "Not a persisted query of the safelist (GraphQL errors).",
+            "content": {JSON: {"schema": {"type": "object"}}},
+        },
+        **problems(401, 429, 503),
+    },
 )
 async def graphql(request: Request, principal: Annotated[Principal, Depends(viewer)]) -> Response:
     """Run a safelisted query: `{"extensions": {"persistedQuery": {"version": 1, "sha256Hash":

@@ -57,6 +57,7 @@ def _failed(error: Exception) -> Response:
 
 @router.post(
     "/{asin}/report",
+    status_code=201,
     responses=problems(401, 403, 404, 409, 429, 502, 503),
     summary="Write a competitive report now",
 )
