@@ -185,13 +185,15 @@ def competitor_figures(
         data = []
         for entry in ordered:
             is_own = entry["asin"] == own
+            # Days a signal was observed only: competitors' signals start when tracking did.
+            observed = [row for row in entry["series"] if row.get(field) is not None]
             data.append(
                 {
                     "type": "scatter",
                     "mode": "lines",
                     "name": f"{entry['asin']} (own)" if is_own else entry["asin"],
-                    "x": [_day(row["report_date"]) for row in entry["series"]],
-                    "y": [number(row.get(field)) for row in entry["series"]],
+                    "x": [_day(row["report_date"]) for row in observed],
+                    "y": [number(row[field]) for row in observed],
                     "line": {"width": 3, "color": _OWN_COLOR} if is_own else {"width": 1.5},
                 }
             )

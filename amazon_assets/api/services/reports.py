@@ -79,9 +79,10 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def _first_last(rows: list[dict[str, Any]], field: str) -> tuple[Any, Any]:
-    values = [row[field] for row in rows if row.get(field) is not None]
-    return (values[0], values[-1]) if values else (None, None)
+def _first_last(rows: list[dict[str, Any]], field: str) -> tuple[dict | None, dict | None]:
+    """The first and the last row that has `field`."""
+    observed = [row for row in rows if row.get(field) is not None]
+    return (observed[0], observed[-1]) if observed else (None, None)
 
 
 def template_report(inputs: dict[str, Any]) -> str:
@@ -136,7 +137,7 @@ def template_report(inputs: dict[str, Any]) -> str:
     actions = []
     if price is not None and prices and price > max(prices):
         actions.append("check whether the price premium over every competitor is intended")
-    if first_bsr is not None and last_bsr > first_bsr:
+    if first_bsr is not None and last_bsr is not None and last_bsr > first_bsr:
         actions.append("look into the rank loss (traffic, stock, buy box)")
     if reviews is not None and rival_reviews and reviews < min(rival_reviews):
         actions.append("work on reviews: the product has the fewest")
