@@ -171,6 +171,8 @@ class Settings:
     slack_webhook_url: str | None = None
     reviews_dataset_url: str | None = None  # an Apify actor's dataset items URL
     has_reviews_token: bool = False  # the token itself stays in REVIEWS_APIFY_TOKEN
+    reviews_daily_budget: float | None = None  # what reading the review dataset may cost a day
+    reviews_cost_per_1000_items: float = 0.0  # the provider's price of 1,000 items read
     state_url: str | None = None  # PostgreSQL for quota buckets and the report ledger
     executor: str = "default"  # "celery" or "k8s": each step a Celery task or a Kubernetes pod
     celery_broker_url: str = DEFAULT_CELERY_BROKER
@@ -314,6 +316,8 @@ class Settings:
             slack_webhook_url=_optional_url(env, "SLACK_WEBHOOK_URL"),
             reviews_dataset_url=reviews_url,
             has_reviews_token=reviews_token,
+            reviews_daily_budget=_float(env, "REVIEWS_DAILY_BUDGET", 0.0) or None,
+            reviews_cost_per_1000_items=_non_negative(env, "REVIEWS_COST_PER_1000_ITEMS"),
             state_url=state_url,
             **_executor(env),
             sp_api_markets=markets,
