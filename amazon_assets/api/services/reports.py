@@ -101,14 +101,19 @@ def template_report(inputs: dict[str, Any]) -> str:
         if gaps.get("price_gap") is not None:
             position += f", {gaps['price_gap']:+.1%} against their median"
         position += "."
-    first_bsr, last_bsr = _first_last(inputs["own_by_day"], "bsr")
-    if first_bsr is None:
+    first_row, last_row = _first_last(inputs["own_by_day"], "bsr")
+    first_bsr = first_row["bsr"] if first_row else None
+    last_bsr = last_row["bsr"] if last_row else None
+    if first_row is None or last_row is None:
         rank = "No Best Seller Rank was observed over the last four weeks."
     else:
         direction = (
             "improved" if last_bsr < first_bsr else "worsened" if last_bsr > first_bsr else "held"
         )
-        rank = f"The Best Seller Rank {direction} from {first_bsr} to {last_bsr} over four weeks"
+        rank = (
+            f"The Best Seller Rank {direction} from {first_bsr} on {first_row['report_date']} to "
+            f"{last_bsr} on {last_row['report_date']}"
+        )
         if gaps.get("competitor_median_bsr") is not None:
             rank += f"; the competitors' median is {gaps['competitor_median_bsr']:.0f}"
         rank += "."
