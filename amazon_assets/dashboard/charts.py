@@ -7,7 +7,7 @@ does not serve (YoY pairs come from analytics/yoy.py through the yoy service).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -80,7 +80,8 @@ def provisional_marks(
     settled_through, last = _date(settled_through), _date(last)
     if settled_through is None or last is None or last <= settled_through:
         return {"shapes": [], "annotations": []}
-    boundary = _day(settled_through + timedelta(hours=12))
+    # Noon of the last settled day: the line falls between its point and the next day's.
+    boundary = datetime.combine(settled_through, time(12)).isoformat()
     end = _day(last + timedelta(days=1))
     return {
         "shapes": [
