@@ -17,7 +17,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from amazon_assets_tests.api.conftest import bearer
+from amazon_assets.api.auth import mint_token
+from amazon_assets_tests.api.conftest import ISSUER, SECRET, bearer
 from amazon_assets_tests.api.market import ACME, GLOBEX, RIVALS, units
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -79,9 +80,12 @@ class Session:
         self.context.close()
 
 
-@pytest.fixture
-def analyst(browser: Browser, pg_api, token) -> Iterator[Session]:
-    session = Session(browser, pg_api.url, token("analyst", "acme"))
+@pytest.fixture(scope="module")
+def analyst(browser: Browser, pg_api) -> Iterator[Session]:
+    """One signed-in analyst of acme for the module (signing in is the slow part)."""
+    session = Session(
+        browser, pg_api.url, mint_token(SECRET, ISSUER, "analyst", "analyst", ["acme"], 3600)
+    )
     yield session
     session.close()
 
