@@ -31,11 +31,13 @@ from amazon_assets.api import reads
 from amazon_assets.api.answers import ApiState, cached_answer, today
 from amazon_assets.api.auth import AuthError, Principal, Role, decode_token
 from amazon_assets.api.params import (
-    ACCOUNT_PATTERN,
     ASIN_PATTERN,
     FIRST_DAY,
     KINDS_PATTERN,
     LAST_DAY,
+    AccountQuery,
+    FromQuery,
+    ToQuery,
 )
 from amazon_assets.api.routes import reports as report_routes
 from amazon_assets.api.security import authorize
@@ -191,11 +193,6 @@ async def ask(request: Request, principal: Principal, read: reads.Read) -> dict[
     if answer.status != 200:
         raise PageError(answer.status, body.get("detail", "not available"))
     return body
-
-
-FromQuery = Annotated[date | None, Query(alias="from", ge=FIRST_DAY, le=LAST_DAY)]
-ToQuery = Annotated[date | None, Query(alias="to", ge=FIRST_DAY, le=LAST_DAY)]
-AccountQuery = Annotated[str | None, Query(pattern=ACCOUNT_PATTERN)]
 
 
 @router.get("/static/plotly.min.js")
