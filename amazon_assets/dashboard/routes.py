@@ -36,6 +36,7 @@ from amazon_assets.api.params import (
     KINDS_PATTERN,
     LAST_DAY,
     AccountQuery,
+    Align,
     FromQuery,
     ToQuery,
 )
@@ -285,7 +286,7 @@ async def product(
     asin: str,
     first: FromQuery = None,
     last: ToQuery = None,
-    align: Annotated[str, Query(pattern="^(weekday|date)$")] = "weekday",
+    align: Align = "weekday",
     account: AccountQuery = None,
 ) -> Response:
     """A product's current state and daily charts, with last year's line and the provisional
@@ -298,7 +299,7 @@ async def product(
     first = first or last - timedelta(days=CHART_DAYS - 1)
     fields = [field for field, _, _ in charts.PRODUCT_CHARTS]
     series = await ask(request, principal, reads.metrics(asin, first, last, fields, account))
-    yoy = await ask(request, principal, reads.yoy(asin, first, last, align, fields, account))  # type: ignore[arg-type]
+    yoy = await ask(request, principal, reads.yoy(asin, first, last, align, fields, account))
     settled = yoy["meta"]["settled_through"]
     return render(
         request,
