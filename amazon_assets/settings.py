@@ -126,6 +126,33 @@ class ServingSettings:
 
 
 @dataclass(frozen=True)
+class LlmSettings:
+    """The OpenAI-compatible chat provider that writes competitive reports (any compatible
+    server: OpenAI, a gateway, a local model), and what it may spend a day."""
+
+    base_url: str | None = None  # unset: deterministic template reports, no spending
+    api_key: str | None = field(default=None, repr=False)
+    model: str | None = None
+    daily_budget: float = 5.0  # in the currency of the prices below (USD for OpenAI's)
+    input_cost_per_mtok: float = 0.0  # price of a million prompt tokens
+    output_cost_per_mtok: float = 0.0  # price of a million completion tokens
+
+    @property
+    def configured(self) -> bool:
+        return self.base_url is not None
+
+    @property
+    def provider(self) -> str:
+        """The provider a budget is kept for: the host (and port) of LLM_BASE_URL."""
+        return urlparse(self.base_url).netloc if self.base_url else "template"
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (
+            prompt_tokens * self.input_cost_per_mtok + completion_tokens * self.output_cost_per_mtok
+        ) / 1_000_000
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the platform reads from its environment."""
 
@@ -144,6 +171,8 @@ class Settings:
     slack_webhook_url: str | None = None
     reviews_dataset_url: str | None = None  # an Apify actor's dataset items URL
     has_reviews_token: bool = False  # the token itself stays in REVIEWS_APIFY_TOKEN
+    reviews_daily_budget: float | None = None  # what reading the review dataset may cost a day
+    reviews_cost_per_1000_items: float = 0.0  # the provider's price of 1,000 items read
     state_url: str | None = None  # PostgreSQL for quota buckets and the report ledger
     executor: str = "default"  # "celery" or "k8s": each step a Celery task or a Kubernetes pod
     celery_broker_url: str = DEFAULT_CELERY_BROKER
@@ -152,6 +181,7 @@ class Settings:
     # SP-API region and marketplaces per account ("" = the default account; else env_suffix).
     sp_api_markets: Mapping[str, AccountMarket] = field(default_factory=dict)
     serving: ServingSettings = field(default_factory=ServingSettings)
+    llm: LlmSettings = field(default_factory=LlmSettings)
 
     @property
     def uses_sandbox(self) -> bool:
@@ -286,10 +316,13 @@ class Settings:
             slack_webhook_url=_optional_url(env, "SLACK_WEBHOOK_URL"),
             reviews_dataset_url=reviews_url,
             has_reviews_token=reviews_token,
+            reviews_daily_budget=_float(env, "REVIEWS_DAILY_BUDGET", 0.0) or None,
+            reviews_cost_per_1000_items=_non_negative(env, "REVIEWS_COST_PER_1000_ITEMS"),
             state_url=state_url,
             **_executor(env),
             sp_api_markets=markets,
             serving=_serving(env),
+            llm=_llm(env),
         )
 
 
@@ -481,6 +514,36 @@ def _serving(env: Mapping[str, str]) -> ServingSettings:
         change_poll_seconds=_float(env, "AMAZON_ASSETS_API_POLL_SECONDS", 1.0),
         settle_days=_int(env, "AMAZON_ASSETS_SETTLE_DAYS", 7, 0, 60),
     )
+
+
+def _llm(env: Mapping[str, str]) -> LlmSettings:
+    base_url = _optional_url(env, "LLM_BASE_URL")
+    model = env.get("LLM_MODEL") or None
+    if base_url and not model:
+        raise ConfigError(
+            "LLM_BASE_URL is set but LLM_MODEL is not: name the model the provider should use."
+        )
+    return LlmSettings(
+        base_url=base_url.rstrip("/") if base_url else None,
+        api_key=env.get("LLM_API_KEY") or None,
+        model=model,
+        daily_budget=_float(env, "LLM_DAILY_BUDGET", 5.0),
+        input_cost_per_mtok=_non_negative(env, "LLM_INPUT_COST_PER_MTOK"),
+        output_cost_per_mtok=_non_negative(env, "LLM_OUTPUT_COST_PER_MTOK"),
+    )
+
+
+def _non_negative(env: Mapping[str, str], name: str) -> float:
+    raw = env.get(name)
+    if not raw:
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number; got {raw!r}.") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative; got {raw!r}.")
+    return value
 
 
 def _optional_url(env: Mapping[str, str], name: str) -> str | None:

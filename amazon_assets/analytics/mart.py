@@ -89,6 +89,17 @@ MART_ASIN_DAILY_SCHEMA = pl.Schema(
     }
 )
 
+# Which mart columns each source fills: a row has data from the source when any is non-null
+# (the data-quality report's coverage and the dashboard's freshness per source read this).
+SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "business_reports": ("sessions",),
+    "product_signals": ("price", "bsr", "rating"),
+    "ads": ("ad_spend",),
+    "fees": ("fees",),
+    "returns": ("returned_units",),
+    "reimbursements": ("reimbursements",),
+}
+
 _BUSINESS_COLUMNS = (
     "sessions",
     "page_views",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -26,6 +26,7 @@ from amazon_assets.api.changes import ChangeLog, Version
 from amazon_assets.api.mart import MartReader
 from amazon_assets.api.metrics import ApiMetrics
 from amazon_assets.api.ratelimit import TokenRateLimiter
+from amazon_assets.api.reads import Read
 from amazon_assets.api.services.common import Ambiguous, Invalid, NotFound, Scope
 from amazon_assets.settings import Settings
 
@@ -89,37 +90,51 @@ def _source(reader: MartReader, changes: ChangeLog, table: str, days: tuple) -> 
     }
 
 
-async def answer(
-    request: Request,
-    principal: Principal,
-    *,
-    resource: str,
-    params: Mapping[str, Any],
-    tables: Sequence[str],
-    compute: Callable[[Scope], dict[str, Any]],
-    days: tuple[date | None, date | None] = (None, None),
-) -> Response:
-    """Serve `compute(scope)` through the cache, keyed by `params` and versioned by the newest
-    changes of `tables` over `days` (None: any day)."""
-    state: ApiState = request.app.state.api
+@dataclass(frozen=True)
+class Keyed:
+    """Where an answer lives in the cache and its ETag, from what it is about and its version."""
+
+    scope: Scope
+    version: Version
+    key: str
+    etag: str
+
+
+def keyed(state: ApiState, principal: Principal, read: Read) -> Keyed:
+    """The scope, version, cache key and ETag of an answer (the same on every worker)."""
     day = today()
     scope = Scope(principal.accounts, day, state.settings.serving.settle_days)
-    version: Version = state.changes.version(tables, *days)
-    identity = dumps([resource, principal.scope_key, day, sorted(params.items())])
-    key = f"{resource}:{hashlib.sha256(identity).hexdigest()[:40]}"
+    version: Version = state.changes.version(read.tables, *read.days)
+    identity = dumps([read.resource, principal.scope_key, day, sorted(read.params.items())])
+    key = f"{read.resource}:{hashlib.sha256(identity).hexdigest()[:40]}"
     etag = '"' + hashlib.sha256(identity + dumps(version)).hexdigest()[:32] + '"'
-    conditional = request.method == "GET"
-    if conditional and etag_matches(request.headers.get("if-none-match"), etag):
-        state.metrics.not_modified.labels(resource).inc()
-        return _not_modified(etag, "REVALIDATED")
+    return Keyed(scope, version, key, etag)
+
+
+async def cached_answer(
+    state: ApiState,
+    principal: Principal,
+    read: Read,
+    compute: Callable[[Scope], Awaitable[dict[str, Any]]] | None = None,
+    where: Keyed | None = None,
+) -> tuple[Answer, str]:
+    """`read` served through the cache: the answer (status, JSON body, ETag) and how the cache
+    served it (HIT, MISS, ...). REST routes, GraphQL and the dashboard all read through here, so
+    an answer is computed once per mart version whichever of them asks. `compute` replaces the
+    read's own blocking service call (which runs in the thread pool) by an awaitable."""
+    where = where or keyed(state, principal, read)
 
     async def compute_answer() -> Answer:
         started = time.perf_counter()
         status, body = 200, b""
         try:
-            payload = await run_in_threadpool(compute, scope)
-            payload.setdefault("meta", {})["source"] = _source(
-                state.reader, state.changes, tables[0], days
+            if compute is None:
+                assert read.compute is not None, f"{read.resource} needs a compute function"
+                payload = await run_in_threadpool(read.compute, state.reader, where.scope)
+            else:
+                payload = await compute(where.scope)
+            payload.setdefault(read.meta_key, {})["source"] = _source(
+                state.reader, state.changes, read.tables[0], read.days
             )
             body = dumps(payload)
         except NotFound as error:
@@ -129,11 +144,24 @@ async def answer(
         except Invalid as error:
             status, body = 422, problem(422, "Unprocessable Content", str(error))
         finally:
-            state.metrics.mart_query.labels(resource).observe(time.perf_counter() - started)
-        return Answer(status, body, etag, version, time.time())
+            state.metrics.mart_query.labels(read.resource).observe(time.perf_counter() - started)
+        return Answer(status, body, where.etag, where.version, time.time())
 
-    cached, result = await state.cache.get(key, version, compute_answer)
-    state.metrics.cache.labels(resource, result).inc()
+    cached, result = await state.cache.get(where.key, where.version, compute_answer)
+    state.metrics.cache.labels(read.resource, result).inc()
+    return cached, result
+
+
+async def answer(request: Request, principal: Principal, read: Read) -> Response:
+    """Serve `read` over HTTP through the cache: 304 from the ETag alone when it matches,
+    else the cached or computed answer with its ETag."""
+    state: ApiState = request.app.state.api
+    where = keyed(state, principal, read)
+    conditional = request.method == "GET"
+    if conditional and etag_matches(request.headers.get("if-none-match"), where.etag):
+        state.metrics.not_modified.labels(read.resource).inc()
+        return _not_modified(where.etag, "REVALIDATED")
+    cached, result = await cached_answer(state, principal, read, where=where)
     if (
         conditional
         and cached.status == 200

@@ -31,7 +31,8 @@ from amazon_assets.api.logs import request_id
 from amazon_assets.api.mart import MartUnavailable, open_reader
 from amazon_assets.api.metrics import ApiMetrics
 from amazon_assets.api.ratelimit import TokenRateLimiter
-from amazon_assets.api.routes import alerts, competitions, products, system
+from amazon_assets.api.routes import alerts, competitions, graphql, products, reports, system
+from amazon_assets.dashboard import routes as dashboard
 from amazon_assets.settings import Settings
 
 log = logging.getLogger("amazon_assets.api")
@@ -153,8 +154,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             media_type=PROBLEM_JSON,
         )
 
-    for module in (products, competitions, alerts, system):
+    for module in (products, reports, competitions, alerts, graphql, system):
         app.include_router(module.router)
+    dashboard.install(app)
     metrics.instrument(app)
     return app
 

@@ -16,11 +16,20 @@ DEFAULT_PORT = 8000
 
 def register(commands: argparse._SubParsersAction) -> None:
     api = commands.add_parser("api", help="serve the product API over the mart (uvicorn)")
-    api.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all)")
-    api.add_argument("--port", type=int, default=DEFAULT_PORT)
-    api.add_argument("--workers", type=int, default=1, help="worker processes (cores)")
-    api.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    api.set_defaults(handler=serve_api)
+    dashboard = commands.add_parser(
+        "dashboard",
+        help="serve the seller dashboard: the product API app, its pages under /dashboard/",
+    )
+    for parser, handler in ((api, serve_api), (dashboard, serve_dashboard)):
+        parser.add_argument(
+            "--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all)"
+        )
+        parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+        parser.add_argument("--workers", type=int, default=1, help="worker processes (cores)")
+        parser.add_argument(
+            "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+        )
+        parser.set_defaults(handler=handler)
 
     token = commands.add_parser("token", help="mint a bearer token for the product API")
     token.add_argument("--subject", required=True, help="who the token is for (in logs)")
@@ -34,6 +43,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     token.add_argument("--days", type=float, default=30.0, help="how long it is valid")
     token.set_defaults(handler=mint)
+
+
+def serve_dashboard(settings: Settings, args: argparse.Namespace) -> int:
+    """The same app as `amazon-assets api` (one process serves both): the pages read through
+    the API's services, cache and tokens."""
+    print(
+        f"dashboard on http://{args.host}:{args.port}/dashboard/ (sign in with a token from "
+        "`amazon-assets token`)",
+        file=sys.stderr,
+    )
+    return serve_api(settings, args)
 
 
 def serve_api(settings: Settings, args: argparse.Namespace) -> int:

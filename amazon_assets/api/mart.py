@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,6 +33,26 @@ from amazon_assets.settings import Settings
 
 _PARAMETER = re.compile(r"%\((\w+)\)s")
 _STATEMENT_TIMEOUT_MS = 5000
+# The mart queries of the computation in progress (GraphQL reports them: no N+1 shows there).
+_query_count: ContextVar[list[int] | None] = ContextVar("mart_query_count", default=None)
+
+
+@contextmanager
+def counting_queries() -> Iterator[list[int]]:
+    """Count the mart queries run within (in this task, its threads and the tasks it starts):
+    `with counting_queries() as count: ...; count[0]`."""
+    count = [0]
+    token = _query_count.set(count)
+    try:
+        yield count
+    finally:
+        _query_count.reset(token)
+
+
+def _counted() -> None:
+    count = _query_count.get()
+    if count is not None:
+        count[0] += 1
 
 
 class MartUnavailable(RuntimeError):
@@ -111,6 +132,7 @@ class PostgresMartReader:
         import psycopg
         import psycopg_pool
 
+        _counted()
         try:
             with self._pool.connection() as connection:
                 return connection.execute(sql, params or {}).fetchall()  # type: ignore[arg-type]
@@ -217,6 +239,7 @@ class DuckDBSnapshotReader:
         # DuckDB refuses parameters a statement does not use (PostgreSQL ignores them).
         used = set(_PARAMETER.findall(sql))
         values = {name: value for name, value in (params or {}).items() if name in used}
+        _counted()
         for attempt in range(2):
             try:
                 with self._cursor() as cursor:

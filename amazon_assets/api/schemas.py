@@ -226,6 +226,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "The ASIN is in several of your accounts: add ?account=.",
         422: "A parameter is invalid.",
         429: "Rate limit reached; see Retry-After.",
+        502: "The LLM provider refused or could not be reached.",
         503: "The mart is unreachable and no earlier answer is cached.",
     }
     problem_json = {

@@ -21,6 +21,34 @@ bearer = HTTPBearer(
 )
 
 
+async def authorize(request: Request, token: str | None, role: Role) -> Principal:
+    """The principal of `token`, checked against `role` and its rate limit (401/403/429)."""
+    state = request.app.state.api
+    challenge = {"WWW-Authenticate": 'Bearer realm="amazon-assets"'}
+    if token is None:
+        raise HTTPException(401, "an Authorization: Bearer token is required.", challenge)
+    try:
+        principal = decode_token(state.signing_key, state.settings.serving.jwt_issuer, token)
+    except AuthError as error:
+        challenge["WWW-Authenticate"] += ', error="invalid_token"'
+        raise HTTPException(401, str(error), challenge) from None
+    request.state.subject = principal.subject
+    if not principal.may(role):
+        raise HTTPException(
+            403, f"this needs the {role.value} role; the token is {principal.role.value}."
+        )
+    decision = await state.limiter.hit(principal.token_id)
+    if not decision.allowed:
+        state.metrics.rate_limited.inc()
+        raise HTTPException(
+            429,
+            f"rate limit {decision.limit} reached for this token; retry in "
+            f"{decision.retry_after} s.",
+            {"Retry-After": str(decision.retry_after)},
+        )
+    return principal
+
+
 def caller(role: Role = Role.viewer) -> Callable[..., Awaitable[Principal]]:
     """A dependency resolving the request's principal, checked against `role` and rate limits."""
 
@@ -28,32 +56,7 @@ def caller(role: Role = Role.viewer) -> Callable[..., Awaitable[Principal]]:
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
     ) -> Principal:
-        state = request.app.state.api
-        challenge = {"WWW-Authenticate": 'Bearer realm="amazon-assets"'}
-        if credentials is None:
-            raise HTTPException(401, "an Authorization: Bearer token is required.", challenge)
-        try:
-            principal = decode_token(
-                state.signing_key, state.settings.serving.jwt_issuer, credentials.credentials
-            )
-        except AuthError as error:
-            challenge["WWW-Authenticate"] += ', error="invalid_token"'
-            raise HTTPException(401, str(error), challenge) from None
-        request.state.subject = principal.subject
-        if not principal.may(role):
-            raise HTTPException(
-                403, f"this needs the {role.value} role; the token is {principal.role.value}."
-            )
-        decision = await state.limiter.hit(principal.token_id)
-        if not decision.allowed:
-            state.metrics.rate_limited.inc()
-            raise HTTPException(
-                429,
-                f"rate limit {decision.limit} reached for this token; retry in "
-                f"{decision.retry_after} s.",
-                {"Retry-After": str(decision.retry_after)},
-            )
-        return principal
+        return await authorize(request, credentials and credentials.credentials, role)
 
     return dependency
 

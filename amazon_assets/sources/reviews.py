@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlparse
 
 import dagster as dg
 import httpx
@@ -20,6 +21,7 @@ import httpx
 from amazon_assets import interrupts
 from amazon_assets.sources.retry import TRANSIENT_STATUSES, backoff_seconds, redact
 from amazon_assets.sources.signals import SANDBOX_AS_OF_PARAMETER
+from amazon_assets.sources.state import StateStore, open_state_store
 
 if TYPE_CHECKING:
     from amazon_assets.settings import Settings
@@ -59,19 +61,43 @@ class ApifyDatasetReviews(dg.ConfigurableResource):
     page_size: int = 1000
     timeout_seconds: float = 60.0
     max_attempts: int = 5
+    # A daily budget (REVIEWS_DAILY_BUDGET, None: none): items read are charged at
+    # REVIEWS_COST_PER_1000_ITEMS to the provider's day in the state store, and once the day's
+    # spending reaches the budget no more is read that day.
+    state_location: str | None = None
+    daily_budget: float | None = None
+    cost_per_1000_items: float = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApifyDatasetReviews:
         """The configured dataset; none configured and no credentials -> the sandbox's."""
+        budget = {
+            "state_location": settings.state_location,
+            "daily_budget": settings.reviews_daily_budget,
+            "cost_per_1000_items": settings.reviews_cost_per_1000_items,
+        }
         if settings.reviews_dataset_url:
-            return cls(dataset_url=settings.reviews_dataset_url, token=dg.EnvVar(TOKEN_VARIABLE))
+            return cls(
+                dataset_url=settings.reviews_dataset_url, token=dg.EnvVar(TOKEN_VARIABLE), **budget
+            )
         if settings.uses_sandbox:
             return cls(
                 dataset_url=settings.sandbox_url + SANDBOX_DATASET_PATH,
                 token=SANDBOX_TOKEN,
                 sandbox=True,
+                **budget,
             )
         return cls()  # no provider: ratings and review counts stay null
+
+    @property
+    def provider(self) -> str:
+        """The name its spending is kept under: the dataset's host."""
+        return f"reviews:{urlparse(self.dataset_url or '').netloc}"
+
+    def _spending_day(self) -> tuple[StateStore, str] | None:
+        if self.daily_budget is None or self.state_location is None:
+            return None
+        return open_state_store(self.state_location), datetime.now(UTC).date().isoformat()
 
     @property
     def configured(self) -> bool:
@@ -83,6 +109,20 @@ class ApifyDatasetReviews(dg.ConfigurableResource):
         """The dataset's items whose `asin` is one of `asins` (the newest item per ASIN wins)."""
         if not self.dataset_url:
             return []
+        spending = self._spending_day()
+        if spending is not None:
+            store, day = spending
+            spent = store.spent(self.provider, day)
+            if spent >= (self.daily_budget or 0.0):
+                log.warning(
+                    "The review provider's daily budget of %g (REVIEWS_DAILY_BUDGET) is spent "
+                    "(%.4f on %s): ratings and review counts are not read again before tomorrow "
+                    "(UTC).",
+                    self.daily_budget,
+                    spent,
+                    day,
+                )
+                return []
         wanted = set(asins)
         token = self.token.get_value() if isinstance(self.token, dg.EnvVar) else self.token
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -95,16 +135,21 @@ class ApifyDatasetReviews(dg.ConfigurableResource):
                 )
             params[SANDBOX_AS_OF_PARAMETER] = as_of.isoformat()
         found: dict[str, dict[str, Any]] = {}
-        with httpx.Client(timeout=self.timeout_seconds, follow_redirects=True) as client:
-            offset = 0
-            while True:
-                page = self._page(client, headers, {**params, "offset": offset}, token)
-                for item in page:
-                    if isinstance(item, dict) and item.get("asin") in wanted:
-                        found[item["asin"]] = item
-                if len(page) < self.page_size:
-                    return list(found.values())
-                offset += len(page)
+        read = 0
+        try:
+            with httpx.Client(timeout=self.timeout_seconds, follow_redirects=True) as client:
+                while True:
+                    page = self._page(client, headers, {**params, "offset": read}, token)
+                    read += len(page)
+                    for item in page:
+                        if isinstance(item, dict) and item.get("asin") in wanted:
+                            found[item["asin"]] = item
+                    if len(page) < self.page_size:
+                        return list(found.values())
+        finally:
+            if spending is not None and read:
+                store, day = spending
+                store.add_spending(self.provider, day, read * self.cost_per_1000_items / 1000)
 
     def _page(
         self, client: httpx.Client, headers: dict[str, str], params: dict[str, Any], token: Any

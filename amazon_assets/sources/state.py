@@ -54,6 +54,30 @@ CREATE TABLE IF NOT EXISTS report_ledger (
     PRIMARY KEY (endpoint, report_id)
 );
 CREATE INDEX IF NOT EXISTS report_ledger_key ON report_ledger (ledger_key, status);
+CREATE TABLE IF NOT EXISTS provider_spend (
+    provider TEXT NOT NULL,
+    day TEXT NOT NULL,
+    spent REAL NOT NULL,
+    calls INTEGER NOT NULL,
+    PRIMARY KEY (provider, day)
+);
+CREATE TABLE IF NOT EXISTS competitive_reports (
+    report_id TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    asin TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    writer TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT,
+    inputs TEXT NOT NULL,
+    prompt TEXT,
+    body TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cost REAL NOT NULL,
+    note TEXT
+);
+CREATE INDEX IF NOT EXISTS competitive_reports_asin ON competitive_reports (account, asin, created_at);
 """
 
 
@@ -368,7 +392,68 @@ class StateStore:
             ).fetchall()
         return [LedgerEntry(*row) for row in rows]
 
+    # -- providers' daily spending and competitive reports ------------------------------------
 
+    def spent(self, provider: str, day: str) -> float:
+        """What `provider` has been charged on `day` (YYYY-MM-DD, UTC)."""
+        with self._connect() as connection:
+            row = connection.execute(
+                "SELECT spent FROM provider_spend WHERE provider = ? AND day = ?", (provider, day)
+            ).fetchone()
+        return float(row[0]) if row else 0.0
+
+    def add_spending(self, provider: str, day: str, cost: float) -> float:
+        """Add one call's cost to `provider`'s day; returns the day's total."""
+        with self._write() as connection:
+            connection.execute(
+                "INSERT INTO provider_spend (provider, day, spent, calls) VALUES (?, ?, ?, 1) "
+                "ON CONFLICT (provider, day) DO UPDATE SET spent = provider_spend.spent + "
+                "excluded.spent, calls = provider_spend.calls + 1",
+                (provider, day, cost),
+            )
+            row = connection.execute(
+                "SELECT spent FROM provider_spend WHERE provider = ? AND day = ?", (provider, day)
+            ).fetchone()
+        return float(row[0])
+
+    def save_competitive_report(self, report: Mapping[str, Any]) -> None:
+        """Keep a written report with its inputs, writer, model, tokens and cost."""
+        columns = list(_COMPETITIVE_REPORT_COLUMNS)
+        with self._write() as connection:
+            connection.execute(
+                f"INSERT INTO competitive_reports ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' for _ in columns)})",
+                tuple(report[name] for name in columns),
+            )
+
+    def competitive_reports(self, account: str, asin: str, limit: int = 1) -> list[dict[str, Any]]:
+        """The newest reports of an ASIN, newest first."""
+        columns = list(_COMPETITIVE_REPORT_COLUMNS)
+        with self._connect() as connection:
+            rows = connection.execute(
+                f"SELECT {', '.join(columns)} FROM competitive_reports WHERE account = ? AND "
+                f"asin = ? ORDER BY created_at DESC LIMIT {int(limit)}",
+                (account, asin),
+            ).fetchall()
+        return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+_COMPETITIVE_REPORT_COLUMNS = (
+    "report_id",
+    "account",
+    "asin",
+    "created_at",
+    "writer",
+    "provider",
+    "model",
+    "inputs",
+    "prompt",
+    "body",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost",
+    "note",
+)
 _POSTGRES_SCHEMA = "amazon_assets_state"
 _POSTGRES_DDL = f"""
 CREATE SCHEMA IF NOT EXISTS {_POSTGRES_SCHEMA};
@@ -397,6 +482,30 @@ CREATE TABLE IF NOT EXISTS {_POSTGRES_SCHEMA}.report_ledger (
     PRIMARY KEY (endpoint, report_id)
 );
 CREATE INDEX IF NOT EXISTS report_ledger_key ON {_POSTGRES_SCHEMA}.report_ledger (ledger_key, status);
+CREATE TABLE IF NOT EXISTS {_POSTGRES_SCHEMA}.provider_spend (
+    provider TEXT NOT NULL,
+    day TEXT NOT NULL,
+    spent DOUBLE PRECISION NOT NULL,
+    calls INTEGER NOT NULL,
+    PRIMARY KEY (provider, day)
+);
+CREATE TABLE IF NOT EXISTS {_POSTGRES_SCHEMA}.competitive_reports (
+    report_id TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    asin TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    writer TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT,
+    inputs TEXT NOT NULL,
+    prompt TEXT,
+    body TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cost DOUBLE PRECISION NOT NULL,
+    note TEXT
+);
+CREATE INDEX IF NOT EXISTS competitive_reports_asin ON {_POSTGRES_SCHEMA}.competitive_reports (account, asin, created_at);
 """
 # Advisory lock ids: the schema creation, and the namespaces of bucket and report locks.
 _DDL_LOCK = 0x616D7A6E

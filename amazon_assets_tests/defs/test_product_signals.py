@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import logging
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from amazon_assets.resources.warehouse import WarehouseResource
 from amazon_assets.sandbox.catalog import competitors
 from amazon_assets.settings import Settings
 from amazon_assets.sources.reviews import ApifyDatasetReviews, ReviewsError
+from amazon_assets.sources.state import open_state_store
 from amazon_assets.tracking import (
     TrackingError,
     add_tracked,
@@ -111,6 +113,26 @@ def test_review_provider_reads_the_dataset_over_http(settings: Settings, sandbox
     wrong = reviews.model_copy(update={"token": "not-the-token", "max_attempts": 1})
     with pytest.raises(ReviewsError, match="401"):
         wrong.fetch_reviews(asins)
+
+
+def test_the_review_providers_daily_budget_stops_reading(
+    settings: Settings, sandbox, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("REVIEWS_DAILY_BUDGET", "0.01")
+    monkeypatch.setenv("REVIEWS_COST_PER_1000_ITEMS", "0.5")  # 20 items cost the budget
+    reviews = ApifyDatasetReviews.from_settings(Settings.from_env())
+    asins = own_asins(sandbox)[:3]
+    assert len(reviews.fetch_reviews(asins, as_of=DAYS[0])) == 3
+    store = open_state_store(settings.state_location)
+    today = datetime.now(UTC).date().isoformat()
+    spent = store.spent(reviews.provider, today)
+    assert spent >= 0.01  # the dataset holds more than 20 items: the first read spends it
+    calls = sandbox.calls("reviewDatasetItems")
+    with caplog.at_level(logging.WARNING, logger="amazon_assets.sources.reviews"):
+        assert reviews.fetch_reviews(asins, as_of=DAYS[0]) == []
+    assert sandbox.calls("reviewDatasetItems") == calls  # no request, no spending
+    assert store.spent(reviews.provider, today) == spent
+    assert "daily budget of 0.01 (REVIEWS_DAILY_BUDGET) is spent" in caplog.text
 
 
 def test_tracking_add_remove_list(tmp_path: Path) -> None:

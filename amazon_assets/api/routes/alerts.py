@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from amazon_assets.api import reads
 from amazon_assets.api.answers import answer
 from amazon_assets.api.auth import Principal
 from amazon_assets.api.params import (
@@ -20,7 +21,6 @@ from amazon_assets.api.params import (
 from amazon_assets.api.schemas import AlertsAnswer, PredictionsAnswer, problems
 from amazon_assets.api.security import analyst, viewer
 from amazon_assets.api.services import alerts, predictions
-from amazon_assets.api.services.common import ALERTS, PREDICTIONS
 
 router = APIRouter(prefix="/v1", tags=["alerts and predictions"])
 
@@ -45,17 +45,7 @@ async def list_alerts(
 ) -> Response:
     """Price, BSR, buy box, stock and rating alerts on or after `since`, newest first."""
     code = asin.upper() if asin else None
-    return await answer(
-        request,
-        principal,
-        resource="alerts",
-        params={"since": since, "kind": kind, "asin": code, "limit": limit},
-        tables=[ALERTS],
-        days=(since, None) if since else (None, None),
-        compute=lambda scope: alerts.list_alerts(
-            request.app.state.api.reader, scope, since, split(kind), code, limit
-        ),
-    )
+    return await answer(request, principal, reads.alert_list(since, split(kind), code, limit))
 
 
 @router.get(
@@ -76,14 +66,4 @@ async def top_predictions(
 ) -> Response:
     """The k best-scored ASINs of each category (or of `category`) on `date`, ranked among your
     accounts' ASINs."""
-    return await answer(
-        request,
-        principal,
-        resource="predictions",
-        params={"date": day, "category": category, "k": k},
-        tables=[PREDICTIONS],
-        days=(day, day) if day else (None, None),
-        compute=lambda scope: predictions.top_predictions(
-            request.app.state.api.reader, scope, day, category, k
-        ),
-    )
+    return await answer(request, principal, reads.top_predictions(day, category, k))

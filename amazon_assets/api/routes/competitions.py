@@ -6,13 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from amazon_assets.api import reads
 from amazon_assets.api.answers import answer
 from amazon_assets.api.auth import Principal
 from amazon_assets.api.params import AccountQuery, AsinPath, FromQuery, ToQuery
 from amazon_assets.api.schemas import CompetitionAnswer, problems
 from amazon_assets.api.security import viewer
-from amazon_assets.api.services import competitors
-from amazon_assets.api.services.common import COMPARISON, TRACKED
 
 router = APIRouter(prefix="/v1/competitions", tags=["competitors"])
 
@@ -33,14 +32,4 @@ async def competition(
 ) -> Response:
     """Price, BSR, rating and review gaps to the competitors' medians and the estimated sales
     share, per day (default: the 90 days ending yesterday)."""
-    return await answer(
-        request,
-        principal,
-        resource="competition",
-        params={"asin": asin, "from": first, "to": last, "account": account},
-        tables=[COMPARISON, TRACKED],
-        days=(first, last) if first and last else (None, None),
-        compute=lambda scope: competitors.competition_gaps(
-            request.app.state.api.reader, scope, asin, first, last, account
-        ),
-    )
+    return await answer(request, principal, reads.competition(asin, first, last, account))

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from amazon_assets.api import reads
 from amazon_assets.api.answers import answer
 from amazon_assets.api.auth import Principal
 from amazon_assets.api.params import (
@@ -27,8 +28,6 @@ from amazon_assets.api.schemas import (
     problems,
 )
 from amazon_assets.api.security import analyst, viewer
-from amazon_assets.api.services import competitors, products
-from amazon_assets.api.services.common import COMPARISON, MART, PREDICTIONS, SCORES, TRACKED
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
 Viewer = Annotated[Principal, Depends(viewer)]
@@ -44,23 +43,10 @@ Analyst = Annotated[Principal, Depends(analyst)]
 async def batch_metrics(request: Request, body: BatchRequest, principal: Analyst) -> Response:
     """One range and field list for up to 100 ASINs; `not_found` lists those none of your
     accounts has (an ASIN in several of your accounts has one entry per account)."""
-    first, last = body.from_, body.to
     return await answer(
         request,
         principal,
-        resource="batch",
-        params=body.model_dump(by_alias=True),
-        tables=[MART],
-        days=(first, last) if first and last else (None, None),
-        compute=lambda scope: products.batch_metrics(
-            request.app.state.api.reader,
-            scope,
-            body.asins,
-            first,
-            last,
-            body.fields,
-            body.account,
-        ),
+        reads.batch(body.asins, body.from_, body.to, body.fields, body.account),
     )
 
 
@@ -75,16 +61,7 @@ async def product(
 ) -> Response:
     """Price, buy box, BSR and category, rating, reviews, stock, explosive score and rank, and
     the latest prediction; each value with the day it was observed."""
-    return await answer(
-        request,
-        principal,
-        resource="product",
-        params={"asin": asin, "account": account},
-        tables=[MART, SCORES, PREDICTIONS],
-        compute=lambda scope: products.product_state(
-            request.app.state.api.reader, scope, asin, account
-        ),
-    )
+    return await answer(request, principal, reads.product(asin, account))
 
 
 @router.get(
@@ -104,15 +81,7 @@ async def product_metrics(
 ) -> Response:
     """The mart's daily rows for the ASIN (default: the 90 days ending yesterday)."""
     return await answer(
-        request,
-        principal,
-        resource="metrics",
-        params={"asin": asin, "from": first, "to": last, "fields": fields, "account": account},
-        tables=[MART],
-        days=(first, last) if first and last else (None, None),
-        compute=lambda scope: products.product_metrics(
-            request.app.state.api.reader, scope, asin, first, last, split(fields), account
-        ),
+        request, principal, reads.metrics(asin, first, last, split(fields), account)
     )
 
 
@@ -137,14 +106,7 @@ async def product_yoy(
     """Each settled day of the range next to its day a year back, aligned by weekday (364 days
     back) or by calendar date (29 February -> 28 February); provisional days are left out."""
     return await answer(
-        request,
-        principal,
-        resource="yoy",
-        params={"asin": asin, "from": first, "to": last, "align": align, "fields": fields},
-        tables=[MART],
-        compute=lambda scope: products.product_yoy(
-            request.app.state.api.reader, scope, asin, first, last, align, split(fields), account
-        ),
+        request, principal, reads.yoy(asin, first, last, align, split(fields), account)
     )
 
 
@@ -159,13 +121,4 @@ async def product_competitors(
 ) -> Response:
     """The own ASIN and its 3 to 5 tracked competitors: newest price, buy box, BSR, rating,
     reviews and stock, and the newest daily gaps."""
-    return await answer(
-        request,
-        principal,
-        resource="competitors",
-        params={"asin": asin, "account": account},
-        tables=[MART, TRACKED, COMPARISON],
-        compute=lambda scope: competitors.product_competitors(
-            request.app.state.api.reader, scope, asin, account
-        ),
-    )
+    return await answer(request, principal, reads.product_competitors(asin, account))

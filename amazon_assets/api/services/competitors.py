@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -34,14 +35,30 @@ SIGNALS = (
 )
 
 
-def _competitor_asins(reader: MartReader, account: str, asin: str) -> list[str]:
+def competitors_of(
+    reader: MartReader, owners: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], list[str]]:
+    """The tracked competitors of each (account, own ASIN), in one query."""
+    if not owners:
+        return {}
+    params: dict[str, Any] = {}
+    accounts = in_list("account", sorted({account for account, _ in owners}), params)
+    asins = in_list("owner", sorted({asin for _, asin in owners}), params)
     rows = rows_or_empty(
         reader,
-        f"SELECT DISTINCT asin FROM {TRACKED} WHERE account = %(account)s"
-        " AND competitor_of = %(asin)s ORDER BY asin",
-        {"account": account, "asin": asin},
+        f"SELECT DISTINCT account, competitor_of, asin FROM {TRACKED}"
+        f" WHERE account IN {accounts} AND competitor_of IN {asins}"
+        " ORDER BY account, competitor_of, asin",
+        params,
     )
-    return [row["asin"] for row in rows]
+    found: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for row in rows:
+        found[(row["account"], row["competitor_of"])].append(row["asin"])
+    return {owner: found.get(owner, []) for owner in owners}
+
+
+def _competitor_asins(reader: MartReader, account: str, asin: str) -> list[str]:
+    return competitors_of(reader, [(account, asin)])[(account, asin)]
 
 
 def product_competitors(

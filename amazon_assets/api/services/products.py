@@ -168,6 +168,29 @@ def product_metrics(
     }
 
 
+def _products_where(
+    scope: Scope, asins: Sequence[str], account: str | None, params: dict[str, Any]
+) -> str:
+    where = f"asin IN {in_list('asin', list(asins), params)}{scope.accounts_sql(params)}"
+    if account is not None:
+        params["account"] = account
+        where += " AND account = %(account)s"
+    return where
+
+
+def find_products(
+    reader: MartReader, scope: Scope, asins: Sequence[str], account: str | None = None
+) -> list[tuple[str, str]]:
+    """(account, asin) of each of `asins` the caller's accounts (or `account`) hold, sorted;
+    one query whatever their number."""
+    if not asins or (account is not None and not scope.may_read(account)):
+        return []
+    params: dict[str, Any] = {}
+    where = _products_where(scope, asins, account, params)
+    rows = reader.rows(f"SELECT DISTINCT account, asin FROM {MART} WHERE {where}", params)
+    return sorted((row["account"], row["asin"]) for row in rows)
+
+
 def batch_metrics(
     reader: MartReader,
     scope: Scope,
@@ -187,11 +210,8 @@ def batch_metrics(
     if account is not None and not scope.may_read(account):
         return {"data": [], "not_found": wanted, "meta": _meta(scope, None)}
     params: dict[str, Any] = {"first": first, "last": last}
-    where = f"asin IN {in_list('asin', wanted, params)}{scope.accounts_sql(params)}"
-    if account is not None:
-        params["account"] = account
-        where += " AND account = %(account)s"
-    present = reader.rows(f"SELECT DISTINCT account, asin FROM {MART} WHERE {where}", params)
+    where = _products_where(scope, wanted, account, params)
+    found = find_products(reader, scope, wanted, account)
     rows = reader.rows(
         f"SELECT account, asin, report_date, {quoted(columns)} FROM {MART} WHERE {where}"
         " AND report_date BETWEEN %(first)s AND %(last)s ORDER BY account, asin, report_date",
@@ -201,7 +221,6 @@ def batch_metrics(
     for row in rows:
         key = (row.pop("account"), row.pop("asin"))
         series[key].append(row)
-    found = sorted((row["account"], row["asin"]) for row in present)
     seen = {asin for _, asin in found}
     as_of = max((row["report_date"] for row in rows), default=None)
     return {

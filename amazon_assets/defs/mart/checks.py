@@ -11,7 +11,7 @@ from datetime import timedelta
 import dagster as dg
 import polars as pl
 
-from amazon_assets.analytics.mart import KEYS, MONEY_COLUMNS
+from amazon_assets.analytics.mart import KEYS, MONEY_COLUMNS, SOURCE_COLUMNS
 
 MART_KEY = dg.AssetKey(["mart", "mart_asin_daily"])
 # The mart is rebuilt every morning after the sources land; 30 hours leaves a day's slack.
@@ -19,12 +19,8 @@ MART_FRESHNESS = timedelta(hours=30)
 
 # What "this ASIN has data from the source that day" means, as a mart expression per source.
 SOURCE_PRESENCE: dict[str, pl.Expr] = {
-    "business_reports": pl.col("sessions").is_not_null(),
-    "product_signals": pl.any_horizontal(pl.col("price", "bsr", "rating").is_not_null()),
-    "ads": pl.col("ad_spend").is_not_null(),
-    "fees": pl.col("fees").is_not_null(),
-    "returns": pl.col("returned_units").is_not_null(),
-    "reimbursements": pl.col("reimbursements").is_not_null(),
+    source: pl.any_horizontal(pl.col(*columns).is_not_null())
+    for source, columns in SOURCE_COLUMNS.items()
 }
 # Rows that are possible in a correct pipeline only rarely, if at all: each is worth a look.
 ANOMALIES: dict[str, pl.Expr] = {

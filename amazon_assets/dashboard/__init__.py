@@ -1,0 +1,1 @@
+"""The seller dashboard: server-rendered pages mounted on the product API app (/dashboard)."""
