@@ -17,7 +17,12 @@ import httpx
 import polars as pl
 
 from amazon_assets.ml.evaluation import evaluate_rankings, random_scores
-from amazon_assets.ml.labels import LabelConfig, join_labels, labels_asin_daily
+from amazon_assets.ml.labels import (
+    LabelConfig,
+    join_labels,
+    label_history_days,
+    labels_asin_daily,
+)
 from amazon_assets.ml.predictions import (
     candidates_csv,
     export_key,
@@ -180,11 +185,13 @@ def build_ml_assets(
         group_name="ml",
         kinds=warehouse_kinds,
         ins={
-            # Day D's label reads the mart over [D - H + 1, D + H]: its past and future windows.
+            # Day D's label reads the mart from its history and baseline windows to D + H.
             "mart": dg.AssetIn(
                 key=MART_KEY,
                 partition_mapping=dg.TimeWindowPartitionMapping(
-                    start_offset=-(h - 1), end_offset=h, allow_nonexistent_upstream_partitions=True
+                    start_offset=-(label_history_days(label_config) - 1),
+                    end_offset=h,
+                    allow_nonexistent_upstream_partitions=True,
                 ),
             )
         },
