@@ -22,7 +22,7 @@ from amazon_assets.defs.ml.assets import (
     ML_TRAIN_JOB,
     ML_TUNE_JOB,
 )
-from amazon_assets.ml.labels import LabelConfig
+from amazon_assets.ml.labels import LabelConfig, label_history_days
 from amazon_assets.settings import Settings
 
 
@@ -126,12 +126,13 @@ def _metric_line(metrics: dict[str, Any], metric: str) -> str:
 DEMO_LABELLED_DAYS = 90
 
 
-def demo_days(context: DemoContext, config: LabelConfig) -> tuple[date, date, date]:
+def demo_days(last: date, config: LabelConfig) -> tuple[date, date, date]:
     """The ML part's first mart day, first and last labelled day: DEMO_LABELLED_DAYS days ending
-    a horizon before the demo's last day, after the history a label needs."""
-    last_label = context.last - timedelta(days=config.horizon_days)
+    a horizon before the demo's last day `last`, after the history a label needs."""
+    last_label = last - timedelta(days=config.horizon_days)
     first_label = last_label - timedelta(days=DEMO_LABELLED_DAYS - 1)
-    return first_label - timedelta(days=config.history_days), first_label, last_label
+    first_mart_day = first_label - timedelta(days=label_history_days(config) - 1)
+    return first_mart_day, first_label, last_label
 
 
 def demo(context: DemoContext) -> list[str]:
@@ -145,7 +146,7 @@ def demo(context: DemoContext) -> list[str]:
 
     config = LabelConfig()
     partition_start = daily_partitions(context.settings).start.date()
-    first_mart_day, first_label, last_label = demo_days(context, config)
+    first_mart_day, first_label, last_label = demo_days(context.last, config)
     first_mart_day = max(first_mart_day, partition_start)
     started = time.monotonic()
     lines = []
