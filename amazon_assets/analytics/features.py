@@ -58,6 +58,8 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "bsr_onset_1d",
     "bsr_onset_3d",
     "bsr_onset_7d",
+    "rank_vs_traffic_onset_1d",
+    "rank_vs_traffic_onset_3d",
     "price_vs_median_30d",
     "ad_click_share_7d",
     "ad_impressions_trend",
@@ -267,6 +269,14 @@ def features_asin_daily(mart: pl.LazyFrame) -> pl.LazyFrame:
             _onset("_log_bsr_in", 1).alias("bsr_onset_1d"),
             _onset("_log_bsr_in", 3).alias("bsr_onset_3d"),
             _onset("_log_bsr_in", 7).alias("bsr_onset_7d"),
+            # The rank follows sales: a rank that improves more than the traffic grows means
+            # buyers convert better (a product catching on), which a spike of visits does not.
+            (-_onset("_log_bsr_in", 1) - _onset("_log_sessions_in", 1)).alias(
+                "rank_vs_traffic_onset_1d"
+            ),
+            (-_onset("_log_bsr_in", 3) - _onset("_log_sessions_in", 3)).alias(
+                "rank_vs_traffic_onset_3d"
+            ),
             # Conversion of the last week against the four weeks before, in-stock days only.
             _ratio(
                 _ratio(_roll(c("_units_in"), "sum", 7), _roll(c("_sessions_in"), "sum", 7)),

@@ -147,21 +147,26 @@ def demo(context: DemoContext) -> list[str]:
     config = LabelConfig()
     partition_start = daily_partitions(context.settings).start.date()
     first_mart_day, first_label, last_label = demo_days(context.last, config)
-    first_mart_day = max(first_mart_day, partition_start)
+    if first_mart_day < partition_start:
+        return [
+            f"ranker: not trained; its {DEMO_LABELLED_DAYS} labelled days need mart days from "
+            f"{first_mart_day} on and the partitions start on {partition_start} "
+            "(AMAZON_ASSETS_START_DATE)."
+        ]
     started = time.monotonic()
     lines = []
-    # The mart step already loaded the windows' history before the demo days.
+    # The mart step loaded the windows' history before the demo days; the ranker needs more.
     loaded_first = max(context.first - timedelta(days=LOOKBACK_DAYS), partition_start)
     if first_mart_day < loaded_first:
         history_last = (loaded_first - timedelta(days=1)).isoformat()
         run_job(context.defs, BUSINESS_REPORTS_JOB, first_mart_day.isoformat(), history_last)
-    if first_mart_day < context.first:
-        # Rebuilt up to the demo days, so features of the earlier days see their full windows.
+        # Rebuilt up to the demo days, so the features of the mart step's first days see their
+        # whole windows too.
         before = (context.first - timedelta(days=1)).isoformat()
         run_job(context.defs, MART_JOB, first_mart_day.isoformat(), before)
         lines.append(
-            f"ranker history: business reports, mart and features for {first_mart_day}..{before} "
-            f"({time.monotonic() - started:.0f}s)"
+            f"ranker history: business reports {first_mart_day}..{history_last}, mart and "
+            f"features {first_mart_day}..{before} ({time.monotonic() - started:.0f}s)"
         )
     started = time.monotonic()
     run_job(context.defs, ML_LABELS_JOB, first_label.isoformat(), last_label.isoformat())
