@@ -25,7 +25,8 @@ WINDOW_DAYS = 30
 CARRY_DAYS = 7
 LOOKBACK_DAYS = WINDOW_DAYS + CARRY_DAYS
 
-FEATURE_COLUMNS: tuple[str, ...] = (
+# Each ASIN's own trailing windows.
+ASIN_FEATURES: tuple[str, ...] = (
     "bsr_slope_7d",
     "bsr_slope_14d",
     "bsr_slope_30d",
@@ -64,6 +65,24 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "ad_click_share_7d",
     "ad_impressions_trend",
     "days_since_stock_out",
+)
+# Against the peers (same marketplace, category and day): the feature less the peers' median. A
+# holiday or a category's season lifts every peer alike; relative to them, only the product's own
+# growth is left, which splits on absolute values (a model's trees) cannot see by themselves.
+PEER_RELATIVE = (
+    "sessions_trend",
+    "bsr_slope_7d",
+    "bsr_slope_30d",
+    "sessions_onset_1d",
+    "sessions_onset_3d",
+    "sessions_onset_7d",
+    "units_onset_7d",
+    "bsr_onset_1d",
+    "bsr_onset_3d",
+    "bsr_onset_7d",
+)
+FEATURE_COLUMNS: tuple[str, ...] = ASIN_FEATURES + tuple(
+    f"{name}_vs_peers" for name in PEER_RELATIVE
 )
 
 _DAY_COUNTS = ("stock_out_days_7d", "stock_out_days_30d", "days_since_stock_out")
@@ -325,6 +344,10 @@ def features_asin_daily(mart: pl.LazyFrame) -> pl.LazyFrame:
             "listing_quality"
         ),
     )
-    return derived.select(
+    peers = ("marketplace_id", "category", "report_date")
+    relative = derived.with_columns(
+        (c(name) - c(name).median().over(peers)).alias(f"{name}_vs_peers") for name in PEER_RELATIVE
+    )
+    return relative.select(
         pl.col(name).cast(dtype) for name, dtype in FEATURES_ASIN_DAILY_SCHEMA.items()
     )

@@ -149,6 +149,23 @@ def test_onset_compares_the_last_days_with_the_in_stock_median_of_four_weeks() -
     assert _at(features, "days_since_stock_out", 9) is None
 
 
+def test_peer_relative_features_subtract_the_category_days_median() -> None:
+    # Three ASINs of one category whose traffic doubles, triples and stays flat on day 28: a
+    # season lifting them all would move the median, not the gaps.
+    n, asins = 29, ("A", "B", "C")
+    finals = {"A": 19, "B": 29, "C": 9}
+    mart = pl.concat(
+        one_asin(n, asin=asin, category=["Toys"] * n, sessions=[9] * 28 + [finals[asin]])
+        for asin in asins
+    )
+    features = _features(mart)
+    onsets = {a: _at(features, "sessions_onset_1d", 28, a) for a in asins}
+    assert onsets["A"] == pytest.approx(math.log(2))
+    for asin in asins:
+        relative = _at(features, "sessions_onset_1d_vs_peers", 28, asin)
+        assert relative == pytest.approx(onsets[asin] - onsets["A"])  # A holds the median
+
+
 def test_traffic_conversion_and_ad_trends_use_ratios_of_sums() -> None:
     n = 30
     sessions = [100] * 23 + [200] * 7
