@@ -17,6 +17,7 @@ from amazon_assets.commands import (
     run_job,
 )
 from amazon_assets.defs.ml.assets import (
+    ML_HISTORY_JOB,
     ML_LABELS_JOB,
     ML_PREDICT_JOB,
     ML_TRAIN_JOB,
@@ -141,7 +142,6 @@ def demo(context: DemoContext) -> list[str]:
     day, whatever the catalogue's size) and rebuilds the mart, features and score for the months
     before the demo's days, then labels, trains, evaluates and predicts the demo's last day."""
     from amazon_assets.defs.business_reports.commands import BUSINESS_REPORTS_JOB
-    from amazon_assets.defs.mart.assets import MART_JOB
     from amazon_assets.partitions import daily_partitions
 
     config = LabelConfig()
@@ -163,7 +163,7 @@ def demo(context: DemoContext) -> list[str]:
         # Rebuilt up to the demo days, so the features of the mart step's first days see their
         # whole windows too.
         before = (context.first - timedelta(days=1)).isoformat()
-        run_job(context.defs, MART_JOB, first_mart_day.isoformat(), before)
+        run_job(context.defs, ML_HISTORY_JOB, first_mart_day.isoformat(), before)
         lines.append(
             f"ranker history: business reports {first_mart_day}..{history_last}, mart and "
             f"features {first_mart_day}..{before} ({time.monotonic() - started:.0f}s)"
