@@ -178,6 +178,6 @@ def demo(context: DemoContext) -> list[str]:
         *lines,
         f"ranker {metrics.get('model_version')}: labels {first_label}..{last_label}, trained, "
         f"evaluated and predicted {key} through the graph ({time.monotonic() - started:.0f}s)",
-        f"test days {metrics.get('test_days', '?')}: NDCG@20 {ndcg_line(metrics)}; take-off "
-        f"recall@10 {recall_line(metrics)}",
+        f"evaluation on {metrics.get('test_days', 0):.0f} test days: NDCG@20 "
+        f"{ndcg_line(metrics)}; take-off recall@10 {recall_line(metrics)}",
     ]
