@@ -21,7 +21,7 @@ import polars as pl
 from amazon_assets.analytics.features import LOOKBACK_DAYS
 from amazon_assets.defs.ml.assets import evaluation_table
 from amazon_assets.ml.dataset import model_frame
-from amazon_assets.ml.evaluation import evaluate_rankings, random_scores
+from amazon_assets.ml.evaluation import evaluate_rankings, random_scores, take_off_hits
 from amazon_assets.ml.labels import LabelConfig
 from amazon_assets.ml.ranker import train_ranker
 from amazon_assets.ml.split import SplitConfig, temporal_split
@@ -94,6 +94,23 @@ def main() -> None:
             f"recall@{k}: ranker / baseline {ranker_recall / metrics[f'baseline_take_off_recall_at_{k}']:.2f}x, "
             f"ranker / random {ranker_recall / metrics[f'random_take_off_recall_at_{k}']:.2f}x"
         )
+    # Where the rankings differ: a take-off's first days (its growth has barely begun) against
+    # its later ones (any momentum score sees it).
+    by_onset = {
+        name: take_off_hits(test, column, 10, take_offs.drop_nulls(), label_config.horizon_days)
+        .group_by(pl.col("days_since_onset").clip(upper_bound=3))
+        .agg(pl.col("hit").mean(), pl.len())
+        .sort("days_since_onset")
+        for name, column in (("ranker", "ranker_score"), ("baseline", "explosive_score"))
+    }
+    print(
+        "recall@10 by days since onset (0, 1, 2, 3+): "
+        + "; ".join(
+            f"{name} "
+            + ", ".join(f"{row['hit']:.2f} ({row['len']})" for row in frame.iter_rows(named=True))
+            for name, frame in by_onset.items()
+        )
+    )
     gains = ranker.manifest["feature_importance_gain"]
     total = sum(gains.values()) or 1.0
     top = sorted(gains.items(), key=lambda item: -item[1])[:8]

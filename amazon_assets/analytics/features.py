@@ -25,7 +25,8 @@ WINDOW_DAYS = 30
 CARRY_DAYS = 7
 LOOKBACK_DAYS = WINDOW_DAYS + CARRY_DAYS
 
-FEATURE_COLUMNS: tuple[str, ...] = (
+# Each ASIN's own trailing windows.
+ASIN_FEATURES: tuple[str, ...] = (
     "bsr_slope_7d",
     "bsr_slope_14d",
     "bsr_slope_30d",
@@ -49,7 +50,42 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "listing_quality",
     "stock_out_days_7d",
     "stock_out_days_30d",
+    # Onset: the last days against the product's own in-stock baseline (see _onset).
+    "sessions_onset_1d",
+    "sessions_onset_3d",
+    "sessions_onset_7d",
+    "units_onset_7d",
+    "conversion_onset_7d",
+    "bsr_onset_1d",
+    "bsr_onset_3d",
+    "bsr_onset_7d",
+    "rank_vs_traffic_onset_1d",
+    "rank_vs_traffic_onset_3d",
+    "price_vs_median_30d",
+    "ad_click_share_7d",
+    "ad_impressions_trend",
+    "days_since_stock_out",
 )
+# Against the peers (same marketplace, category and day): the feature less the peers' median. A
+# holiday or a category's season lifts every peer alike; relative to them, only the product's own
+# growth is left, which splits on absolute values (a model's trees) cannot see by themselves.
+PEER_RELATIVE = (
+    "sessions_trend",
+    "bsr_slope_7d",
+    "bsr_slope_30d",
+    "sessions_onset_1d",
+    "sessions_onset_3d",
+    "sessions_onset_7d",
+    "units_onset_7d",
+    "bsr_onset_1d",
+    "bsr_onset_3d",
+    "bsr_onset_7d",
+)
+FEATURE_COLUMNS: tuple[str, ...] = ASIN_FEATURES + tuple(
+    f"{name}_vs_peers" for name in PEER_RELATIVE
+)
+
+_DAY_COUNTS = ("stock_out_days_7d", "stock_out_days_30d", "days_since_stock_out")
 
 # Keys first, then the features; category is the last category the ASIN was ranked in.
 FEATURES_ASIN_DAILY_SCHEMA = pl.Schema(
@@ -59,10 +95,7 @@ FEATURES_ASIN_DAILY_SCHEMA = pl.Schema(
         "report_date": pl.Date,
         "marketplace_id": pl.Utf8,
         "category": pl.Utf8,
-        **{
-            name: pl.Int64 if name.startswith("stock_out_days") else pl.Float64
-            for name in FEATURE_COLUMNS
-        },
+        **{name: pl.Int64 if name in _DAY_COUNTS else pl.Float64 for name in FEATURE_COLUMNS},
     }
 )
 
@@ -86,16 +119,38 @@ def _min_samples(days: int) -> int:
     return max(3, days // 2)
 
 
-def _roll(expr: pl.Expr, how: str, days: int, *, prior: bool = False) -> pl.Expr:
+def _roll(
+    expr: pl.Expr, how: str, days: int, *, prior: bool = False, min_samples: int | None = None
+) -> pl.Expr:
     """A trailing rolling statistic of `expr` per ASIN over `days` days (see _PACKED_DAY)."""
     fn = getattr(expr, f"rolling_{how}_by")
     return fn(
         _PACKED_DAY,
         f"{days}i",
-        min_samples=_min_samples(days),
+        min_samples=_min_samples(days) if min_samples is None else min_samples,
         # "left" is [t - days, t): the days before t, for comparing t against its own past.
         closed="left" if prior else "right",
     )
+
+
+# The baseline an onset is measured against: the in-stock median of the 28 days before the day. A
+# median of four weeks stays at the old level while fewer than half its days have grown, so a
+# product two weeks into a take-off still stands out against it.
+BASELINE_DAYS = 28
+
+
+def _onset(log_value: str, days: int) -> pl.Expr:
+    """How far the last `days` days of an in-stock log series sit above its baseline: the day
+    itself, the mean of 3 days, or the median of a week (which a deal or spike of a few days
+    cannot move), less the median of the BASELINE_DAYS days before the day."""
+    value = pl.col(log_value)
+    if days == 1:
+        recent = value
+    elif days < 7:
+        recent = _roll(value, "mean", days, min_samples=days)
+    else:
+        recent = _roll(value, "median", days)
+    return recent - _roll(value, "median", BASELINE_DAYS, prior=True)
 
 
 def _slope(y: str, t: str, days: int) -> pl.Expr:
@@ -138,6 +193,23 @@ def features_asin_daily(mart: pl.LazyFrame) -> pl.LazyFrame:
             pl.col("ad_sales").cast(f64).alias("_ad_sales"),
             pl.col("ordered_product_sales").cast(f64).alias("_sales"),
             (~pl.col("in_stock")).cast(pl.Int64).alias("_out"),
+            pl.col("ad_clicks").cast(f64).alias("_ad_clicks"),
+            pl.col("ad_impressions").cast(f64).alias("_ad_impressions"),
+            # Demand measured on in-stock days only (unknown stock counts as in stock): a
+            # stock-out's missing sales and a restock's rebound are not the product's demand.
+            *(
+                pl.when(pl.col("in_stock").fill_null(True)).then(value).alias(name)
+                for name, value in (
+                    ("_log_sessions_in", pl.col("sessions").cast(f64).log1p()),
+                    ("_log_units_in", pl.col("units_ordered").cast(f64).log1p()),
+                    ("_sessions_in", pl.col("sessions").cast(f64)),
+                    ("_units_in", pl.col("units_ordered").cast(f64)),
+                    (
+                        "_log_bsr_in",
+                        pl.when(pl.col("bsr") > 0).then(pl.col("bsr").cast(f64).log()),
+                    ),
+                )
+            ),
         )
         .sort("account", "asin", "report_date")
         .with_columns(
@@ -203,6 +275,48 @@ def features_asin_daily(mart: pl.LazyFrame) -> pl.LazyFrame:
             ),
             _roll(c("_out"), "sum", 7).alias("stock_out_days_7d"),
             _roll(c("_out"), "sum", 30).alias("stock_out_days_30d"),
+            # The latest out-of-stock day within 30 days (none: null).
+            (
+                c("_day") - _roll(pl.when(c("_out") == 1).then(c("_day")), "max", 30, min_samples=1)
+            ).alias("days_since_stock_out"),
+        ),
+        (
+            _onset("_log_sessions_in", 1).alias("sessions_onset_1d"),
+            _onset("_log_sessions_in", 3).alias("sessions_onset_3d"),
+            _onset("_log_sessions_in", 7).alias("sessions_onset_7d"),
+            _onset("_log_units_in", 7).alias("units_onset_7d"),
+            _onset("_log_bsr_in", 1).alias("bsr_onset_1d"),
+            _onset("_log_bsr_in", 3).alias("bsr_onset_3d"),
+            _onset("_log_bsr_in", 7).alias("bsr_onset_7d"),
+            # The rank follows sales: a rank that improves more than the traffic grows means
+            # buyers convert better (a product catching on), which a spike of visits does not.
+            (-_onset("_log_bsr_in", 1) - _onset("_log_sessions_in", 1)).alias(
+                "rank_vs_traffic_onset_1d"
+            ),
+            (-_onset("_log_bsr_in", 3) - _onset("_log_sessions_in", 3)).alias(
+                "rank_vs_traffic_onset_3d"
+            ),
+            # Conversion of the last week against the four weeks before, in-stock days only.
+            _ratio(
+                _ratio(_roll(c("_units_in"), "sum", 7), _roll(c("_sessions_in"), "sum", 7)),
+                _ratio(
+                    _roll(c("_units_in"), "sum", BASELINE_DAYS, prior=True),
+                    _roll(c("_sessions_in"), "sum", BASELINE_DAYS, prior=True),
+                ),
+            )
+            .sub(1)
+            .alias("conversion_onset_7d"),
+            # A deal of the last days shows as a price below the month's median.
+            _ratio(c("_price"), _roll(c("_price"), "median", 30, prior=True))
+            .sub(1)
+            .alias("price_vs_median_30d"),
+            # Paid against organic traffic: growth an ad push bought is not the product's own.
+            _ratio(_roll(c("_ad_clicks"), "sum", 7), _roll(c("_sessions"), "sum", 7)).alias(
+                "ad_click_share_7d"
+            ),
+            _ratio(_roll(c("_ad_impressions"), "mean", 7), _roll(c("_ad_impressions"), "mean", 30))
+            .sub(1)
+            .alias("ad_impressions_trend"),
         ),
         (
             _ratio(_roll(c("_spend"), "sum", 7), _roll(c("_ad_sales"), "sum", 7)).alias("acos_7d"),
@@ -230,6 +344,10 @@ def features_asin_daily(mart: pl.LazyFrame) -> pl.LazyFrame:
             "listing_quality"
         ),
     )
-    return derived.select(
+    peers = ("marketplace_id", "category", "report_date")
+    relative = derived.with_columns(
+        (c(name) - c(name).median().over(peers)).alias(f"{name}_vs_peers") for name in PEER_RELATIVE
+    )
+    return relative.select(
         pl.col(name).cast(dtype) for name, dtype in FEATURES_ASIN_DAILY_SCHEMA.items()
     )

@@ -64,18 +64,31 @@ def _precision_by_day(frame: pl.DataFrame, score: str, k: int, positive: str) ->
     return _per_day(per_group, pl.col(positive))
 
 
-def _recall_by_day(
+def take_off_hits(
     frame: pl.DataFrame, score: str, k: int, take_offs: pl.DataFrame, horizon_days: int
 ) -> pl.DataFrame:
+    """One row per (planted take-off, day) with its onset in (D - H, D]: `days_since_onset` and
+    `hit`, whether `score` ranked the product in the top k of its group that day."""
     keys = ["account", "asin"] if "account" in take_offs.columns else ["asin"]
     starts = take_offs.select(*keys, "take_off_date").unique()
     ranked = _ranked(frame, score).join(starts, on=keys, how="inner")
     h = timedelta(days=horizon_days)
-    active = ranked.filter(
+    return ranked.filter(
         (pl.col("take_off_date") <= pl.col("report_date"))
         & (pl.col("take_off_date") > pl.col("report_date") - h)
+    ).select(
+        *keys,
+        "report_date",
+        (pl.col("report_date") - pl.col("take_off_date")).dt.total_days().alias("days_since_onset"),
+        (pl.col(_RANK) <= k).alias("hit"),
     )
-    return _per_day(active, (pl.col(_RANK) <= k).cast(pl.Float64))
+
+
+def _recall_by_day(
+    frame: pl.DataFrame, score: str, k: int, take_offs: pl.DataFrame, horizon_days: int
+) -> pl.DataFrame:
+    hits = take_off_hits(frame, score, k, take_offs, horizon_days)
+    return _per_day(hits, pl.col("hit").cast(pl.Float64))
 
 
 def _mean(by_day: pl.DataFrame) -> float:

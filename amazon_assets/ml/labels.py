@@ -110,6 +110,12 @@ class LabelConfig:
         }
 
 
+def label_history_days(config: LabelConfig) -> int:
+    """Days up to and including D whose mart rows D's label reads: the history a product needs
+    and the baseline window before the gap, whichever reaches further back."""
+    return max(config.history_days, config.baseline_gap_days + config.baseline_days)
+
+
 def last_labelled_day(last_day_with_data: date, config: LabelConfig) -> date:
     """The last day whose label window is complete when data runs through `last_day_with_data`."""
     return last_day_with_data - timedelta(days=config.horizon_days)

@@ -125,6 +125,47 @@ def test_rating_drift_stock_out_days_and_buy_box_share() -> None:
     assert _at(features, "buy_box_share_7d", 6) == pytest.approx(5 / 7)  # days 0..6
 
 
+def test_onset_compares_the_last_days_with_the_in_stock_median_of_four_weeks() -> None:
+    # 30 days at 9 sessions and rank 1000; out of stock on days 10..12 (0 sessions, rank 90,000:
+    # masked); from day 28 on, 99 sessions and rank 100.
+    n = 31
+    sessions = [9] * 28 + [99] * 3
+    bsr = [1000] * 28 + [100] * 3
+    in_stock = [True] * n
+    for i in (10, 11, 12):
+        in_stock[i], sessions[i], bsr[i] = False, 0, 90_000
+    features = _features(one_asin(n, sessions=sessions, bsr=bsr, in_stock=in_stock))
+    grown, rank_gain = math.log(100) - math.log(10), math.log(1000) - math.log(100)
+    # Day 28 against days 0..27 (the stock-out left out): the median is the old level.
+    assert _at(features, "sessions_onset_1d", 28) == pytest.approx(grown)
+    assert _at(features, "bsr_onset_1d", 28) == pytest.approx(-rank_gain)
+    assert _at(features, "sessions_onset_3d", 28) == pytest.approx(grown / 3)  # days 26..28
+    assert _at(features, "sessions_onset_3d", 30) == pytest.approx(grown)
+    # Rank and traffic grew alike: no conversion signal beyond the traffic's.
+    assert _at(features, "rank_vs_traffic_onset_1d", 28) == pytest.approx(rank_gain - grown)
+    # A week's median moves only once most of its days have grown.
+    assert _at(features, "sessions_onset_7d", 30) == pytest.approx(0.0)
+    assert _at(features, "days_since_stock_out", 20) == 8
+    assert _at(features, "days_since_stock_out", 9) is None
+
+
+def test_peer_relative_features_subtract_the_category_days_median() -> None:
+    # Three ASINs of one category whose traffic doubles, triples and stays flat on day 28: a
+    # season lifting them all would move the median, not the gaps.
+    n, asins = 29, ("A", "B", "C")
+    finals = {"A": 19, "B": 29, "C": 9}
+    mart = pl.concat(
+        one_asin(n, asin=asin, category=["Toys"] * n, sessions=[9] * 28 + [finals[asin]])
+        for asin in asins
+    )
+    features = _features(mart)
+    onsets = {a: _at(features, "sessions_onset_1d", 28, a) for a in asins}
+    assert onsets["A"] == pytest.approx(math.log(2))
+    for asin in asins:
+        relative = _at(features, "sessions_onset_1d_vs_peers", 28, asin)
+        assert relative == pytest.approx(onsets[asin] - onsets["A"])  # A holds the median
+
+
 def test_traffic_conversion_and_ad_trends_use_ratios_of_sums() -> None:
     n = 30
     sessions = [100] * 23 + [200] * 7

@@ -1,7 +1,6 @@
 """The ml assets in Dagster: labels, tuning, ranker, evaluation and predictions over a tiny graph."""
 
 from datetime import date, timedelta
-from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -19,12 +18,11 @@ from amazon_assets.defs.ml.assets import (
     SCORE_KEY,
     build_ml_definitions,
 )
+from amazon_assets.defs.ml.commands import demo_days
 from amazon_assets.ml.labels import LabelConfig
 from amazon_assets.ml.predictions import export_key
 from amazon_assets.resources.lake import LakeIOManager, LocalLake
 from amazon_assets.resources.warehouse import DuckDBWarehouseIOManager
-
-H = 7
 
 
 def upstream(partitions: dg.PartitionsDefinition, mart: pl.DataFrame) -> list[dg.AssetsDefinition]:
@@ -52,14 +50,20 @@ def upstream(partitions: dg.PartitionsDefinition, mart: pl.DataFrame) -> list[dg
 
 
 @pytest.mark.slow
-def test_ml_assets_end_to_end(small_mart: pl.DataFrame, marketplace, tmp_path: Path):
+def test_demo_sized_ml_path_through_the_assets(small_mart: pl.DataFrame, marketplace, tmp_path):
+    """What `amazon-assets demo` runs: labels for the demo's labelled days, tuning, ranker,
+    evaluation, then predictions for the last day (and for one more, as `predict` would)."""
     first, last = small_mart["report_date"].min(), small_mart["report_date"].max()
+    label_config = LabelConfig()
+    h = label_config.horizon_days
+    first_mart_day, first_label, last_label = demo_days(last, label_config)
+    assert first_mart_day >= first, "the shared mart holds the demo's history"
     partitions = dg.DailyPartitionsDefinition(start_date=first.isoformat(), end_offset=1)
     account = marketplace.accounts[0]
     ml = build_ml_definitions(
         partitions,
         study_storage_url=f"sqlite:///{tmp_path / 'optuna.sqlite'}",
-        label_config=LabelConfig(horizon_days=H),
+        label_config=label_config,
         take_offs=lambda: marketplace.products(account).select("account", "asin", "take_off_date"),
     )
     database = str(tmp_path / "warehouse.duckdb")
@@ -94,9 +98,14 @@ def test_ml_assets_end_to_end(small_mart: pl.DataFrame, marketplace, tmp_path: P
         last,
     ).success
     # The last H days have no future yet: labelling them fails with a clear message.
-    too_new = run(["ml/labels"], last - timedelta(days=H - 1))
+    too_new = run(["ml/labels"], last - timedelta(days=h - 1))
     assert not too_new.success
-    assert run(["ml/labels"], first, last - timedelta(days=H)).success
+    # One day alone reads its whole history window: its label is there, as in a range.
+    one_day = run(["ml/labels"], first_label)
+    assert one_day.success
+    one_day_rows = one_day.asset_materializations_for_node("ml__labels")[0].metadata["rows"]
+    assert one_day_rows.value > 100
+    assert run(["ml/labels"], first_label, last_label).success
     tuned = dg.materialize(
         assets,
         selection=["ml/ranker_tuning"],
@@ -116,28 +125,27 @@ def test_ml_assets_end_to_end(small_mart: pl.DataFrame, marketplace, tmp_path: P
     for name in ("ranker", "baseline", "random"):
         assert 0.0 <= metadata[f"{name}_ndcg_at_20"].value <= 1.0
     ranker_metadata = trained.asset_materializations_for_node("ml__ranker")[0].metadata
-    # The first labelled day is the first with 80 % of the label's 30 days of history.
-    assert (
-        ranker_metadata["trained_days"].value["train"][0]
-        == (first + timedelta(days=23)).isoformat()
-    )
+    assert ranker_metadata["trained_days"].value["train"][0] == first_label.isoformat()
+    assert ranker_metadata["trained_days"].value["test"][1] == last_label.isoformat()
     assert ranker_metadata["label_definition"].value["history_days"] == 30
     table = metadata["table"].value
     assert "| LightGBM ranker |" in table and "take-off recall@10" in table
     for name in ("ranker", "baseline", "random"):
-        low = metadata[f"{name}_take_off_recall_at_10_low"].value
-        high = metadata[f"{name}_take_off_recall_at_10_high"].value
-        assert low <= metadata[f"{name}_take_off_recall_at_10"].value <= high
+        low = metadata[f"{name}_ndcg_at_20_low"].value
+        high = metadata[f"{name}_ndcg_at_20_high"].value
+        assert low <= metadata[f"{name}_ndcg_at_20"].value <= high
     assert instance.get_latest_materialization_event(RANKER_KEY) is not None
     assert instance.get_latest_materialization_event(EVALUATION_KEY) is not None
 
-    assert run(["ml/predictions_daily"], last - timedelta(days=1), last).success
+    assert run(["ml/predictions_daily"], last).success
+    assert run(["ml/predictions_daily"], last - timedelta(days=1)).success
     with duckdb.connect(database, read_only=True) as conn:
         rows = conn.execute(
-            "select report_date, count(*), min(category_rank) from ml.predictions_daily group by 1"
+            "select report_date, count(*), min(category_rank), count(distinct model_version) "
+            "from ml.predictions_daily group by 1"
         ).fetchall()
-    assert {day for day, _, _ in rows} == {last - timedelta(days=1), last}
-    assert all(best == 1 for _, _, best in rows)
+    assert {day for day, *_ in rows} == {last - timedelta(days=1), last}
+    assert all(count > 100 and best == 1 and versions == 1 for _, count, best, versions in rows)
     assert LocalLake(tmp_path / "lake").exists(export_key(last))
 
 

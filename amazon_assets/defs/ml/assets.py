@@ -8,7 +8,7 @@ there, never in silver.
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +16,14 @@ import dagster as dg
 import httpx
 import polars as pl
 
+from amazon_assets.analytics.features import FEATURE_COLUMNS
 from amazon_assets.ml.evaluation import evaluate_rankings, random_scores
-from amazon_assets.ml.labels import LabelConfig, join_labels, labels_asin_daily
+from amazon_assets.ml.labels import (
+    LabelConfig,
+    join_labels,
+    label_history_days,
+    labels_asin_daily,
+)
 from amazon_assets.ml.predictions import (
     candidates_csv,
     export_key,
@@ -33,6 +39,7 @@ from amazon_assets.ml.ranker import (
 )
 from amazon_assets.ml.split import DateSplit, SplitConfig, temporal_split
 from amazon_assets.ml.tuning import TuningConfig, best_params, study_summary, tune_ranker
+from amazon_assets.partitions import PLANNED_PER_ASSET_TAGS
 from amazon_assets.resources.lake import LakeIOManager
 
 if TYPE_CHECKING:
@@ -52,6 +59,7 @@ ML_LABELS_JOB = "ml_labels_job"
 ML_TRAIN_JOB = "ml_train_job"
 ML_TUNE_JOB = "ml_tune_job"
 ML_PREDICT_JOB = "ml_predict_job"
+ML_HISTORY_JOB = "ml_history_job"
 RANDOM_SEED = 7
 
 # The ground truth of planted take-offs (account, asin, take_off_date): the sandbox knows it.
@@ -101,8 +109,20 @@ def _markdown(frame: pl.DataFrame) -> dg.MetadataValue:
     )
 
 
+def _checked(features: pl.DataFrame, needed: Sequence[str]) -> pl.DataFrame:
+    """`features`, unless it lacks a column the ranker reads (a table written by older code)."""
+    missing = [name for name in needed if name not in features.columns]
+    if missing:
+        raise dg.Failure(
+            f"features/features_asin_daily has no column {', '.join(missing)} (written before "
+            "these features existed): rebuild the features of the days the ranker reads with "
+            "`amazon-assets ingest mart --start <first day> --end <last day>`."
+        )
+    return features
+
+
 def _labelled(features: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
-    return join_labels(features.lazy(), labels.lazy()).collect()
+    return join_labels(_checked(features, FEATURE_COLUMNS).lazy(), labels.lazy()).collect()
 
 
 def _split(frame: pl.DataFrame, label_config: LabelConfig) -> DateSplit:
@@ -180,11 +200,13 @@ def build_ml_assets(
         group_name="ml",
         kinds=warehouse_kinds,
         ins={
-            # Day D's label reads the mart over [D - H + 1, D + H]: its past and future windows.
+            # Day D's label reads the mart from its history and baseline windows to D + H.
             "mart": dg.AssetIn(
                 key=MART_KEY,
                 partition_mapping=dg.TimeWindowPartitionMapping(
-                    start_offset=-(h - 1), end_offset=h, allow_nonexistent_upstream_partitions=True
+                    start_offset=-(label_history_days(label_config) - 1),
+                    end_offset=h,
+                    allow_nonexistent_upstream_partitions=True,
                 ),
             )
         },
@@ -373,7 +395,7 @@ def build_ml_assets(
         lake = lake_io_manager.lake()
         model = _load_ranker(lake_io_manager)
         attributes = mart.select("account", "asin", "report_date", "price", "bsr", "units_ordered")
-        predictions = predict_daily(features, model, attributes)
+        predictions = predict_daily(_checked(features, model.features), model, attributes)
         exported = []
         for (day,), rows in top_candidates(predictions).group_by("report_date"):
             key = export_key(day)
@@ -426,6 +448,14 @@ def build_ml_definitions(
         ),
         dg.define_asset_job(
             ML_TUNE_JOB, selection=[TUNING_KEY], description="More trials of the optuna study."
+        ),
+        dg.define_asset_job(
+            ML_HISTORY_JOB,
+            selection=[MART_KEY, FEATURES_KEY, SCORE_KEY],
+            partitions_def=partitions_def,
+            description="What the ranker reads, for a range of days: mart, features and score "
+            "(without the alerts and comparisons the mart job adds).",
+            tags=PLANNED_PER_ASSET_TAGS,
         ),
         dg.define_asset_job(
             ML_PREDICT_JOB,
