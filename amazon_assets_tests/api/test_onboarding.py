@@ -19,11 +19,10 @@ from amazon_assets.sources.vault import ADS_API, SP_API, CredentialVault
 from amazon_assets_tests.api.onboarding import (
     Platform,
     consent,
-    free_port,
     platform_environment,
     query_of,
 )
-from amazon_assets_tests.api.server import ApiServer
+from amazon_assets_tests.api.server import ApiServer, free_port
 
 SELLERS = ("default", "acme", "brand", "globex", "initech", "umbrella")
 

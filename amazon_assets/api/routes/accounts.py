@@ -173,9 +173,16 @@ async def get_job(
 # -- live progress ---------------------------------------------------------------------------
 
 
+def _account_progress(ops: Operations, name: str) -> dict[str, Any]:
+    """Progress of the account's newest job here (its sources and days), else of its whole
+    history (the onboarding sensor's backfill)."""
+    ops_service.get_account(ops.instance(), ops.vault, name)
+    sources, days = ops_service.latest_scope(ops.instance(), name) or (None, None)
+    return account_progress(ops.settings, ops.instance(), ops.store, name, sources, days)
+
+
 async def _progress(ops: Operations, name: str) -> dict[str, Any]:
-    await _call(ops_service.get_account, ops.instance(), ops.vault, name)
-    return await run_in_threadpool(account_progress, ops.settings, ops.instance(), ops.store, name)
+    return await _call(_account_progress, ops, name)
 
 
 async def progress_events(ops: Operations, name: str) -> AsyncIterator[tuple[str, dict]]:

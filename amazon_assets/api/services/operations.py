@@ -26,6 +26,8 @@ from amazon_assets.sources.vault import CredentialVault
 
 ACCOUNT_TAG = "amazon_assets/account"
 OPERATION_TAG = "amazon_assets/operation"
+DAYS_TAG = "amazon_assets/days"
+SOURCES_TAG = "amazon_assets/sources"
 _LAUNCH = """
 mutation Launch($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
@@ -164,6 +166,8 @@ def launch(
             {"key": MODE_TAG, "value": REFRESH if operation == REFRESH else BACKFILL},
             {"key": ACCOUNT_TAG, "value": account},
             {"key": OPERATION_TAG, "value": operation},
+            {"key": DAYS_TAG, "value": f"{days[0]}..{days[-1]}"},
+            {"key": SOURCES_TAG, "value": ",".join(chosen)},
         ],
     }
     answer = _graphql(settings, _LAUNCH, {"params": params})["launchPartitionBackfill"]
@@ -217,6 +221,21 @@ def job_answer(instance: dg.DagsterInstance, backfill: Any) -> dict[str, Any]:
         "operation": backfill.tags.get(OPERATION_TAG),
         "status": backfill.status.value,
         "created_at": backfill.backfill_timestamp,
-        "partitions": backfill.get_num_partitions(),
+        "days": backfill.tags.get(DAYS_TAG),
+        "sources": backfill.tags.get(SOURCES_TAG, "").split(","),
         "runs": statuses,
     }
+
+
+def latest_scope(instance: dg.DagsterInstance, account: str) -> tuple[list[str], list[date]] | None:
+    """The sources and days of the account's newest job launched here, if any."""
+    backfills = instance.get_backfills(
+        filters=BulkActionsFilter(tags={ACCOUNT_TAG: account}), limit=1
+    )
+    if not backfills or DAYS_TAG not in backfills[0].tags:
+        return None
+    tags = backfills[0].tags
+    first, last = (date.fromisoformat(day) for day in tags[DAYS_TAG].split(".."))
+    sources = [s for s in tags.get(SOURCES_TAG, "").split(",") if s in SOURCE_NAMES]
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    return sources or list(SOURCE_NAMES), days

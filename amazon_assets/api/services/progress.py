@@ -68,16 +68,18 @@ def account_progress(
     instance: dg.DagsterInstance,
     store: StateStore,
     account: str,
+    sources: list[str] | None = None,
     days: list[date] | None = None,
 ) -> dict[str, Any]:
-    """The account's progress over `days` (default: the whole history) per source."""
+    """The account's progress per source over `sources` and `days` (default: every source, the
+    whole history)."""
     daily = daily_partitions(settings)
     days = days or [date.fromisoformat(key) for key in daily.get_partition_keys()]
     partitions = account_day_partitions(daily)
     keys = [partition_key(account, day) for day in days]
     open_reports = _open_reports(store, account)
     sources = []
-    for source in SOURCE_NAMES:
+    for source in sources or SOURCE_NAMES:
         counts = {AssetPartitionStatus.MATERIALIZED: 0, AssetPartitionStatus.IN_PROGRESS: 0}
         counts[AssetPartitionStatus.FAILED] = 0
         for key in source_keys(settings.bigquery_dataset, source):
