@@ -78,7 +78,7 @@ def account_progress(
     partitions = account_day_partitions(daily)
     keys = [partition_key(account, day) for day in days]
     open_reports = _open_reports(store, account)
-    sources = []
+    rows: list[SourceProgress] = []
     for source in sources or SOURCE_NAMES:
         counts = {AssetPartitionStatus.MATERIALIZED: 0, AssetPartitionStatus.IN_PROGRESS: 0}
         counts[AssetPartitionStatus.FAILED] = 0
@@ -88,7 +88,7 @@ def account_progress(
                 if status in counts:
                     counts[status] += 1
         report_type = SOURCES[source].report_type or "listFinancialEvents (Finances API)"
-        sources.append(
+        rows.append(
             SourceProgress(
                 source=source,
                 report_type=report_type,
@@ -99,9 +99,9 @@ def account_progress(
                 reports_open=open_reports.get(report_type, 0),
             )
         )
-    current = sum(s.current for s in sources)
-    total = sum(s.total for s in sources)
-    statuses = {s.status for s in sources}
+    current = sum(s.current for s in rows)
+    total = sum(s.total for s in rows)
+    statuses = {s.status for s in rows}
     status = (
         DONE
         if statuses == {DONE}
@@ -119,7 +119,7 @@ def account_progress(
         "total": total,
         "percentage": round(100 * current / total, 1) if total else 100.0,
         "status": status,
-        "sources": [s.answer() for s in sources],
+        "sources": [s.answer() for s in rows],
     }
     if status == FAILED:
         answer["error"] = last_failure(instance, account)
