@@ -58,6 +58,7 @@ def collect_progress(platform: Platform, account: str, events: list[dict]) -> th
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # three servers to start and a run in the daemon on a busy machine
 def test_connect_account_in_the_browser_and_watch_its_history_arrive(
     running_platform: Platform,
 ) -> None:
