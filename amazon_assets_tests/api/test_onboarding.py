@@ -3,6 +3,7 @@ and Login with Amazon, the vault in the state database, refusals in one sentence
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -228,3 +229,54 @@ def test_no_token_reaches_a_log_or_the_database_in_clear(platform: Platform) -> 
         content = path.read_bytes()
         for token in tokens:
             assert token.encode() not in content, path
+
+
+def test_sync_requests_are_checked_before_anything_is_launched(platform: Platform) -> None:
+    url, headers = platform.api.url, platform.headers()
+    httpx.post(f"{url}/v1/accounts", headers=headers, json={"name": "acme"})
+    unknown = httpx.post(
+        f"{url}/v1/accounts/acme/backfill", headers=headers, json={"sources": ["x"]}
+    )
+    assert unknown.status_code == 400
+    assert unknown.json()["detail"].startswith("unknown source 'x'; sources are orders, ")
+    backwards = httpx.post(
+        f"{url}/v1/accounts/acme/backfill",
+        headers=headers,
+        json={"first": "2026-01-05", "last": "2026-01-01"},
+    )
+    assert backwards.json()["detail"] == "first (2026-01-05) is after last (2026-01-01)."
+    # No webserver listens at DAGSTER_WEBSERVER_URL here: one sentence naming it.
+    down = httpx.post(f"{url}/v1/accounts/acme/refresh", headers=headers, timeout=60)
+    assert down.status_code == 400
+    assert down.json()["detail"].startswith(
+        f"the Dagster webserver at {platform.env['DAGSTER_WEBSERVER_URL']} "
+        "(DAGSTER_WEBSERVER_URL) did not answer"
+    )
+    assert httpx.get(f"{url}/v1/jobs", headers=headers).json() == {"jobs": []}
+
+
+def test_progress_before_any_run_is_queued_for_every_source(platform: Platform) -> None:
+    answer = httpx.get(f"{platform.api.url}/v1/accounts/acme/progress", headers=platform.headers())
+    assert answer.status_code == 200, answer.text
+    progress = answer.json()
+    assert (progress["status"], progress["percentage"], progress["current"]) == ("queued", 0.0, 0)
+    assert len(progress["sources"]) == 7
+    assert all(s["total"] == 6 and s["status"] == "queued" for s in progress["sources"])
+    missing = httpx.get(
+        f"{platform.api.url}/v1/accounts/nobody/progress", headers=platform.headers()
+    )
+    assert missing.status_code == 404
+
+
+def test_progress_socket_needs_an_admin(platform: Platform) -> None:
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    url = platform.api.url.replace("http://", "ws://") + "/v1/accounts/acme/progress/ws"
+    for headers in (platform.headers("viewer", "acme"), {}):
+        with pytest.raises(InvalidStatus) as refused:
+            connect(url, additional_headers=headers, open_timeout=30)
+        assert refused.value.response.status_code == 403  # the handshake is refused
+    with connect(url, additional_headers=platform.headers(), open_timeout=30) as socket:
+        first = json.loads(socket.recv(timeout=60))
+        assert first["event"] == "progress" and first["data"]["account"] == "acme"
