@@ -444,7 +444,7 @@ def _api_settings(
     if present and len(present) < len(names) and not app_only:
         missing = ", ".join(name for name in names if name not in present)
         raise ConfigError(
-            f"{', '.join(present)} is set but {missing} is not: set all three credentials or none (none uses the sandbox)."
+            f"{', '.join(present)} is set but {missing} is not: set all three, the client id and secret alone (sellers' tokens then come from the credential vault), or none (the sandbox)."
         )
     is_sandbox = not present
     aws_keys = [env.get(f"{prefix}_AWS_ACCESS_KEY"), env.get(f"{prefix}_AWS_SECRET_KEY")]

@@ -50,7 +50,7 @@ async def _call(function: Any, *args: Any) -> Any:
     """A service call in a thread; its one-sentence errors become 400 or 404."""
     try:
         return await run_in_threadpool(function, *args)
-    except ops_service.UnknownAccount as error:
+    except (ops_service.UnknownAccount, ops_service.UnknownJob) as error:
         raise HTTPException(404, str(error)) from None
     except ops_service.OperationError as error:
         raise HTTPException(400, str(error)) from None
@@ -71,7 +71,11 @@ async def list_accounts(
     return _json({"accounts": [a.answer() for a in found]})
 
 
-@router.post("/v1/accounts", status_code=201, responses=problems(400, 401, 403, 429))
+@router.post(
+    "/v1/accounts",
+    status_code=201,
+    responses={200: {"description": "Registered already."}, **problems(400, 401, 403, 429)},
+)
 async def create_account(
     request: Request, body: NewAccount, principal: Annotated[Principal, Depends(admin)]
 ) -> Response:
@@ -128,7 +132,9 @@ async def _launch(request: Request, name: str, operation: str, body: Sync) -> Re
     return _json(job, 202)
 
 
-@router.post("/v1/accounts/{name}/refresh", status_code=202, responses=problems(400, 401, 403, 404))
+@router.post(
+    "/v1/accounts/{name}/refresh", status_code=202, responses=problems(400, 401, 403, 404, 429)
+)
 async def refresh_account(
     request: Request,
     name: str,
@@ -162,7 +168,7 @@ async def list_jobs(
     return _json({"jobs": await _call(ops_service.jobs, ops.instance(), account)})
 
 
-@router.get("/v1/jobs/{job_id}", responses=problems(401, 403, 400, 429))
+@router.get("/v1/jobs/{job_id}", responses=problems(401, 403, 404, 429))
 async def get_job(
     request: Request, job_id: str, principal: Annotated[Principal, Depends(admin)]
 ) -> Response:
@@ -211,10 +217,8 @@ async def progress(
     return _json(await _progress(_ops(request), name))
 
 
-@router.get(
-    "/v1/accounts/{name}/progress/stream",
-    responses={200: {"content": {"text/event-stream": {}}}, **problems(401, 403, 404)},
-)
+# Not in the OpenAPI schema: an event stream is no request/response an OpenAPI client can call.
+@router.get("/v1/accounts/{name}/progress/stream", include_in_schema=False)
 async def progress_stream(
     request: Request, name: str, principal: Annotated[Principal, Depends(admin_browser)]
 ) -> StreamingResponse:

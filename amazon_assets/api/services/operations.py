@@ -52,7 +52,11 @@ class OperationError(Exception):
 
 
 class UnknownAccount(OperationError):
-    pass
+    """No such account (404)."""
+
+
+class UnknownJob(OperationError):
+    """No such job (404)."""
 
 
 @dataclass(frozen=True)
@@ -204,7 +208,7 @@ def jobs(instance: dg.DagsterInstance, account: str | None = None, limit: int = 
 def job(instance: dg.DagsterInstance, backfill_id: str) -> dict:
     backfill = instance.get_backfill(backfill_id)
     if backfill is None or ACCOUNT_TAG not in backfill.tags:
-        raise OperationError(f"there is no job {backfill_id!r}.")
+        raise UnknownJob(f"there is no job {backfill_id!r}.")
     return job_answer(instance, backfill)
 
 
