@@ -269,15 +269,32 @@ async def progress_socket(websocket: WebSocket, name: str) -> None:
         return
     ops = operations(websocket)  # type: ignore[arg-type]  # reads .app only
     await websocket.accept()
+
+    async def send() -> None:
+        try:
+            async for event, data in progress_events(ops, name):
+                await websocket.send_json({"event": event, "data": data})
+            await websocket.close()
+        except HTTPException as error:
+            await websocket.send_json({"event": "error", "data": {"detail": error.detail}})
+            await websocket.close(code=4404)
+
+    async def until_gone() -> None:
+        # Nothing is expected from the client; reading notices when it goes away.
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+
+    tasks = {asyncio.ensure_future(send()), asyncio.ensure_future(until_gone())}
     try:
-        async for event, data in progress_events(ops, name):
-            await websocket.send_json({"event": event, "data": data})
-        await websocket.close()
-    except HTTPException as error:
-        await websocket.send_json({"event": "error", "data": {"detail": error.detail}})
-        await websocket.close(code=4404)
-    except WebSocketDisconnect:
-        pass
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+    for task in done:
+        error = None if task.cancelled() else task.exception()
+        # A client that left mid-send: starlette raises WebSocketDisconnect or RuntimeError.
+        if error is not None and not isinstance(error, WebSocketDisconnect | RuntimeError):
+            raise error
 
 
 # -- the accounts page -----------------------------------------------------------------------
