@@ -16,12 +16,14 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from amazon_assets.defs.seller_history.sensors import ONBOARDING_SENSOR
 from amazon_assets.sandbox import SandboxConfig, SandboxServer
 from amazon_assets.sources.vault import CredentialVault
 from amazon_assets_tests.api.onboarding import (
     Platform,
     platform_environment,
     start_dagster,
+    stop_sensor,
 )
 from amazon_assets_tests.api.server import ApiServer, free_port
 
@@ -68,6 +70,9 @@ def test_connect_account_in_the_browser_and_watch_its_history_arrive(
     assert shutil.which("chromium") or Path(CHROMIUM).exists(), "chromium is not installed"
     platform = running_platform
     api = platform.api.url
+    # This test launches the account's backfill itself, over the API (a small one); the
+    # onboarding sensor's own backfill of every source would otherwise run beside it.
+    stop_sensor(platform, ONBOARDING_SENSOR)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page()
