@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
 from amazon_assets.api.answers import JSON, dumps
-from amazon_assets.api.auth import _ACCOUNT, AuthError, Principal, Role, decode_token
+from amazon_assets.api.auth import ACCOUNT_NAME, AuthError, Principal, Role, decode_token
 from amazon_assets.api.operations import Operations, operations
 from amazon_assets.api.schemas import problems
 from amazon_assets.api.security import SESSION_COOKIE, admin, admin_browser
@@ -33,7 +33,7 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 class NewAccount(BaseModel):
-    name: str = Field(pattern=_ACCOUNT.pattern, description="The account's name here.")
+    name: str = Field(pattern=ACCOUNT_NAME.pattern, description="The account's name here.")
 
 
 class Sync(BaseModel):
@@ -350,7 +350,7 @@ async def accounts_page(request: Request) -> Response:
     )
     body = f"""{notice}
 <form method="get" action="/v1/amazon/authorize">
-  <label>Account name <input name="account" required pattern="{html.escape(_ACCOUNT.pattern)}"></label>
+  <label>Account name <input name="account" required pattern="{html.escape(ACCOUNT_NAME.pattern)}"></label>
   <label><input type="radio" name="api" value="sp" checked> Selling Partner API</label>
   <label><input type="radio" name="api" value="ads"> Ads API</label>
   <button type="submit">Connect Amazon account</button>

@@ -15,11 +15,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from amazon_assets.api.auth import _ACCOUNT, Principal
+from amazon_assets.api.auth import ACCOUNT_NAME, Principal
 from amazon_assets.api.operations import operations
 from amazon_assets.api.schemas import problems
 from amazon_assets.api.security import admin_browser
-from amazon_assets.api.services import operations as accounts
+from amazon_assets.api.services import operations as ops_service
 from amazon_assets.api.services.oauth import (
     CALLBACK_PATH,
     ConsentError,
@@ -52,7 +52,7 @@ async def authorize(
     api: Annotated[Literal["sp", "ads"], Query(description="SP-API or Ads API consent.")] = "sp",
 ) -> RedirectResponse:
     """302 to Seller Central's consent page (SP-API) or Login with Amazon's (Ads API)."""
-    if not _ACCOUNT.match(account):
+    if not ACCOUNT_NAME.match(account):
         raise HTTPException(
             400, f"{account!r} is not an account name (letters, digits, space, _ . -)."
         )
@@ -109,6 +109,6 @@ async def oauth_callback(
         )
     except ConsentError as refusal:
         raise HTTPException(400, str(refusal)) from None
-    await run_in_threadpool(accounts.create_account, ops.instance(), connected.account)
+    await run_in_threadpool(ops_service.create_account, ops.instance(), connected.account)
     query = urlencode({"connected": connected.account, "api": "ads" if api == ADS_API else "sp"})
     return RedirectResponse(f"/accounts?{query}", status_code=303)

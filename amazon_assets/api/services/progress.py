@@ -9,6 +9,7 @@ message of the newest failed run of the account (one sentence, e.g. a revoked to
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -80,13 +81,10 @@ def account_progress(
     open_reports = _open_reports(store, account)
     rows: list[SourceProgress] = []
     for source in sources or SOURCE_NAMES:
-        counts = {AssetPartitionStatus.MATERIALIZED: 0, AssetPartitionStatus.IN_PROGRESS: 0}
-        counts[AssetPartitionStatus.FAILED] = 0
+        counts: Counter[AssetPartitionStatus | None] = Counter()
         for key in source_keys(settings.bigquery_dataset, source):
             statuses = instance.get_status_by_partition(key, keys, partitions) or {}
-            for status in statuses.values():
-                if status in counts:
-                    counts[status] += 1
+            counts.update(statuses.values())
         report_type = SOURCES[source].report_type or "listFinancialEvents (Finances API)"
         rows.append(
             SourceProgress(
