@@ -109,3 +109,25 @@ def test_entry_due_a_year_after_authorization() -> None:
     moment = datetime(2026, 1, 2, tzinfo=UTC)
     entry = VaultEntry("acme", SP_API, None, moment.timestamp(), "active", None)
     assert entry.reauthorize_by == moment + timedelta(days=365)
+
+
+def test_vault_commands_rotate_to_a_new_key(amazon_home: Path, monkeypatch, capsys) -> None:
+    from amazon_assets.cli import main
+
+    assert main(["vault", "new-key"]) == 0
+    old = capsys.readouterr().out.strip()
+    Fernet(old)  # a usable key
+    state = str(amazon_home / "state.sqlite")
+    CredentialVault.at(state, (old,)).store_token("acme", SP_API, TOKEN)
+    new = Fernet.generate_key().decode()
+    monkeypatch.setenv("AMAZON_ASSETS_SECRET_KEY", f"{new},{old}")
+    assert main(["vault", "rotate"]) == 0
+    assert "1 stored token(s) re-encrypted" in capsys.readouterr().out
+    assert CredentialVault.at(state, (new,)).refresh_token("acme", SP_API)[0] == TOKEN
+    assert main(["vault", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert listed.startswith("acme\tSP_API\tactive\treauthorize by ") and TOKEN not in listed
+    monkeypatch.setenv("AMAZON_ASSETS_SECRET_KEY", Fernet.generate_key().decode())
+    assert main(["vault", "rotate"]) == 2  # a key that opens nothing: one sentence, nothing lost
+    assert "does not decrypt with any key" in capsys.readouterr().err
+    assert CredentialVault.at(state, (new,)).refresh_token("acme", SP_API)[0] == TOKEN
