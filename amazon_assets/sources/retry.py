@@ -168,6 +168,8 @@ def resolve_login(
             refresh_token, entry = stored
             if entry.status == REVOKED:
                 raise error(entry.warning() or "the stored authorization was revoked.")
+            if warning := entry.warning():  # Amazon's yearly re-authorization is near
+                logging.getLogger(__name__).warning(f"account {account!r}: {warning}")
             from_vault = True
         elif not sandbox:
             raise error(
