@@ -35,6 +35,17 @@ def partition_days(first: date, last: date) -> list[str]:
 ACCOUNTS = dg.DynamicPartitionsDefinition(name="accounts")
 
 
+def register_account(instance: dg.DagsterInstance, name: str) -> bool:
+    """Add `name` to the accounts partitions (the onboarding sensor then backfills it); False
+    when it was registered already. Names cannot hold '|' or ',' (Dagster's key separators)."""
+    if not name or "|" in name or "," in name:
+        raise ValueError(f"account names cannot be empty or contain '|' or ','; got {name!r}.")
+    if instance.has_dynamic_partition(ACCOUNTS.name, name):
+        return False
+    instance.add_dynamic_partitions(ACCOUNTS.name, [name])
+    return True
+
+
 def account_day_partitions(daily: dg.PartitionsDefinition) -> dg.MultiPartitionsDefinition:
     """Accounts crossed with report days."""
     return dg.MultiPartitionsDefinition({"account": ACCOUNTS, "day": daily})

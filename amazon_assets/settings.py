@@ -30,12 +30,26 @@ ADS_API_REGION_ENDPOINTS = {
     "us-west-2": "https://advertising-api-fe.amazon.com",
 }
 AMAZON_LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
+# Where a seller authorizes an app: Seller Central's consent page (SP-API website authorization
+# workflow) and Login with Amazon's authorization page (Ads API), per region.
+SP_API_CONSENT_URLS = {
+    "us-east-1": "https://sellercentral.amazon.com/apps/authorize/consent",
+    "eu-west-1": "https://sellercentral-europe.amazon.com/apps/authorize/consent",
+    "us-west-2": "https://sellercentral.amazon.co.jp/apps/authorize/consent",
+}
+ADS_API_CONSENT_URLS = {
+    "us-east-1": "https://www.amazon.com/ap/oa",
+    "eu-west-1": "https://eu.account.amazon.com/ap/oa",
+    "us-west-2": "https://apac.account.amazon.com/ap/oa",
+}
+DEFAULT_WEBSERVER_URL = "http://127.0.0.1:3000"
 US_MARKETPLACE_ID = "ATVPDKIKX0DER"
 
 # Credentials the sandbox accepts; used whenever no real credentials are configured.
 SANDBOX_CLIENT_ID = "amzn1.application-oa2-client.sandbox"
 SANDBOX_CLIENT_SECRET = "sandbox-client-secret"
 SANDBOX_REFRESH_TOKEN_PREFIX = "Atzr|sandbox-"
+SANDBOX_APPLICATION_ID = "amzn1.sp.solution.sandbox"  # the SP-API app id of its consent page
 DEFAULT_ACCOUNT = "default"
 DEFAULT_SANDBOX_PORT = 8765
 DEFAULT_SANDBOX_SPEED = 900.0  # 15 Amazon minutes per real second: the demo takes minutes
@@ -153,6 +167,20 @@ class LlmSettings:
 
 
 @dataclass(frozen=True)
+class OAuthSettings:
+    """Connecting accounts: the consent pages, the app's SP-API id, the credential vault's keys."""
+
+    sp_api_consent_url: str
+    sp_api_application_id: str | None  # unset: the SP-API consent flow is not configured
+    sp_api_draft: bool  # `version=beta` on the consent URL while the app is a draft
+    ads_api_consent_url: str
+    # Fernet keys, newest first: the first encrypts, every one decrypts (rotation).
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
+    public_url: str | None = None  # the API's address as the browser sees it (redirect URIs)
+    webserver_url: str = DEFAULT_WEBSERVER_URL  # Dagster's webserver: GraphQL launches
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the platform reads from its environment."""
 
@@ -182,6 +210,7 @@ class Settings:
     sp_api_markets: Mapping[str, AccountMarket] = field(default_factory=dict)
     serving: ServingSettings = field(default_factory=ServingSettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
+    oauth: OAuthSettings | None = None
 
     @property
     def uses_sandbox(self) -> bool:
@@ -323,6 +352,7 @@ class Settings:
             sp_api_markets=markets,
             serving=_serving(env),
             llm=_llm(env),
+            oauth=_oauth(env, sp_api, ads_api, sandbox_url),
         )
 
 
@@ -408,10 +438,13 @@ def _api_settings(
         )
     names = [f"{prefix}_REFRESH_TOKEN", f"{prefix}_CLIENT_ID", f"{prefix}_CLIENT_SECRET"]
     present = [name for name in names if env.get(name)]
-    if present and len(present) < len(names):
+    # The app's id and secret without a refresh token: the sellers' tokens come from the
+    # credential vault (accounts connected through the consent flow).
+    app_only = present == names[1:]
+    if present and len(present) < len(names) and not app_only:
         missing = ", ".join(name for name in names if name not in present)
         raise ConfigError(
-            f"{', '.join(present)} is set but {missing} is not: set all three credentials or none (none uses the sandbox)."
+            f"{', '.join(present)} is set but {missing} is not: set all three, the client id and secret alone (sellers' tokens then come from the credential vault), or none (the sandbox)."
         )
     is_sandbox = not present
     aws_keys = [env.get(f"{prefix}_AWS_ACCESS_KEY"), env.get(f"{prefix}_AWS_SECRET_KEY")]
@@ -427,7 +460,7 @@ def _api_settings(
         )
         default_endpoint, default_token_url = sandbox_url, f"{sandbox_url}/auth/o2/token"
     else:
-        credentials = ApiCredentials(*(env[name] for name in names))
+        credentials = ApiCredentials(*(env.get(name, "") for name in names))
         default_endpoint, default_token_url = region_endpoints[region], AMAZON_LWA_TOKEN_URL
     return ApiSettings(
         endpoint=_url(env, f"{prefix}_ENDPOINT", default_endpoint).rstrip("/"),
@@ -437,6 +470,51 @@ def _api_settings(
         is_sandbox=is_sandbox,
         aws_access_key=aws_keys[0],
         aws_secret_key=aws_keys[1],
+    )
+
+
+def secret_keys(env: Mapping[str, str]) -> tuple[str, ...]:
+    """AMAZON_ASSETS_SECRET_KEY: Fernet keys, comma-separated, newest first (may be unset)."""
+    from cryptography.fernet import Fernet
+
+    keys = tuple(
+        k.strip() for k in (env.get("AMAZON_ASSETS_SECRET_KEY") or "").split(",") if k.strip()
+    )
+    for position, key in enumerate(keys, 1):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ConfigError(
+                f"AMAZON_ASSETS_SECRET_KEY key {position} is not a Fernet key (32 url-safe "
+                "base64-encoded bytes; make one with `amazon-assets vault new-key`)."
+            ) from None
+    return keys
+
+
+def _oauth(
+    env: Mapping[str, str], sp_api: ApiSettings, ads_api: ApiSettings, sandbox_url: str
+) -> OAuthSettings:
+    draft = (env.get("SP_API_APP_DRAFT") or "false").lower()
+    if draft not in ("true", "false", "1", "0"):
+        raise ConfigError(f"SP_API_APP_DRAFT must be true or false; got {draft!r}.")
+    sp_consent = (
+        f"{sandbox_url}/apps/authorize/consent"
+        if sp_api.is_sandbox
+        else SP_API_CONSENT_URLS[sp_api.region]
+    )
+    ads_consent = (
+        f"{sandbox_url}/ap/oa" if ads_api.is_sandbox else ADS_API_CONSENT_URLS[ads_api.region]
+    )
+    public_url = _optional_url(env, "AMAZON_ASSETS_PUBLIC_URL")
+    return OAuthSettings(
+        sp_api_consent_url=_url(env, "SP_API_CONSENT_URL", sp_consent),
+        sp_api_application_id=env.get("SP_API_APP_ID")
+        or (SANDBOX_APPLICATION_ID if sp_api.is_sandbox else None),
+        sp_api_draft=draft in ("true", "1"),
+        ads_api_consent_url=_url(env, "ADS_API_CONSENT_URL", ads_consent),
+        secret_keys=secret_keys(env),
+        public_url=public_url.rstrip("/") if public_url else None,
+        webserver_url=_url(env, "DAGSTER_WEBSERVER_URL", DEFAULT_WEBSERVER_URL).rstrip("/"),
     )
 
 

@@ -46,7 +46,11 @@ def test_real_credentials_use_amazon_endpoints(tmp_path: Path) -> None:
         ({"SP_API_LWA_TOKEN_URL": "ftp://x"}, "SP_API_LWA_TOKEN_URL"),
         ({"SP_API_REGION": "mars-north-1"}, "SP_API_REGION"),
         ({"SP_API_REFRESH_TOKEN": "x"}, "SP_API_CLIENT_ID"),
-        ({"ADS_API_CLIENT_ID": "x", "ADS_API_CLIENT_SECRET": "y"}, "ADS_API_REFRESH_TOKEN"),
+        ({"ADS_API_CLIENT_ID": "x"}, "ADS_API_CLIENT_SECRET"),
+        ({"AMAZON_ASSETS_SECRET_KEY": "not-a-fernet-key"}, "AMAZON_ASSETS_SECRET_KEY"),
+        ({"SP_API_APP_DRAFT": "maybe"}, "SP_API_APP_DRAFT"),
+        ({"SP_API_CONSENT_URL": "sellercentral"}, "SP_API_CONSENT_URL"),
+        ({"DAGSTER_WEBSERVER_URL": "localhost:3000"}, "DAGSTER_WEBSERVER_URL"),
         ({"SP_API_AWS_ACCESS_KEY": "AKIA"}, "SP_API_AWS_SECRET_KEY"),
         ({"BIGQUERY_DATASET": "bad-name"}, "BIGQUERY_DATASET"),
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
@@ -115,3 +119,23 @@ def test_api_settings_keep_their_secrets_out_of_reprs(tmp_path: Path) -> None:
     assert settings.serving.mart_changes_channel == "amazon_assets:mart_changes"
     assert settings.jwt_signing_key() == "j" * 40
     assert "redis-password" not in repr(settings) and "j" * 40 not in repr(settings)
+
+
+def test_app_credentials_alone_take_tokens_from_the_vault(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "AMAZON_ASSETS_HOME": str(tmp_path),
+            "SP_API_CLIENT_ID": "amzn1.application-oa2-client.real",
+            "SP_API_CLIENT_SECRET": "very-secret",
+            "SP_API_APP_ID": "amzn1.sp.solution.real",
+            "SP_API_APP_DRAFT": "true",
+        }
+    )
+    assert not settings.uses_sandbox
+    assert settings.sp_api.credentials.refresh_token == ""
+    assert settings.oauth.sp_api_consent_url == (
+        "https://sellercentral.amazon.com/apps/authorize/consent"
+    )
+    assert settings.oauth.sp_api_application_id == "amzn1.sp.solution.real"
+    assert settings.oauth.sp_api_draft
+    assert settings.oauth.ads_api_consent_url.endswith(f":{settings.sandbox_port}/ap/oa")

@@ -31,7 +31,16 @@ from amazon_assets.api.logs import request_id
 from amazon_assets.api.mart import MartUnavailable, open_reader
 from amazon_assets.api.metrics import ApiMetrics
 from amazon_assets.api.ratelimit import TokenRateLimiter
-from amazon_assets.api.routes import alerts, competitions, graphql, products, reports, system
+from amazon_assets.api.routes import (
+    accounts,
+    alerts,
+    amazon,
+    competitions,
+    graphql,
+    products,
+    reports,
+    system,
+)
 from amazon_assets.dashboard import routes as dashboard
 from amazon_assets.settings import Settings
 
@@ -108,6 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await watcher.stop()
+            if (operations := getattr(app.state, "operations", None)) is not None:
+                operations.close()
             await app.state.api.cache.close()
             await backend.close()
             reader.close()
@@ -154,7 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             media_type=PROBLEM_JSON,
         )
 
-    for module in (products, reports, competitions, alerts, graphql, system):
+    for module in (products, reports, competitions, alerts, graphql, system, amazon, accounts):
         app.include_router(module.router)
     dashboard.install(app)
     metrics.instrument(app)

@@ -20,7 +20,8 @@ import jwt
 AUDIENCE = "amazon-assets-api"
 ALGORITHM = "HS256"
 ALL_ACCOUNTS = "*"
-_ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}$")
+# An account name as tokens, routes and the accounts page accept it.
+ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}$")
 MAX_TOKEN_DAYS = 366
 
 
@@ -69,7 +70,7 @@ def _check_accounts(role: Role, accounts: Iterable[str]) -> list[str]:
         if role is not Role.admin or len(names) > 1:
             raise ValueError("'*' (every account) is for admin tokens only, on its own.")
         return names
-    bad = [name for name in names if not _ACCOUNT.match(name)]
+    bad = [name for name in names if not ACCOUNT_NAME.match(name)]
     if bad:
         raise ValueError(f"{bad[0]!r} is not an account name (letters, digits, space, _ . -).")
     return names

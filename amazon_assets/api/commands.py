@@ -1,4 +1,5 @@
-"""`amazon-assets api` (serve the product API) and `amazon-assets token` (mint a bearer token)."""
+"""`amazon-assets api` (serve the product API), `amazon-assets token` (mint a bearer token) and
+`amazon-assets vault` (keys of the credential vault)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     token.add_argument("--days", type=float, default=30.0, help="how long it is valid")
     token.set_defaults(handler=mint)
+
+    vault = commands.add_parser("vault", help="the credential vault of connected accounts")
+    actions = vault.add_subparsers(dest="action", required=True)
+    actions.add_parser(
+        "new-key", help="print a new key for AMAZON_ASSETS_SECRET_KEY (put it first)"
+    ).set_defaults(handler=new_key)
+    actions.add_parser(
+        "rotate", help="re-encrypt every stored token with the newest key"
+    ).set_defaults(handler=rotate_keys)
+    actions.add_parser("list", help="stored authorizations (never the tokens)").set_defaults(
+        handler=list_vault
+    )
 
 
 def serve_dashboard(settings: Settings, args: argparse.Namespace) -> int:
@@ -117,4 +130,44 @@ def mint(settings: Settings, args: argparse.Namespace) -> int:
         f"valid {args.days:g} day(s); send it as 'Authorization: Bearer <token>'.",
         file=sys.stderr,
     )
+    return 0
+
+
+def new_key(settings: Settings, args: argparse.Namespace) -> int:
+    from cryptography.fernet import Fernet
+
+    print(Fernet.generate_key().decode())
+    print(
+        "put it first in AMAZON_ASSETS_SECRET_KEY (comma-separated, newest first), restart, run "
+        "`amazon-assets vault rotate`, then drop the old key.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _vault(settings: Settings):  # noqa: ANN202 - CredentialVault, imported lazily
+    from amazon_assets.sources.vault import CredentialVault
+
+    keys = settings.oauth.secret_keys if settings.oauth else ()
+    return CredentialVault.at(settings.state_location, keys)
+
+
+def rotate_keys(settings: Settings, args: argparse.Namespace) -> int:
+    from amazon_assets.sources.vault import VaultError
+
+    try:
+        count = _vault(settings).rotate()
+    except VaultError as error:
+        raise CommandError(str(error)) from None
+    print(f"{count} stored token(s) re-encrypted with the newest key; older keys can go.")
+    return 0
+
+
+def list_vault(settings: Settings, args: argparse.Namespace) -> int:
+    for entry in _vault(settings).entries():
+        warning = entry.warning()
+        print(
+            f"{entry.account}\t{entry.api}\t{entry.status}\treauthorize by "
+            f"{entry.reauthorize_by.date()}" + (f"\t{warning}" if warning else "")
+        )
     return 0

@@ -14,6 +14,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from amazon_assets.api.auth import AuthError, Principal, Role, decode_token
 
+# The accounts page keeps the admin's token in this cookie (HttpOnly, SameSite=Lax).
+SESSION_COOKIE = "amazon_assets_session"
 bearer = HTTPBearer(
     auto_error=False,
     scheme_name="bearer",
@@ -49,14 +51,24 @@ async def authorize(request: Request, token: str | None, role: Role) -> Principa
     return principal
 
 
-def caller(role: Role = Role.viewer) -> Callable[..., Awaitable[Principal]]:
-    """A dependency resolving the request's principal, checked against `role` and rate limits."""
+def caller(
+    role: Role = Role.viewer, *, cookie: bool = False
+) -> Callable[..., Awaitable[Principal]]:
+    """A dependency resolving the request's principal, checked against `role` and rate limits.
+
+    With `cookie`, a token kept in the session cookie of the accounts page counts too: only for
+    GET routes a browser opens (pages, consent redirects, progress streams), so a page of another
+    site can never make a browser change anything with it.
+    """
 
     async def dependency(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
     ) -> Principal:
-        return await authorize(request, credentials and credentials.credentials, role)
+        token = credentials.credentials if credentials is not None else None
+        if token is None and cookie:
+            token = request.cookies.get(SESSION_COOKIE)
+        return await authorize(request, token, role)
 
     return dependency
 
@@ -64,3 +76,4 @@ def caller(role: Role = Role.viewer) -> Callable[..., Awaitable[Principal]]:
 viewer = caller(Role.viewer)
 analyst = caller(Role.analyst)
 admin = caller(Role.admin)
+admin_browser = caller(Role.admin, cookie=True)

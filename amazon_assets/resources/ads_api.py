@@ -312,8 +312,8 @@ class _Session:
         self.clock = Clock(resource.clock_speed)
         self.store = open_state_store(resource.state_path)
         self.requests: Counter[str] = Counter()
-        self.refresh_token, self.client_id, self.client_secret = resolve_login(
-            resource, missing_credential(resource.account)
+        self.refresh_token, self.client_id, self.client_secret, self.from_vault = resolve_login(
+            resource, missing_credential(resource.account), "ADS_API"
         )
         self.endpoint = resource.endpoint.rstrip("/")
         self.host = urlsplit(self.endpoint).netloc
@@ -378,6 +378,7 @@ class _Session:
                     response.status_code,
                     error_code,
                     self.redact(description),
+                    state_path=self.resource.state_path if self.from_vault else None,
                 )
                 if refusal is not None:
                     raise refusal

@@ -470,8 +470,8 @@ class _Session:
         self.clock = Clock(resource.clock_speed)
         self.store = open_state_store(resource.state_path)
         self.requests: Counter[str] = Counter()
-        self.refresh_token, self.client_id, self.client_secret = resolve_login(
-            resource, missing_credential(resource.account)
+        self.refresh_token, self.client_id, self.client_secret, self.from_vault = resolve_login(
+            resource, missing_credential(resource.account), "SP_API"
         )
         self.endpoint = resource.endpoint.rstrip("/")
         self.host = urlsplit(self.endpoint).netloc
@@ -665,6 +665,7 @@ class _Session:
             int(error.status_code or 0),
             error.error_code,
             self.redact(str(error.message or "")),
+            state_path=self.resource.state_path if self.from_vault else None,
         )
         return refusal or _LoginRetry(f"login answered {error.status_code}")
 

@@ -30,6 +30,7 @@ from starlette.routing import Route
 from amazon_assets.sandbox.advertising import AdsSandbox
 from amazon_assets.sandbox.catalog import CatalogSandbox
 from amazon_assets.sandbox.config import SandboxConfig
+from amazon_assets.sandbox.consent import ConsentSandbox
 from amazon_assets.sandbox.faults import LOGIN_REFUSALS, Faults
 from amazon_assets.sandbox.finances import PATH as FINANCES_PATH
 from amazon_assets.sandbox.finances import FinancesApi
@@ -74,6 +75,7 @@ class SandboxApp:
         self._lock = threading.Lock()
         self.ads = AdsSandbox(self, read_token=_read_token, sign=_sign)
         self.catalog = CatalogSandbox(self)
+        self.consent = ConsentSandbox(self, sign=_sign)
         self.asgi = Starlette(
             routes=[
                 Route("/auth/o2/token", self.token, methods=["POST"]),
@@ -90,6 +92,7 @@ class SandboxApp:
                 Route(FINANCES_PATH, FinancesApi(self).list_financial_events, methods=["GET"]),
                 *self.ads.routes(),
                 *self.catalog.routes(),
+                *self.consent.routes(),
                 Route("/_sandbox/faults", self.admin_faults, methods=["POST"]),
                 Route("/_sandbox/stats", self.admin_stats, methods=["GET"]),
                 Route("/_sandbox/take_offs", self.admin_take_offs, methods=["GET"]),
@@ -136,19 +139,33 @@ class SandboxApp:
         known = self.config.clients.get(client_id)
         if known is None or not hmac.compare_digest(known, secret):
             return _lwa_error(401, "invalid_client", "Client authentication failed")
-        if form.get("grant_type") != "refresh_token":
+        grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            account = self.consent.redeem(
+                str(form.get("code") or ""), client_id, form.get("redirect_uri")
+            )
+            if account is None:
+                return _lwa_error(
+                    400, "invalid_grant", "The request has an invalid grant parameter : code"
+                )
+            refresh_token = self.consent.issue_refresh_token(client_id, account)
+        elif grant_type != "refresh_token":
             return _lwa_error(
                 400, "unsupported_grant_type", "The authorization grant type is not supported."
             )
-        refresh_token = str(form.get("refresh_token") or "")
-        account = refresh_token.removeprefix(SANDBOX_REFRESH_TOKEN_PREFIX)
-        if (
-            not refresh_token.startswith(SANDBOX_REFRESH_TOKEN_PREFIX)
-            or account not in self.config.accounts
-        ):
-            return _lwa_error(
-                400, "invalid_grant", "The request has an invalid grant parameter : refresh_token"
+        else:
+            refresh_token = str(form.get("refresh_token") or "")
+            account = self.consent.issued_account(refresh_token, client_id) or (
+                refresh_token.removeprefix(SANDBOX_REFRESH_TOKEN_PREFIX)
+                if refresh_token.startswith(SANDBOX_REFRESH_TOKEN_PREFIX)
+                else None
             )
+            if account not in self.config.accounts:
+                return _lwa_error(
+                    400,
+                    "invalid_grant",
+                    "The request has an invalid grant parameter : refresh_token",
+                )
         return JSONResponse(
             {
                 "access_token": _issue_token(client_id, account),

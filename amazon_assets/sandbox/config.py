@@ -8,6 +8,7 @@ from datetime import date
 from amazon_assets.settings import (
     DEFAULT_ACCOUNT,
     DEFAULT_SANDBOX_SPEED,
+    SANDBOX_APPLICATION_ID,
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     US_MARKETPLACE_ID,
@@ -51,6 +52,8 @@ class SandboxConfig:
     error_probability: float = 0.0
     # Extra login-with-Amazon applications besides the sandbox one: (client_id, client_secret).
     extra_clients: tuple[tuple[str, str], ...] = ()
+    # Real seconds an authorization code from a consent page may be exchanged in (Amazon: 5 min).
+    authorization_code_seconds: float = 300.0
     # Seller history: (account, charset) pairs for documents not in UTF-8, e.g. ("jp", "shift_jis")
     # or ("eu", "cp1252"); Amazon's settlement period in days; finance pages on heavy days
     # (holiday season) answer 400 InvalidInput when MaxResultsPerPage is above the limit.
@@ -101,6 +104,11 @@ class SandboxConfig:
     def encoding_of(self, account: str) -> str:
         """The charset of the account's TSV documents (utf-8 unless set in `encodings`)."""
         return dict(self.encodings).get(account, "utf-8")
+
+    @property
+    def applications(self) -> dict[str, str]:
+        """SP-API application ids (what the consent page is opened with) -> their LWA client id."""
+        return {SANDBOX_APPLICATION_ID: SANDBOX_CLIENT_ID}
 
     @property
     def clients(self) -> dict[str, str]:

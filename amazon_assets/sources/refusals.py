@@ -60,13 +60,33 @@ def _account(account: str) -> str:
 
 
 def login_refusal(
-    prefix: str, account: str, status: int, error_code: str | None, description: str | None
+    prefix: str,
+    account: str,
+    status: int,
+    error_code: str | None,
+    description: str | None,
+    *,
+    state_path: str | None = None,
 ) -> CredentialRefused | None:
-    """The refusal a Login-with-Amazon error answer means, or None when it is worth retrying."""
+    """The refusal a Login-with-Amazon error answer means, or None when it is worth retrying.
+
+    With `state_path` the refresh token came from the credential vault: an `invalid_grant`
+    marks its entry revoked, so the accounts page and API say so until it is reconnected.
+    """
     if status in TRANSIENT_STATUSES or status >= 500:
         return None
     token, client_id, client_secret = _variables(prefix, account)
     said = f"{error_code or f'HTTP {status}'}: {(description or '').strip() or 'no description'}"
+    if error_code == "invalid_grant" and state_path is not None:
+        from amazon_assets.sources.vault import vault_for
+
+        message = (
+            f"Login with Amazon refused the stored {prefix.replace('_', '-')} authorization of "
+            f"{_account(account)} ({said}); the seller revoked it or it expired, so connect the "
+            f"account again at /v1/amazon/authorize?account={account}."
+        )
+        vault_for(state_path).mark_revoked(account, prefix, message)
+        return CredentialRefused(message, account=account, variables=())
     if error_code == "invalid_grant":
         message = (
             f"Login with Amazon refused the refresh token in {token} for {_account(account)} "

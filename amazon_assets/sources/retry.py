@@ -137,10 +137,49 @@ def masked_secrets(args: Iterable[tuple[str | None, Any]]) -> Iterable[tuple[str
             yield name, value
 
 
-def resolve_login(resource: Any, error: Callable[[str], Exception]) -> tuple[str, str, str]:
-    """The resource's refresh token, client id and client secret as plain strings."""
+def resolve_login(
+    resource: Any, error: Callable[[str], Exception], variable_prefix: str
+) -> tuple[str, str, str, bool]:
+    """The resource's refresh token, client id and client secret as plain strings, and whether
+    the token came from the credential vault.
+
+    The environment variable wins; without it (or in the sandbox) the account's token stored by
+    the consent flow is used. A disabled account or a revoked stored token raises `error`.
+    """
+    from amazon_assets.sources.vault import REVOKED, VaultError, vault_for
+
+    account, refresh_token = resource.account, resource.refresh_token
+    vault = vault_for(resource.state_path)
+    if account in vault.disabled_accounts():
+        raise error(
+            f"account {account!r} is disabled; enable it with POST /v1/accounts/{account}/enable."
+        )
+    unset = isinstance(refresh_token, dg.EnvVar) and not refresh_token.get_value()
+    sandbox = isinstance(refresh_token, str) and refresh_token.startswith(
+        SANDBOX_REFRESH_TOKEN_PREFIX
+    )
+    from_vault = False
+    if unset or sandbox or not refresh_token:
+        try:
+            stored = vault.refresh_token(account, variable_prefix)
+        except VaultError as refusal:
+            raise error(str(refusal)) from None
+        if stored is not None:
+            refresh_token, entry = stored
+            if entry.status == REVOKED:
+                raise error(entry.warning() or "the stored authorization was revoked.")
+            if warning := entry.warning():  # Amazon's yearly re-authorization is near
+                logging.getLogger(__name__).warning(f"account {account!r}: {warning}")
+            from_vault = True
+        elif not sandbox:
+            raise error(
+                f"{refresh_token_variable(variable_prefix, account)} is not set and account "
+                f"{account!r} has no stored authorization; set it to the seller's LWA refresh "
+                f"token or connect the account at /v1/amazon/authorize?account={account}."
+            )
     return (
-        resolve_secret(resource.refresh_token, "seller's LWA refresh token", error),
+        resolve_secret(refresh_token, "seller's LWA refresh token", error),
         resolve_secret(resource.client_id, "LWA client id of the app", error),
         resolve_secret(resource.client_secret, "LWA client secret of the app", error),
+        from_vault,
     )

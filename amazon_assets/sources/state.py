@@ -78,6 +78,28 @@ CREATE TABLE IF NOT EXISTS competitive_reports (
     note TEXT
 );
 CREATE INDEX IF NOT EXISTS competitive_reports_asin ON competitive_reports (account, asin, created_at);
+CREATE TABLE IF NOT EXISTS vault_credentials (
+    account TEXT NOT NULL,
+    api TEXT NOT NULL,
+    token TEXT NOT NULL,
+    partner_id TEXT,
+    authorized_at REAL NOT NULL,
+    status TEXT NOT NULL,
+    status_detail TEXT,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (account, api)
+);
+CREATE TABLE IF NOT EXISTS vault_oauth_states (
+    state_hash TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    api TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    used_at REAL
+);
+CREATE TABLE IF NOT EXISTS vault_disabled_accounts (
+    account TEXT PRIMARY KEY,
+    disabled_at REAL NOT NULL
+);
 """
 
 
@@ -204,6 +226,18 @@ class StateStore:
                 connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A write transaction for other tables of the store (the credential vault)."""
+        with self._write() as connection:
+            yield connection
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        """A connection reading other tables of the store (`?` placeholders either way)."""
+        with self._connect() as connection:
+            yield connection
 
     @contextmanager
     def report_lock(self, request: ReportRequest) -> Iterator[None]:
@@ -506,6 +540,28 @@ CREATE TABLE IF NOT EXISTS {_POSTGRES_SCHEMA}.competitive_reports (
     note TEXT
 );
 CREATE INDEX IF NOT EXISTS competitive_reports_asin ON {_POSTGRES_SCHEMA}.competitive_reports (account, asin, created_at);
+CREATE TABLE IF NOT EXISTS {_POSTGRES_SCHEMA}.vault_credentials (
+    account TEXT NOT NULL,
+    api TEXT NOT NULL,
+    token TEXT NOT NULL,
+    partner_id TEXT,
+    authorized_at DOUBLE PRECISION NOT NULL,
+    status TEXT NOT NULL,
+    status_detail TEXT,
+    updated_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (account, api)
+);
+CREATE TABLE IF NOT EXISTS {_POSTGRES_SCHEMA}.vault_oauth_states (
+    state_hash TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    api TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    used_at DOUBLE PRECISION
+);
+CREATE TABLE IF NOT EXISTS {_POSTGRES_SCHEMA}.vault_disabled_accounts (
+    account TEXT PRIMARY KEY,
+    disabled_at DOUBLE PRECISION NOT NULL
+);
 """
 # Advisory lock ids: the schema creation, and the namespaces of bucket and report locks.
 _DDL_LOCK = 0x616D7A6E

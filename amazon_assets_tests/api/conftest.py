@@ -52,6 +52,8 @@ def pg_env(tmp_path_factory: pytest.TempPathFactory, redis_prefix: str) -> Itera
         "AMAZON_ASSETS_API_CACHE_TTL": "2",
         # Every past day is settled, so year-over-year pairs on known past dates are served.
         "AMAZON_ASSETS_SETTLE_DAYS": "0",
+        # No Dagster webserver: refreshes and backfills the contract test asks for answer 400.
+        "DAGSTER_WEBSERVER_URL": "http://127.0.0.1:9",
     }
     with psycopg.connect(f"{SERVER_URL}/test", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -24,6 +24,15 @@ def source_job_name(source: str) -> str:
     return f"seller_history_{source}_job"
 
 
+def source_asset_keys(dataset: str, source: str) -> list[dg.AssetKey]:
+    """A source's assets: its bronze documents, its silver facts and quarantine (and the
+    settlement summaries for settlements)."""
+    tables = [TABLES[source].table, f"quarantine_{source}"]
+    if source == "settlements":
+        tables.append(SETTLEMENT_SUMMARIES.table)
+    return [bronze_key(source), *(dg.AssetKey([dataset, table]) for table in tables)]
+
+
 def build_seller_history_definitions(
     settings: Settings, partitions: dg.TimeWindowPartitionsDefinition
 ) -> dg.Definitions:
@@ -44,15 +53,10 @@ def build_seller_history_definitions(
     )
     source_jobs = []
     for source in SOURCE_NAMES:
-        tables = [TABLES[source].table, f"quarantine_{source}"]
-        if source == "settlements":
-            tables.append(SETTLEMENT_SUMMARIES.table)
         source_jobs.append(
             dg.define_asset_job(
                 source_job_name(source),
-                selection=dg.AssetSelection.assets(
-                    bronze_key(source), *(dg.AssetKey([dataset, t]) for t in tables)
-                ),
+                selection=dg.AssetSelection.assets(*source_asset_keys(dataset, source)),
                 partitions_def=seller,
                 description=f"Seller history, {source.replace('_', ' ')} only.",
             )

@@ -17,7 +17,7 @@ from amazon_assets.commands import (
     embedded_sandbox,
     run_account_job,
 )
-from amazon_assets.partitions import ACCOUNTS, HISTORY_MONTHS, history_start
+from amazon_assets.partitions import ACCOUNTS, HISTORY_MONTHS, history_start, register_account
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 
 # Command-line names of the sources -> planner source names.
@@ -95,13 +95,14 @@ def backfill_account(settings: Settings, args: argparse.Namespace) -> int:
 
 def add_account(settings: Settings, args: argparse.Namespace) -> int:
     name = args.name.strip()
-    if not name or "|" in name or "," in name:
-        raise CommandError(f"account names cannot be empty or contain '|' or ','; got {name!r}.")
     with dg.DagsterInstance.get() as instance:
-        if instance.has_dynamic_partition(ACCOUNTS.name, name):
-            print(f"account {name} is already registered")
-            return 0
-        instance.add_dynamic_partitions(ACCOUNTS.name, [name])
+        try:
+            added = register_account(instance, name)
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+    if not added:
+        print(f"account {name} is already registered")
+        return 0
     print(
         f"account {name} registered; the seller_account_onboarding sensor starts its "
         f"{HISTORY_MONTHS}-month backfill (or run `amazon-assets backfill --account {name}`)"
