@@ -265,7 +265,8 @@ def test_a_mart_rewrite_invalidates_within_seconds(pg_api, pg_env, token) -> Non
     before = get(pg_api, product, viewer)
     assert before.json()["data"]["price"] == "27.99"
     get(pg_api, last_year, viewer)
-    assert get(pg_api, last_year, viewer).headers["x-cache"] == "HIT"
+    # From the cache: fresh, or past its 2-second TTL on a slow machine (then served stale).
+    assert get(pg_api, last_year, viewer).headers["x-cache"] in ("HIT", "STALE")
 
     # A run rewrites this month's mart partition (the price of CHANGING moved).
     changed = {"mart.mart_asin_daily": market_tables(changed=True)["mart.mart_asin_daily"]}
@@ -283,7 +284,7 @@ def test_a_mart_rewrite_invalidates_within_seconds(pg_api, pg_env, token) -> Non
     stale_tag = get(pg_api, product, viewer, **{"If-None-Match": before.headers["etag"]})
     assert stale_tag.status_code == 200
     # Last year's days were not rewritten: that answer is still served from the cache.
-    assert get(pg_api, last_year, viewer).headers["x-cache"] == "HIT"
+    assert get(pg_api, last_year, viewer).headers["x-cache"] in ("HIT", "STALE")
 
 
 def test_metrics_health_and_openapi(pg_api) -> None:

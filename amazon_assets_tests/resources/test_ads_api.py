@@ -107,9 +107,10 @@ def test_entities_are_listed_across_pages(sandbox, ads_api, entity):
 
 
 def test_report_lifecycle_returns_gzip_json_rows(sandbox_factory, state_path):
-    # Slow enough generation that the report is seen PENDING and PROCESSING before COMPLETED.
+    # Slow enough generation that the report is seen PENDING and PROCESSING before COMPLETED;
+    # a slower clock (120x, about 4 s) so a loaded machine's pause cannot skip a state.
     sandbox = sandbox_factory(
-        today=TODAY, start_date=START, queue_seconds=120.0, processing_seconds=300.0
+        today=TODAY, start_date=START, queue_seconds=120.0, processing_seconds=300.0, speed=120.0
     )
     ads_api = _resource(sandbox, state_path)
     result = ads_api.fetch_report("spAdvertisedProduct", _day(12), _day(10))
