@@ -28,6 +28,7 @@ AUTOMATION_SENSOR = "automation"
 FRESHNESS_SENSOR = "freshness_checks"
 # Every layer users read is rewritten daily: 30 hours leaves a morning's slack.
 DAILY_FRESHNESS = timedelta(hours=30)
+FRESHNESS_INTERVAL_SECONDS = 600
 # Predictions are made for the days of the daily refresh (Amazon restates a week).
 PREDICTED_DAYS = 7
 UTC = "UTC"
@@ -134,6 +135,8 @@ def freshness_definitions(
                 freshness_checks=checks,
                 name=FRESHNESS_SENSOR,
                 default_status=dg.DefaultSensorStatus.RUNNING,
+                # Bounds of 30 hours need no check every 30 seconds: each launch is a run.
+                minimum_interval_seconds=FRESHNESS_INTERVAL_SECONDS,
             )
         ],
     )
