@@ -187,9 +187,12 @@ def test_a_running_deployment_onboards_an_account_and_keeps_every_layer_fresh(
     assert sorted(backfill["partitionNames"]) == sorted(f"acme|{day}" for day in days)
     final = wait_for(
         lambda: next(
-            b["status"]
-            for b in dagster.backfills()
-            if b["id"] == backfill["id"] and b["status"] in ENDED
+            (
+                b["status"]
+                for b in dagster.backfills()
+                if b["id"] == backfill["id"] and b["status"] in ENDED
+            ),
+            None,
         ),
         "acme's backfill to end",
     )
