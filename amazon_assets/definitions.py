@@ -110,8 +110,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
 
 
 def build_executor(settings: Settings) -> dg.ExecutorDefinition | None:
-    """Dagster's default executor, or a distributed one: Celery (every step a task on the
-    queue's workers, which may run on other machines) or Kubernetes (every step a pod). The
+    """Dagster's default executor (every step a process), the in-process one (all steps in the
+    run's process: one code load per run, for small machines), or a distributed one: Celery
+    (every step a task on the queue's workers, which may run on other machines) or Kubernetes
+    (every step a pod). The
     workers share the instance, the lake, the warehouse and, through AMAZON_ASSETS_STATE_URL,
     Amazon's quotas and the report ledger."""
     if settings.executor == "celery":
@@ -128,6 +130,8 @@ def build_executor(settings: Settings) -> dg.ExecutorDefinition | None:
                 "config_source": {"task_default_queue": settings.celery_queue},
             }
         )
+    if settings.executor == "in_process":
+        return dg.in_process_executor
     if settings.executor == "k8s":
         try:
             from dagster_k8s import k8s_job_executor

@@ -53,7 +53,7 @@ SANDBOX_APPLICATION_ID = "amzn1.sp.solution.sandbox"  # the SP-API app id of its
 DEFAULT_ACCOUNT = "default"
 DEFAULT_SANDBOX_PORT = 8765
 DEFAULT_SANDBOX_SPEED = 900.0  # 15 Amazon minutes per real second: the demo takes minutes
-EXECUTORS = ("default", "celery", "k8s")
+EXECUTORS = ("default", "in_process", "celery", "k8s")
 # When the ranker retrains (UTC), once that day's labels and features have landed: Mondays.
 DEFAULT_RANKER_RETRAIN_CRON = "0 6 * * 1"
 DEFAULT_CELERY_BROKER = "pyamqp://guest@localhost:5672//"
