@@ -97,7 +97,8 @@ def sandbox_config(
     settings: Settings, seed: int, skus: int, quotas: bool, accounts: Sequence[str] = ()
 ):
     """The sandbox the commands start: the settings' clock speed, `skus` SKUs per account, the
-    default account (first, so its data never changes) and `accounts`."""
+    default account (first, so its data never changes) and `accounts`; it also serves any other
+    account a client names (one registered after it started, e.g. under `amazon-assets ui`)."""
     from amazon_assets.sandbox import SandboxConfig
 
     names = tuple(dict.fromkeys([DEFAULT_ACCOUNT, *accounts]))
@@ -107,6 +108,7 @@ def sandbox_config(
         skus_per_account=skus,
         speed=settings.sandbox_speed,
         quotas=quotas,
+        admit_any_account=True,
         # Each account sells where its settings say (SP_API_MARKETPLACE_IDS[_<ACCOUNT>]).
         account_marketplaces=tuple((name, settings.market(name).marketplace_ids) for name in names),
     )

@@ -6,10 +6,12 @@ import os
 
 import dagster as dg
 
+from amazon_assets.automation import automation_sensor, freshness_definitions
 from amazon_assets.defs.advertising import build_advertising_definitions
 from amazon_assets.defs.business_reports.definitions import build_business_reports_definitions
 from amazon_assets.defs.mart.assets import build_mart_definitions
 from amazon_assets.defs.ml.assets import (
+    PREDICTIONS_KEY,
     build_ml_definitions,
     sandbox_take_offs,
     study_storage_from_settings,
@@ -77,7 +79,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     lake_kind, warehouse_kind = _storage_kinds(settings)
     sources = build_source_definitions(settings, partitions)
     source_keys = {key for assets in sources.assets or [] for key in _keys(assets)}
-    return dg.Definitions.merge(
+    layers = dg.Definitions.merge(
         sources,
         build_mart_definitions(
             partitions,
@@ -93,14 +95,25 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             take_offs=sandbox_take_offs(settings.sandbox_url) if settings.uses_sandbox else None,
             warehouse_kind=warehouse_kind,
             lake_kind=lake_kind,
+            retrain_cron=settings.ranker_retrain_cron,
         ),
-        dg.Definitions(resources=build_resources(settings), executor=build_executor(settings)),
+    )
+    return dg.Definitions.merge(
+        layers,
+        freshness_definitions(layers.assets or [], settings.bigquery_dataset, [PREDICTIONS_KEY]),
+        dg.Definitions(
+            sensors=[automation_sensor()],
+            resources=build_resources(settings),
+            executor=build_executor(settings),
+        ),
     )
 
 
 def build_executor(settings: Settings) -> dg.ExecutorDefinition | None:
-    """Dagster's default executor, or a distributed one: Celery (every step a task on the
-    queue's workers, which may run on other machines) or Kubernetes (every step a pod). The
+    """Dagster's default executor (every step a process), the in-process one (all steps in the
+    run's process: one code load per run, for small machines), or a distributed one: Celery
+    (every step a task on the queue's workers, which may run on other machines) or Kubernetes
+    (every step a pod). The
     workers share the instance, the lake, the warehouse and, through AMAZON_ASSETS_STATE_URL,
     Amazon's quotas and the report ledger."""
     if settings.executor == "celery":
@@ -117,6 +130,8 @@ def build_executor(settings: Settings) -> dg.ExecutorDefinition | None:
                 "config_source": {"task_default_queue": settings.celery_queue},
             }
         )
+    if settings.executor == "in_process":
+        return dg.in_process_executor
     if settings.executor == "k8s":
         try:
             from dagster_k8s import k8s_job_executor

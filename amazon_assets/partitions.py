@@ -66,6 +66,11 @@ def days_by_account(partition_keys: Sequence[str]) -> dict[str, tuple[date, date
     return {account: (min(d), max(d)) for account, d in sorted(days.items())}
 
 
+def account_of(key: str) -> str:
+    """The account of an (account, day) partition key."""
+    return _parse_key(key).keys_by_dimension["account"]
+
+
 def _parse_key(key: str) -> dg.MultiPartitionKey:
     account, day = key.split("|")
     return dg.MultiPartitionKey({"account": account, "day": day})

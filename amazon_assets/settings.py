@@ -53,7 +53,9 @@ SANDBOX_APPLICATION_ID = "amzn1.sp.solution.sandbox"  # the SP-API app id of its
 DEFAULT_ACCOUNT = "default"
 DEFAULT_SANDBOX_PORT = 8765
 DEFAULT_SANDBOX_SPEED = 900.0  # 15 Amazon minutes per real second: the demo takes minutes
-EXECUTORS = ("default", "celery", "k8s")
+EXECUTORS = ("default", "in_process", "celery", "k8s")
+# When the ranker retrains (UTC), once that day's labels and features have landed: Mondays.
+DEFAULT_RANKER_RETRAIN_CRON = "0 6 * * 1"
 DEFAULT_CELERY_BROKER = "pyamqp://guest@localhost:5672//"
 
 
@@ -195,6 +197,7 @@ class Settings:
     database_url: str | None
     start_date: date | None
     ads_lookback_days: int = 30  # Amazon restates ad metrics for up to ~28 days
+    ranker_retrain_cron: str = DEFAULT_RANKER_RETRAIN_CRON
     alerts_webhook_url: str | None = None
     slack_webhook_url: str | None = None
     reviews_dataset_url: str | None = None  # an Apify actor's dataset items URL
@@ -341,6 +344,9 @@ class Settings:
             database_url=database_url,
             start_date=_date(env, "AMAZON_ASSETS_START_DATE"),
             ads_lookback_days=_int(env, "AMAZON_ASSETS_ADS_LOOKBACK_DAYS", 30, 1, 95),
+            ranker_retrain_cron=_cron(
+                env, "AMAZON_ASSETS_RANKER_RETRAIN_CRON", DEFAULT_RANKER_RETRAIN_CRON
+            ),
             alerts_webhook_url=_optional_url(env, "ALERTS_WEBHOOK_URL"),
             slack_webhook_url=_optional_url(env, "SLACK_WEBHOOK_URL"),
             reviews_dataset_url=reviews_url,
@@ -633,6 +639,17 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ConfigError(f"{name} is not an http(s) URL: {value!r}.")
+    return value
+
+
+def _cron(env: Mapping[str, str], name: str, default: str) -> str:
+    from dagster._utils.schedules import is_valid_cron_string
+
+    value = (env.get(name) or default).strip()
+    if not is_valid_cron_string(value):
+        raise ConfigError(
+            f"{name} must be a cron schedule of five fields (UTC), e.g. {default!r}; got {value!r}."
+        )
     return value
 
 

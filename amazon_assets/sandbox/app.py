@@ -160,7 +160,7 @@ class SandboxApp:
                 if refresh_token.startswith(SANDBOX_REFRESH_TOKEN_PREFIX)
                 else None
             )
-            if account not in self.config.accounts:
+            if account is None or not self.marketplace.admit(account):
                 return _lwa_error(
                     400,
                     "invalid_grant",

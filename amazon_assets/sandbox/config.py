@@ -22,6 +22,9 @@ class SandboxConfig:
 
     seed: int = 7
     accounts: tuple[str, ...] = (DEFAULT_ACCOUNT,)
+    # Serve any account a client names (`Atzr|sandbox-<name>`), not only `accounts`: the sandbox
+    # the commands start admits accounts registered after it started.
+    admit_any_account: bool = False
     skus_per_account: int = 40
     speed: float = DEFAULT_SANDBOX_SPEED
     quotas: bool = True

@@ -155,10 +155,26 @@ class Marketplace:
         self.start_date = config.start_date or (config.today - timedelta(days=3 * 365))
         self._catalogues: dict[str, _Catalogue] = {}
         self._lock = threading.Lock()
+        self._admitted: list[str] = []  # accounts served beyond config.accounts
+        self._admitted_lock = threading.Lock()
 
     @property
     def accounts(self) -> tuple[str, ...]:
-        return self.config.accounts
+        """The configured accounts, then those admitted since, in order."""
+        with self._admitted_lock:
+            return (*self.config.accounts, *self._admitted)
+
+    def admit(self, account: str) -> bool:
+        """Whether the marketplace serves `account`; with `admit_any_account` every non-empty
+        name is served (and listed from then on)."""
+        if account in self.config.accounts:
+            return True
+        if not (self.config.admit_any_account and account):
+            return False
+        with self._admitted_lock:
+            if account not in self._admitted:
+                self._admitted.append(account)
+        return True
 
     def first_day(self, account: str) -> date:
         """First day the account has data (the first account starts on `start_date`)."""
@@ -347,7 +363,7 @@ class Marketplace:
     # -- catalogue -------------------------------------------------------------------------
 
     def _check(self, account: str) -> None:
-        if account not in self.accounts:
+        if not self.admit(account):
             raise KeyError(
                 f"Unknown sandbox account {account!r}; known: {', '.join(self.accounts)}."
             )

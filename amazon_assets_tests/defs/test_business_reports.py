@@ -10,10 +10,12 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import polars as pl
 import pytest
 
 from amazon_assets.commands import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from amazon_assets.definitions import build_definitions
+from amazon_assets.defs.business_reports.checks import sku_sums_within_document_totals
 from amazon_assets.defs.business_reports.commands import BUSINESS_REPORTS_JOB
 from amazon_assets.settings import Settings
 
@@ -91,6 +93,8 @@ def test_a_week_loads_correct_rows_without_a_429_then_a_day_reloads_without_dupl
     assert evaluations["keys_not_null_and_unique"]
     assert evaluations["every_document_row_loaded"]
     assert evaluations["buy_box_percentage_in_range"]
+    # What the document promises holds on every day (the SKU section is a part of the day).
+    assert evaluations["sku_sums_within_document_totals"]
 
     again = run_days(defs, DAYS[1], DAYS[1])
     assert again.success
@@ -156,3 +160,30 @@ def test_definitions_load_with_schedule_and_checks(pipeline) -> None:
         dg.AssetKey(["amazon_econ", "fact_business_reports_us"])
     ).backfill_policy
     assert policy == dg.BackfillPolicy.single_run()
+
+
+def test_sku_rows_above_the_documents_total_fail_the_warning_naming_day_and_column() -> None:
+    key = dg.AssetKey(["amazon_econ", "fact_business_reports_us"])
+    facts = pl.DataFrame(
+        {
+            "report_date": [DAYS[0], DAYS[0], DAYS[1]],
+            "sessions": [10, 5, 7],
+            "page_views": [20, 9, 9],
+            "units_ordered": [1, 1, 0],
+            "total_order_items": [1, 1, 0],
+            "ordered_product_sales": [Decimal("9.99"), Decimal("5.00"), Decimal("0")],
+        }
+    )
+    within = {"sessions": 30, "page_views": 40, "units_ordered": 2, "total_order_items": 2}
+    totals = {
+        DAYS[0].isoformat(): {**within, "ordered_product_sales": Decimal("14.99")},
+        DAYS[1].isoformat(): {**within, "sessions": 6, "ordered_product_sales": Decimal("0")},
+    }
+    result = sku_sums_within_document_totals(key, facts, totals)
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
+    assert result.metadata["exceeding"].value == {
+        DAYS[1].isoformat(): {"sessions": "SKU rows 7, document total 6"}
+    }
+    assert result.metadata["units_ordered_share_in_sku_rows"].value == 0.5
+    totals[DAYS[1].isoformat()]["sessions"] = 7
+    assert sku_sums_within_document_totals(key, facts, totals).passed

@@ -272,21 +272,40 @@ def test_finance_pages_are_halved_when_amazon_says_too_large(pipeline, seller_sa
 
 
 def test_accounts_add_registers_a_partition_and_the_sensor_backfills_it(pipeline) -> None:
+    """Through `evaluate_tick`, which validates the requests as the daemon does; an account
+    that already has seller history counts as onboarded (no surprise 18-month backfill)."""
     settings, defs = pipeline
-    assert add_account(settings, argparse.Namespace(name="newshop")) == 0
+    repository = defs.get_repository_def()
+    sensor = repository.get_sensor_def(ONBOARDING_SENSOR)
     with dg.DagsterInstance.get() as instance:
-        assert "newshop" in instance.get_dynamic_partitions(ACCOUNTS.name)
-        repository = defs.get_repository_def()
-        sensor = repository.get_sensor_def(ONBOARDING_SENSOR)
-        context = dg.build_sensor_context(
-            instance=instance, cursor='["default", "eu"]', repository_def=repository
+        # "eu" has history (one day of orders); "default" has none yet.
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                dg.AssetKey(["bronze", "orders"]), partition=partition_key("eu", YESTERDAY)
+            )
         )
-        result = sensor(context)
-    [request] = result.run_requests
-    subset = request.asset_graph_subset
+        assert add_account(settings, argparse.Namespace(name="newshop")) == 0
+        assert "newshop" in instance.get_dynamic_partitions(ACCOUNTS.name)
+        context = dg.build_sensor_context(instance=instance, repository_def=repository)
+        result = sensor.evaluate_tick(context)
+    assert not result.skip_message
+    subsets = [request.asset_graph_subset for request in result.run_requests]
+    accounts = {}
+    for subset in subsets:
+        keys = list(
+            subset.get_partitions_subset(dg.AssetKey(["bronze", "orders"])).get_partition_keys()
+        )
+        accounts[keys[0].split("|")[0]] = keys
+    assert sorted(accounts) == ["default", "newshop"]
     days = len(daily_partitions(settings).get_partition_keys())
-    bronze = subset.get_partitions_subset(dg.AssetKey(["bronze", "orders"]))
-    keys = list(bronze.get_partition_keys())
-    assert len(keys) == days and all(key.startswith("newshop|") for key in keys)
-    assert request.tags[MODE_TAG] == "backfill"
+    assert all(len(keys) == days for keys in accounts.values())
+    assert all(key.startswith("newshop|") for key in accounts["newshop"])
+    assert all(r.tags[MODE_TAG] == "backfill" for r in result.run_requests)
     assert json.loads(result.cursor) == ["default", "eu", "newshop"]
+    with dg.DagsterInstance.get() as instance:
+        again = sensor.evaluate_tick(
+            dg.build_sensor_context(
+                instance=instance, repository_def=repository, cursor=result.cursor
+            )
+        )
+    assert not again.run_requests

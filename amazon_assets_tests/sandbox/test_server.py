@@ -129,6 +129,24 @@ def test_bad_refresh_token_is_invalid_grant(sandbox):
     assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
 
 
+def test_a_sandbox_admitting_any_account_serves_one_named_after_it_started(sandbox_factory):
+    """The sandbox `amazon-assets ui` starts: an account registered later logs in and gets its
+    own documents, and is listed with the others from then on."""
+    sandbox = sandbox_factory(quotas=False, admit_any_account=True)
+    assert "acme" not in sandbox.marketplace.accounts
+    acme, default = api(sandbox, "acme"), api(sandbox)
+    day = yesterday(sandbox)
+
+    def skus(client: Api) -> set[str]:
+        _, body = fetch(client, day, asinGranularity="SKU")
+        return {row["sku"] for row in json.loads(gzip.decompress(body))["salesAndTrafficByAsin"]}
+
+    acme_skus = skus(acme)
+    assert acme_skus and acme_skus.isdisjoint(skus(default))
+    assert sandbox.marketplace.accounts == ("default", "acme")
+    assert login(sandbox, account="").status_code == 400
+
+
 def test_extra_applications_can_log_in(sandbox_factory):
     sandbox = sandbox_factory(extra_clients=(("amzn1.application-oa2-client.other", "s3cret"),))
     response = login(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import dagster as dg
 
 from amazon_assets.defs.advertising.assets import build_entity_assets, build_fact_assets
@@ -11,13 +9,10 @@ from amazon_assets.defs.advertising.schedules import (
     DEFAULT_LOOKBACK_DAYS,
     build_advertising_schedules,
 )
-from amazon_assets.parsers.ads_reports import AD_REPORT_TYPES
 from amazon_assets.partitions import ACCOUNTS, account_day_partitions
 
 ADS_ENTITIES_JOB = "ads_entities_job"
 ADS_REPORTS_JOB = "ads_reports_job"
-# Ad facts must have landed within the last 30 hours: the reports schedule runs daily.
-FACTS_FRESHNESS = timedelta(hours=30)
 
 
 def build_advertising_definitions(
@@ -46,20 +41,8 @@ def build_advertising_definitions(
         partitions_def=account_days,
         description="Ads reports: bronze v3 daily reports then silver facts, for an account and a range of days.",
     )
-    fact_keys = [
-        dg.AssetKey([dataset, report_type.table]) for report_type in AD_REPORT_TYPES.values()
-    ]
-    freshness_checks = dg.build_last_update_freshness_checks(
-        assets=fact_keys, lower_bound_delta=FACTS_FRESHNESS
-    )
     return dg.Definitions(
         assets=[*entity_assets, *fact_assets],
-        asset_checks=freshness_checks,
-        sensors=[
-            dg.build_sensor_for_freshness_checks(
-                freshness_checks=freshness_checks, name="advertising_freshness_sensor"
-            )
-        ],
         jobs=[entities_job, reports_job],
         schedules=build_advertising_schedules(
             entities_job, reports_job, partitions_def, lookback_days

@@ -26,12 +26,12 @@ from amazon_assets.analytics.competition import (
 )
 from amazon_assets.analytics.features import LOOKBACK_DAYS, features_asin_daily
 from amazon_assets.analytics.score import ScoreConfig, score_baseline_daily
+from amazon_assets.automation import follows_inputs, waits_for_sources
 from amazon_assets.defs.mart.checks import (
     MART_KEY,
     data_quality_daily,
     keys_unique,
     mart_check_specs,
-    mart_freshness_checks,
     money_has_one_currency,
     quality_metadata,
 )
@@ -48,7 +48,6 @@ from amazon_assets.notifiers import AlertNotifierResource
 from amazon_assets.partitions import PLANNED_PER_ASSET_TAGS
 from amazon_assets.resources.postgres import connect, copy_frame, create_if_missing
 from amazon_assets.resources.warehouse import WarehouseResource, _duckdb_connection, quote
-from amazon_assets.schedules import build_daily_refresh_schedule
 from amazon_assets.tracking import TRACKED_TABLE
 
 QUALITY_KEY = dg.AssetKey(["mart", "data_quality_daily"])
@@ -58,8 +57,6 @@ ALERTS_KEY = dg.AssetKey(["features", "alerts"])
 COMPARISON_KEY = dg.AssetKey(["features", "competitor_comparison_daily"])
 ALERTS_SENT_TABLE = ("features", "alerts_sent")
 MART_JOB = "mart_job"
-# Amazon restates the sources for days, so the daily run rebuilds the last week.
-REFRESH_DAYS = 7
 
 
 class ScoreSettings(dg.Config):
@@ -197,12 +194,15 @@ def build_mart_assets(
         "backfill_policy": dg.BackfillPolicy.single_run(),
         "io_manager_key": "mart_io_manager",
         "metadata": {"partition_expr": "report_date"},
+        # Each layer rebuilds the days its inputs rewrote (amazon_assets.automation).
+        "automation_condition": follows_inputs(),
     }
     lookback = dg.TimeWindowPartitionMapping(
         start_offset=-LOOKBACK_DAYS, allow_nonexistent_upstream_partitions=True
     )
     # Lineage to the silver tables this code location defines; the others are simply absent.
-    silver_keys = [dg.AssetKey([dataset, SOURCES["business_reports"].table])] + [
+    business_reports = dg.AssetKey([dataset, SOURCES["business_reports"].table])
+    silver_keys = [business_reports] + [
         key
         for key in (dg.AssetKey([dataset, SOURCES[name].table]) for name in OPTIONAL_SOURCES)
         if key in available_sources
@@ -216,7 +216,11 @@ def build_mart_assets(
         kinds={"polars", mart_kind},
         deps=mart_deps,
         check_specs=mart_check_specs(),
-        **{**common, "metadata": {**common["metadata"], "silver_warehouse": warehouse_kind}},
+        **{
+            **common,
+            "metadata": {**common["metadata"], "silver_warehouse": warehouse_kind},
+            "automation_condition": waits_for_sources(business_reports),
+        },
     )
     def mart_asin_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         """One row per tracked ASIN and day: traffic, sales, ads, fees, returns, signals."""
@@ -389,7 +393,8 @@ def build_mart_definitions(
     mart_kind: str = "duckdb",
     available_sources: Collection[dg.AssetKey] = (),
 ) -> dg.Definitions:
-    """The mart domain without resources (the code location adds them), its job and schedule.
+    """The mart domain without resources (the code location adds them) and its job; the
+    layers follow their inputs through their automation conditions (no schedule).
 
     `available_sources`: asset keys the code location defines, used for lineage to the optional
     silver sources and the tracked-ASIN table; the mart reads whichever tables exist either way.
@@ -409,24 +414,4 @@ def build_mart_definitions(
         # Seconds of work per day: one planned event per asset, not per asset and day.
         tags=PLANNED_PER_ASSET_TAGS,
     )
-
-    mart_daily = build_daily_refresh_schedule(
-        job,
-        name="mart_daily",
-        cron_schedule="30 8 * * *",
-        days=REFRESH_DAYS,
-        description="Every morning (UTC), after the sources' refreshes, rebuild the last week.",
-    )
-
-    freshness_checks = mart_freshness_checks()
-    return dg.Definitions(
-        assets=assets,
-        asset_checks=freshness_checks,
-        jobs=[job],
-        schedules=[mart_daily],
-        sensors=[
-            dg.build_sensor_for_freshness_checks(
-                freshness_checks=freshness_checks, name="mart_freshness_sensor"
-            )
-        ],
-    )
+    return dg.Definitions(assets=assets, jobs=[job])

@@ -1,4 +1,4 @@
-"""Checks on the mart: unique keys (blocking), freshness, and the daily data-quality report.
+"""Checks on the mart: unique keys and one currency (blocking), and the daily data-quality report.
 
 As in silver, a write replaces whole days, so the frame a run writes is what the table holds for
 those days: checking the frame is checking the table without a second read.
@@ -6,16 +6,12 @@ those days: checking the frame is checking the table without a second read.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import dagster as dg
 import polars as pl
 
 from amazon_assets.analytics.mart import KEYS, MONEY_COLUMNS, SOURCE_COLUMNS
 
 MART_KEY = dg.AssetKey(["mart", "mart_asin_daily"])
-# The mart is rebuilt every morning after the sources land; 30 hours leaves a day's slack.
-MART_FRESHNESS = timedelta(hours=30)
 
 # What "this ASIN has data from the source that day" means, as a mart expression per source.
 SOURCE_PRESENCE: dict[str, pl.Expr] = {
@@ -95,13 +91,6 @@ def keys_unique(mart: pl.DataFrame) -> dg.AssetCheckResult:
         check_name="keys_unique",
         passed=nulls == 0 and duplicates == 0,
         metadata={"null_keys": nulls, "duplicate_keys": duplicates, "rows": mart.height},
-    )
-
-
-def mart_freshness_checks() -> list[dg.AssetChecksDefinition]:
-    """The mart was written within MART_FRESHNESS."""
-    return list(
-        dg.build_last_update_freshness_checks(assets=[MART_KEY], lower_bound_delta=MART_FRESHNESS)
     )
 
 

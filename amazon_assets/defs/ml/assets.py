@@ -17,6 +17,7 @@ import httpx
 import polars as pl
 
 from amazon_assets.analytics.features import FEATURE_COLUMNS
+from amazon_assets.automation import after_horizon, follows, predicts_new_days, retrains_on_cron
 from amazon_assets.ml.evaluation import evaluate_rankings, random_scores
 from amazon_assets.ml.labels import (
     LabelConfig,
@@ -41,6 +42,7 @@ from amazon_assets.ml.split import DateSplit, SplitConfig, temporal_split
 from amazon_assets.ml.tuning import TuningConfig, best_params, study_summary, tune_ranker
 from amazon_assets.partitions import PLANNED_PER_ASSET_TAGS
 from amazon_assets.resources.lake import LakeIOManager
+from amazon_assets.settings import DEFAULT_RANKER_RETRAIN_CRON
 
 if TYPE_CHECKING:
     from amazon_assets.settings import Settings
@@ -183,8 +185,10 @@ def build_ml_assets(
     take_offs: TakeOffs | None = None,
     warehouse_kind: str = "duckdb",
     lake_kind: str = "file",
+    retrain_cron: str = DEFAULT_RANKER_RETRAIN_CRON,
 ) -> list[dg.AssetsDefinition]:
-    """The five ml assets over the given day partitions."""
+    """The five ml assets over the given day partitions; the ranker retrains at `retrain_cron`
+    (UTC) and the others follow their inputs (amazon_assets.automation), tuning runs on demand."""
     label_config = label_config or LabelConfig()
     h = label_config.horizon_days
     warehouse_kinds = {"polars", warehouse_kind}
@@ -210,6 +214,7 @@ def build_ml_assets(
                 ),
             )
         },
+        automation_condition=after_horizon(h),
         **partitioned,
     )
     def labels(context: dg.AssetExecutionContext, mart: pl.DataFrame) -> pl.DataFrame:
@@ -284,6 +289,7 @@ def build_ml_assets(
         kinds={"lightgbm", lake_kind},
         ins={"labels": dg.AssetIn(key=LABELS_KEY), "features": dg.AssetIn(key=FEATURES_KEY)},
         deps=[TUNING_KEY],
+        automation_condition=retrains_on_cron(retrain_cron, ignore=[TUNING_KEY]),
     )
     def ranker(
         context: dg.AssetExecutionContext,
@@ -338,6 +344,7 @@ def build_ml_assets(
             "score": dg.AssetIn(key=SCORE_KEY),
         },
         deps=[RANKER_KEY],
+        automation_condition=follows(RANKER_KEY),
     )
     def ranker_evaluation(
         context: dg.AssetExecutionContext,
@@ -383,6 +390,7 @@ def build_ml_assets(
         kinds=warehouse_kinds,
         ins={"features": dg.AssetIn(key=FEATURES_KEY), "mart": dg.AssetIn(key=MART_KEY)},
         deps=[RANKER_KEY],
+        automation_condition=predicts_new_days(FEATURES_KEY),
         **partitioned,
     )
     def predictions_daily(
@@ -424,6 +432,7 @@ def build_ml_definitions(
     take_offs: TakeOffs | None = None,
     warehouse_kind: str = "duckdb",
     lake_kind: str = "file",
+    retrain_cron: str = DEFAULT_RANKER_RETRAIN_CRON,
 ) -> dg.Definitions:
     """ml assets and their jobs; resources (warehouse_io_manager, lake_io_manager) come from the caller."""
     assets = build_ml_assets(
@@ -433,6 +442,7 @@ def build_ml_definitions(
         take_offs=take_offs,
         warehouse_kind=warehouse_kind,
         lake_kind=lake_kind,
+        retrain_cron=retrain_cron,
     )
     jobs: list[Any] = [
         dg.define_asset_job(

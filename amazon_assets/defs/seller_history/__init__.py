@@ -65,5 +65,5 @@ def build_seller_history_definitions(
         assets=assets,
         jobs=[job, *source_jobs],
         schedules=[build_seller_history_schedule(job, partitions)],
-        sensors=[build_onboarding_sensor(assets, partitions)],
+        sensors=[build_onboarding_sensor(assets, seller)],
     )
