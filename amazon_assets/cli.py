@@ -47,9 +47,16 @@ from amazon_assets.settings import ConfigError, Settings
 
 DEFAULT_DEMO_DAYS = 7
 INSTANCE_LOCK_FILE = ".instance.lock"
-# The embedded instance: SQLite storage in DAGSTER_HOME, no server, no telemetry; our clients'
+# The embedded instance: SQLite storage in DAGSTER_HOME (its event log stores a batch of
+# materializations at once: amazon_assets.event_log), no server, no telemetry; our clients'
 # warnings (retries, FATAL cooldowns) go to the run's log in the UI, not to the terminal.
 EMBEDDED_DAGSTER_YAML = """\
+event_log_storage:
+  module: amazon_assets.event_log
+  class: BatchedSqliteEventLogStorage
+  config:
+    dagster_home:
+      env: DAGSTER_HOME
 telemetry:
   enabled: false
 python_logs:
