@@ -6,7 +6,9 @@ Its PostgreSQL storage writes a batch in one statement; its SQLite storage store
 one, each in its own transactions on two database files (the run's and the cross-run index),
 20 to 40 ms apiece: 360 of them were most of a 60-day mart run. This storage writes a batch of
 materializations (or observations) as its PostgreSQL storage does: every event of the batch in
-one transaction per file, the asset's latest-event row updated once. Everything else, and every
+one transaction per file, each event serialized once, the asset's latest-event row updated once.
+It also remembers which tables exist: Dagster checks on a new connection before every read of
+dynamic partitions (once per day and silver input of a mart run). Everything else, and every
 read, is Dagster's own SQLite storage, in the same files.
 """
 
@@ -19,6 +21,7 @@ from typing import Any
 from dagster._config import StringSource
 from dagster._core.events import DagsterEventType
 from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._serdes import ConfigurableClassData
 
@@ -41,7 +44,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     """
 
     def __init__(self, dagster_home: str, inst_data: ConfigurableClassData | None = None) -> None:
-        self._dagster_home = dagster_home
+        self._tables_seen: set[str] = set()
         super().__init__(event_logs_directory(dagster_home), inst_data=inst_data)
 
     @classmethod
@@ -54,6 +57,15 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     ) -> BatchedSqliteEventLogStorage:
         return cls(config_value["dagster_home"], inst_data=inst_data)
 
+    def has_table(self, table_name: str) -> bool:
+        # Dagster asks before every read of dynamic partitions and every write of asset tags,
+        # each time on a new database connection; a table that exists stays.
+        if table_name not in self._tables_seen:
+            if not super().has_table(table_name):
+                return False
+            self._tables_seen.add(table_name)
+        return True
+
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         event_types = {event.get_dagster_event().event_type for event in events}
         asset_keys = {event.get_dagster_event().asset_key for event in events}
@@ -62,15 +74,15 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             super().store_event_batch(events)
             return
         [run_id] = run_ids
+        rows = [self._event_to_row(event) for event in events]  # each event serialized once
         with self.run_connection(run_id) as connection:
-            connection.execute(self.prepare_insert_event_batch(events))
-        # Mirrored in the cross-run index as `store_event` does, in one transaction: ids one by
-        # one (in order, which a multi-row RETURNING does not promise on SQLite).
+            connection.execute(SqlEventLogStorageTable.insert(), rows)
+        # Mirrored in the cross-run index as `store_event` does, in one transaction.
+        insert_returning_ids = SqlEventLogStorageTable.insert().returning(
+            SqlEventLogStorageTable.c.id, sort_by_parameter_order=True
+        )
         with self.index_transaction() as connection:
-            event_ids = [
-                connection.execute(self.prepare_insert_event(event)).inserted_primary_key[0]
-                for event in events
-            ]
+            event_ids = list(connection.execute(insert_returning_ids, rows).scalars())
             self._store_asset_event_tags(connection, events, event_ids)
             # The asset's row keeps its latest event: the batch's last, as on PostgreSQL.
             self._store_asset_event(connection, events[-1], event_ids[-1])
