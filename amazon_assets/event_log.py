@@ -7,17 +7,21 @@ one, each in its own transactions on two database files (the run's and the cross
 20 to 40 ms apiece: 360 of them were most of a 60-day mart run. This storage writes a batch of
 materializations (or observations) as its PostgreSQL storage does: every event of the batch in
 one transaction per file, each event serialized once, the asset's latest-event row updated once.
-It also remembers which tables exist: Dagster checks on a new connection before every read of
-dynamic partitions (once per day and silver input of a mart run). Everything else, and every
-read, is Dagster's own SQLite storage, in the same files.
+It also remembers which tables exist (Dagster checks on a new connection before each read of
+dynamic partitions or write of asset tags) and, while a command's run executes, the dynamic
+partitions (seller accounts) as the run first read them: Dagster lists them again for every day
+and account-partitioned input of a step, 480 queries in a 60-day mart run. Everything else, and
+every other read, is Dagster's own SQLite storage, in the same files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from dagster import DagsterInstance
 from dagster._config import StringSource
 from dagster._core.events import DagsterEventType
 from dagster._core.events.log import EventLogEntry
@@ -29,6 +33,15 @@ _BATCHED_TYPES = (
     {DagsterEventType.ASSET_MATERIALIZATION},
     {DagsterEventType.ASSET_OBSERVATION},
 )
+
+
+def run_snapshot(instance: DagsterInstance) -> contextlib.AbstractContextManager[None]:
+    """While a run executes in this process: its instance's dynamic partitions read once (with
+    this storage; Dagster's own reads them every time)."""
+    storage = instance.event_log_storage
+    if isinstance(storage, BatchedSqliteEventLogStorage):
+        return storage.run_snapshot()
+    return contextlib.nullcontext()
 
 
 def event_logs_directory(dagster_home: str) -> str:
@@ -45,6 +58,8 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
 
     def __init__(self, dagster_home: str, inst_data: ConfigurableClassData | None = None) -> None:
         self._tables_seen: set[str] = set()
+        # Dynamic partitions by definition name while a run executes (`run_snapshot`), else None.
+        self._dynamic_partitions: dict[str, Sequence[str]] | None = None
         super().__init__(event_logs_directory(dagster_home), inst_data=inst_data)
 
     @classmethod
@@ -65,6 +80,38 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
                 return False
             self._tables_seen.add(table_name)
         return True
+
+    @contextlib.contextmanager
+    def run_snapshot(self) -> Iterator[None]:
+        """Within: each definition's dynamic partitions are read once, then as of that read
+        (changes made through this storage still show at once)."""
+        self._dynamic_partitions = {}
+        try:
+            yield
+        finally:
+            self._dynamic_partitions = None
+
+    def get_dynamic_partitions(self, partitions_def_name: str) -> Sequence[str]:
+        snapshot = self._dynamic_partitions
+        if snapshot is None:
+            return super().get_dynamic_partitions(partitions_def_name)
+        if partitions_def_name not in snapshot:
+            snapshot[partitions_def_name] = super().get_dynamic_partitions(partitions_def_name)
+        return snapshot[partitions_def_name]
+
+    def add_dynamic_partitions(
+        self, partitions_def_name: str, partition_keys: Sequence[str]
+    ) -> None:
+        super().add_dynamic_partitions(partitions_def_name, partition_keys)
+        self._forget_dynamic_partitions(partitions_def_name)
+
+    def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> None:
+        super().delete_dynamic_partition(partitions_def_name, partition_key)
+        self._forget_dynamic_partitions(partitions_def_name)
+
+    def _forget_dynamic_partitions(self, partitions_def_name: str) -> None:
+        if self._dynamic_partitions is not None:
+            self._dynamic_partitions.pop(partitions_def_name, None)
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         event_types = {event.get_dagster_event().event_type for event in events}

@@ -12,7 +12,7 @@ from dagster._core.storage.partition_status_cache import get_and_update_asset_st
 
 from amazon_assets.cli import EMBEDDED_DAGSTER_YAML
 from amazon_assets.commands import EVENT_BATCH_SIZE, run_job
-from amazon_assets.event_log import BatchedSqliteEventLogStorage
+from amazon_assets.event_log import BatchedSqliteEventLogStorage, run_snapshot
 
 DAYS = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-02-01")
 SINGLE_RUN = dg.BackfillPolicy.single_run()
@@ -95,3 +95,20 @@ def test_batched_materializations_leave_the_state_dagster_leaves(
             "index_latest": (1, "2026-01-12"),
             "index_latest_id": True,
         }
+
+
+def test_a_run_reads_dynamic_partitions_once(amazon_home: Path) -> None:
+    """Within a run's snapshot another process's new account is not seen (the run's partitions
+    were fixed when it started); one added through this instance is, and after the run all are."""
+    (amazon_home / "dagster" / "dagster.yaml").write_text(EMBEDDED_DAGSTER_YAML)
+    with dg.DagsterInstance.get() as instance, dg.DagsterInstance.get() as other_process:
+        instance.add_dynamic_partitions("accounts", ["default"])
+        with run_snapshot(instance):
+            assert instance.get_dynamic_partitions("accounts") == ["default"]
+            other_process.add_dynamic_partitions("accounts", ["acme"])
+            assert instance.get_dynamic_partitions("accounts") == ["default"]
+            instance.add_dynamic_partitions("accounts", ["zeta"])
+            assert instance.get_dynamic_partitions("accounts") == ["default", "acme", "zeta"]
+            other_process.delete_dynamic_partition("accounts", "acme")
+            assert "acme" in instance.get_dynamic_partitions("accounts")
+        assert instance.get_dynamic_partitions("accounts") == ["default", "zeta"]
