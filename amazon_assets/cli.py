@@ -63,6 +63,15 @@ python_logs:
   managed_python_loggers: [amazon_assets]
   python_log_level: WARNING
 """
+# The embedded dagster.yaml of homes made before the batched event log: replaced by the current
+# one when found unchanged (a file someone edited is left alone).
+_EARLIER_EMBEDDED_DAGSTER_YAML = """\
+telemetry:
+  enabled: false
+python_logs:
+  managed_python_loggers: [amazon_assets]
+  python_log_level: WARNING
+"""
 # Each domain's commands, in the order the demo runs them.
 DOMAINS = (
     business_reports_commands,
@@ -197,8 +206,9 @@ def prepare_dagster_home(settings: Settings) -> None:
     for category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning):
         warnings.filterwarnings("ignore", category=category)
     with exclusive_lock(home / INSTANCE_LOCK_FILE):
-        if not (home / "dagster.yaml").exists():
-            (home / "dagster.yaml").write_text(EMBEDDED_DAGSTER_YAML)
+        config = home / "dagster.yaml"
+        if not config.exists() or config.read_text() == _EARLIER_EMBEDDED_DAGSTER_YAML:
+            config.write_text(EMBEDDED_DAGSTER_YAML)
         with dg.DagsterInstance.get() as instance:
             # Touch every storage: the first use creates its tables and stamps their version.
             instance.get_runs(limit=1)

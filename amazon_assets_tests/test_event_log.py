@@ -10,9 +10,14 @@ import pytest
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
 
-from amazon_assets.cli import EMBEDDED_DAGSTER_YAML
+from amazon_assets.cli import (
+    _EARLIER_EMBEDDED_DAGSTER_YAML,
+    EMBEDDED_DAGSTER_YAML,
+    prepare_dagster_home,
+)
 from amazon_assets.commands import EVENT_BATCH_SIZE, run_job
 from amazon_assets.event_log import BatchedSqliteEventLogStorage, run_snapshot
+from amazon_assets.settings import Settings
 
 DAYS = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-02-01")
 SINGLE_RUN = dg.BackfillPolicy.single_run()
@@ -112,3 +117,16 @@ def test_a_run_reads_dynamic_partitions_once(amazon_home: Path) -> None:
             other_process.delete_dynamic_partition("accounts", "acme")
             assert "acme" in instance.get_dynamic_partitions("accounts")
         assert instance.get_dynamic_partitions("accounts") == ["default", "zeta"]
+
+
+@pytest.mark.parametrize("edited", [False, True])
+def test_a_home_made_before_gets_the_batched_event_log_unless_edited(
+    amazon_home: Path, edited: bool
+) -> None:
+    config = amazon_home / "dagster" / "dagster.yaml"
+    earlier = _EARLIER_EMBEDDED_DAGSTER_YAML + ("# my own setting\n" if edited else "")
+    config.write_text(earlier)
+    prepare_dagster_home(Settings.from_env())
+    assert config.read_text() == (earlier if edited else EMBEDDED_DAGSTER_YAML)
+    with dg.DagsterInstance.get() as instance:
+        assert isinstance(instance.event_log_storage, BatchedSqliteEventLogStorage) != edited
