@@ -19,10 +19,10 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from dagster import DagsterInstance
-from dagster._config import StringSource
 from dagster._core.events import DagsterEventType
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
@@ -44,33 +44,30 @@ def run_snapshot(instance: DagsterInstance) -> contextlib.AbstractContextManager
     return contextlib.nullcontext()
 
 
-def event_logs_directory(dagster_home: str) -> str:
+def event_logs_directory(dagster_home: Path) -> str:
     """Where Dagster's default instance keeps its SQLite event logs under DAGSTER_HOME."""
     return os.path.join(dagster_home, "history", "runs", "")
 
 
 class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
-    """Dagster's SQLite event log in DAGSTER_HOME, storing a batch of materializations at once.
+    """Dagster's SQLite event log (same configuration, same files), storing a batch of
+    materializations at once.
 
     Configured in the embedded instance's dagster.yaml (`event_log_storage`), so the CLI, the
-    webserver and the daemon all use it on the same files as Dagster's default storage.
+    webserver and the daemon all use it.
     """
 
-    def __init__(self, dagster_home: str, inst_data: ConfigurableClassData | None = None) -> None:
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
         self._tables_seen: set[str] = set()
         # Dynamic partitions by definition name while a run executes (`run_snapshot`), else None.
         self._dynamic_partitions: dict[str, Sequence[str]] | None = None
-        super().__init__(event_logs_directory(dagster_home), inst_data=inst_data)
-
-    @classmethod
-    def config_type(cls) -> Mapping[str, Any]:
-        return {"dagster_home": StringSource}
+        super().__init__(base_dir, inst_data=inst_data)
 
     @classmethod
     def from_config_value(  # type: ignore[override]
         cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
     ) -> BatchedSqliteEventLogStorage:
-        return cls(config_value["dagster_home"], inst_data=inst_data)
+        return cls(config_value["base_dir"], inst_data=inst_data)
 
     def has_table(self, table_name: str) -> bool:
         # Dagster asks before every read of dynamic partitions and every write of asset tags,

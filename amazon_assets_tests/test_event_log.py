@@ -12,7 +12,7 @@ from dagster._core.storage.partition_status_cache import get_and_update_asset_st
 
 from amazon_assets.cli import (
     _EARLIER_EMBEDDED_DAGSTER_YAML,
-    EMBEDDED_DAGSTER_YAML,
+    embedded_dagster_yaml,
     prepare_dagster_home,
 )
 from amazon_assets.commands import EVENT_BATCH_SIZE, run_job
@@ -74,7 +74,7 @@ def test_batched_materializations_leave_the_state_dagster_leaves(
 ) -> None:
     dagster_home = amazon_home / "dagster"
     if batched:
-        (dagster_home / "dagster.yaml").write_text(EMBEDDED_DAGSTER_YAML)
+        (dagster_home / "dagster.yaml").write_text(embedded_dagster_yaml(dagster_home))
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
     first = run_job(DEFS, "days_job", "2026-01-01", "2026-01-10")
     second = run_job(DEFS, "days_job", "2026-01-06", "2026-01-12")
@@ -105,7 +105,8 @@ def test_batched_materializations_leave_the_state_dagster_leaves(
 def test_a_run_reads_dynamic_partitions_once(amazon_home: Path) -> None:
     """Within a run's snapshot another process's new account is not seen (the run's partitions
     were fixed when it started); one added through this instance is, and after the run all are."""
-    (amazon_home / "dagster" / "dagster.yaml").write_text(EMBEDDED_DAGSTER_YAML)
+    dagster_home = amazon_home / "dagster"
+    (dagster_home / "dagster.yaml").write_text(embedded_dagster_yaml(dagster_home))
     with dg.DagsterInstance.get() as instance, dg.DagsterInstance.get() as other_process:
         instance.add_dynamic_partitions("accounts", ["default"])
         with run_snapshot(instance):
@@ -119,14 +120,26 @@ def test_a_run_reads_dynamic_partitions_once(amazon_home: Path) -> None:
         assert instance.get_dynamic_partitions("accounts") == ["default", "zeta"]
 
 
-@pytest.mark.parametrize("edited", [False, True])
-def test_a_home_made_before_gets_the_batched_event_log_unless_edited(
-    amazon_home: Path, edited: bool
+@pytest.mark.parametrize("made", ["new", "before", "elsewhere", "edited"])
+def test_the_embedded_home_gets_the_batched_event_log_unless_its_config_was_edited(
+    amazon_home: Path, made: str
 ) -> None:
-    config = amazon_home / "dagster" / "dagster.yaml"
-    earlier = _EARLIER_EMBEDDED_DAGSTER_YAML + ("# my own setting\n" if edited else "")
-    config.write_text(earlier)
+    """A new home, one made before the batched event log and one moved here get the current
+    dagster.yaml; an edited one is left alone. Opened by its path, the home needs no variable."""
+    dagster_home = amazon_home / "dagster"
+    config = dagster_home / "dagster.yaml"
+    earlier = {
+        "before": _EARLIER_EMBEDDED_DAGSTER_YAML,
+        "elsewhere": embedded_dagster_yaml(amazon_home / "old-place" / "dagster"),
+        "edited": embedded_dagster_yaml(dagster_home) + "# my own setting\n",
+    }.get(made)
+    if earlier is not None:
+        config.write_text(earlier)
     prepare_dagster_home(Settings.from_env())
-    assert config.read_text() == (earlier if edited else EMBEDDED_DAGSTER_YAML)
-    with dg.DagsterInstance.get() as instance:
-        assert isinstance(instance.event_log_storage, BatchedSqliteEventLogStorage) != edited
+    expected = earlier if made == "edited" else embedded_dagster_yaml(dagster_home)
+    assert config.read_text() == expected
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        assert isinstance(instance.event_log_storage, BatchedSqliteEventLogStorage)
+        instance.add_dynamic_partitions("accounts", ["acme"])
+    assert (dagster_home / "history" / "runs" / "index.db").exists()
+    assert not (amazon_home / "old-place").exists()
