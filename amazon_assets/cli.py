@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -43,13 +45,28 @@ from amazon_assets.defs.ml import commands as ml_commands
 from amazon_assets.defs.product_signals import commands as product_signals_commands
 from amazon_assets.defs.seller_history import commands as seller_history_commands
 from amazon_assets.errors import exception_sentence, exception_traceback
+from amazon_assets.event_log import event_logs_directory
 from amazon_assets.settings import ConfigError, Settings
 
 DEFAULT_DEMO_DAYS = 7
 INSTANCE_LOCK_FILE = ".instance.lock"
-# The embedded instance: SQLite storage in DAGSTER_HOME, no server, no telemetry; our clients'
+# The embedded instance: SQLite storage in DAGSTER_HOME (its event log stores a batch of
+# materializations at once: amazon_assets.event_log), no server, no telemetry; our clients'
 # warnings (retries, FATAL cooldowns) go to the run's log in the UI, not to the terminal.
-EMBEDDED_DAGSTER_YAML = """\
+_EMBEDDED_DAGSTER_YAML = """\
+event_log_storage:
+  module: amazon_assets.event_log
+  class: BatchedSqliteEventLogStorage
+  config:
+    base_dir: {event_logs}
+telemetry:
+  enabled: false
+python_logs:
+  managed_python_loggers: [amazon_assets]
+  python_log_level: WARNING
+"""
+# The embedded dagster.yaml of homes made before the batched event log.
+_EARLIER_EMBEDDED_DAGSTER_YAML = """\
 telemetry:
   enabled: false
 python_logs:
@@ -175,6 +192,24 @@ def _handle_stop_signals() -> dict[int, Any]:
     return {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
 
 
+def embedded_dagster_yaml(dagster_home: Path) -> str:
+    """The embedded instance's dagster.yaml for the Dagster home `dagster_home`.
+
+    The event log's directory is written out: Dagster resolves no path against the file's own
+    place, and one read from DAGSTER_HOME would fail in tools that open a home by its path.
+    """
+    return _EMBEDDED_DAGSTER_YAML.format(event_logs=json.dumps(event_logs_directory(dagster_home)))
+
+
+def _is_embedded_dagster_yaml(text: str) -> bool:
+    """Whether a dagster.yaml is one this program wrote, unedited: an earlier version, or the
+    current one for a home that has moved since."""
+    if text == _EARLIER_EMBEDDED_DAGSTER_YAML:
+        return True
+    written = re.search(r"^    base_dir: (.*)$", text, re.MULTILINE)
+    return bool(written) and text == _EMBEDDED_DAGSTER_YAML.format(event_logs=written[1])
+
+
 def prepare_dagster_home(settings: Settings) -> None:
     """Use (and create) the embedded Dagster home unless DAGSTER_HOME points elsewhere, create
     or upgrade its storage safely, and fail the runs of commands that died.
@@ -190,8 +225,12 @@ def prepare_dagster_home(settings: Settings) -> None:
     for category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning):
         warnings.filterwarnings("ignore", category=category)
     with exclusive_lock(home / INSTANCE_LOCK_FILE):
-        if not (home / "dagster.yaml").exists():
-            (home / "dagster.yaml").write_text(EMBEDDED_DAGSTER_YAML)
+        # Written on a new home; rewritten (an edited file is left alone) on a home made by an
+        # earlier version or moved since.
+        config, wanted = home / "dagster.yaml", embedded_dagster_yaml(home)
+        current = config.read_text() if config.exists() else None
+        if current != wanted and (current is None or _is_embedded_dagster_yaml(current)):
+            config.write_text(wanted)
         with dg.DagsterInstance.get() as instance:
             # Touch every storage: the first use creates its tables and stamps their version.
             instance.get_runs(limit=1)

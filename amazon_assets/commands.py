@@ -28,6 +28,7 @@ from dagster._utils.error import SerializableErrorInfo
 
 from amazon_assets import interrupts
 from amazon_assets.errors import cause_sentence
+from amazon_assets.event_log import run_snapshot
 from amazon_assets.partitions import ACCOUNTS, PLANNED_EVENTS_TAG, partition_key
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 from amazon_assets.sources.refusals import REFUSED_CREDENTIAL_METADATA
@@ -219,17 +220,18 @@ def run_job(
         with _planned_events_per_asset(per_asset):
             if job.executor_def.name in IN_PROCESS_EXECUTORS:
                 run_id = make_new_run_id()
-                result = run_until_stopped(
-                    instance,
-                    run_id,
-                    lambda: job.execute_in_process(
-                        instance=instance,
-                        run_id=run_id,
-                        run_config=config,
-                        tags=all_tags,
-                        raise_on_error=False,
-                    ),
-                )
+                with run_snapshot(instance):
+                    result = run_until_stopped(
+                        instance,
+                        run_id,
+                        lambda: job.execute_in_process(
+                            instance=instance,
+                            run_id=run_id,
+                            run_config=config,
+                            tags=all_tags,
+                            raise_on_error=False,
+                        ),
+                    )
             else:
                 result = _run_on_executor(instance, job_name, config, all_tags)
         if per_asset and not result.success:

@@ -13,7 +13,10 @@
    comparison), without Dagster; then writes their six outputs into a scratch copy of the
    warehouse the way the IO manager does (delete the days, insert), still without Dagster;
 4. prints both and the ratios: run time / function time (the issue's goal: at most 5x), and
-   run time / (functions + writes), which leaves only Dagster's own share.
+   run time / (functions + writes), which leaves only Dagster's own share;
+5. prints the fixed cost of a command apart: the command's time before its run starts (process
+   start, imports, code location load, the run's creation) and after it ends, a bare Python, an
+   `import dagster` and an import of the code location, and a 1-day `ingest mart` run.
 
 With --dagster-pg the command runs against a Dagster instance in that (empty) PostgreSQL
 database, as the production `dagster.yaml` does, instead of the home's embedded SQLite one.
@@ -41,14 +44,16 @@ def _env(home: Path, port: int) -> dict[str, str]:
     return env
 
 
-def _run(command: list[str], env: dict[str, str]) -> float:
-    started = time.monotonic()
+def _run(command: list[str], env: dict[str, str], quiet: bool = False) -> tuple[float, float]:
+    """Run a command; (wall clock when it started, seconds it took)."""
+    started_at, started = time.time(), time.monotonic()
     done = subprocess.run(command, env=env, cwd=REPO_ROOT, capture_output=True, text=True)
     elapsed = time.monotonic() - started
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command[2:])} failed:\n{done.stderr[-3000:]}")
-    print(done.stdout.rstrip())
-    return elapsed
+    if not quiet:
+        print(done.stdout.rstrip())
+    return started_at, elapsed
 
 
 def build_home(home: Path, skus: int, days: int, port: int) -> None:
@@ -56,7 +61,7 @@ def build_home(home: Path, skus: int, days: int, port: int) -> None:
         print(f"reusing the demo home {home}")
         return
     print(f"building a {skus}-SKU, {days}-day demo home in {home} ...")
-    elapsed = _run([*CLI, "demo", "--days", str(days), "--asins", str(skus)], _env(home, port))
+    _, elapsed = _run([*CLI, "demo", "--days", str(days), "--asins", str(skus)], _env(home, port))
     print(f"demo home built in {elapsed:.0f}s")
 
 
@@ -69,20 +74,38 @@ def dagster_run(home: Path, days: int, port: int, dagster_pg: str | None) -> dic
         (instance_dir / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
         env.update(DAGSTER_HOME=str(instance_dir), DAGSTER_PG_URL=dagster_pg)
         os.environ["DAGSTER_PG_URL"] = dagster_pg
-    wall = _run([*CLI, "ingest", "mart", "--days", str(days)], env)
+    started_at, wall = _run([*CLI, "ingest", "mart", "--days", str(days)], env, quiet=days == 1)
     os.environ["DAGSTER_HOME"] = env.get("DAGSTER_HOME", str(home / "dagster"))
     import dagster as dg
 
     from amazon_assets.defs.mart.assets import MART_JOB
 
     with dg.DagsterInstance.get() as instance:
-        [run] = instance.get_runs(filters=dg.RunsFilter(job_name=MART_JOB), limit=1)
-        stats = instance.get_run_stats(run.run_id)
-        events = len(instance.all_logs(run.run_id))
+        [record] = instance.get_run_records(filters=dg.RunsFilter(job_name=MART_JOB), limit=1)
+        events = len(instance.all_logs(record.dagster_run.run_id))
+        storage = type(instance.event_log_storage).__name__
+    start, end = record.start_time or 0.0, record.end_time or 0.0
     return {
         "command": wall,
-        "run": (stats.end_time or 0) - (stats.start_time or 0),
+        "run": end - start,
+        "before run": start - started_at,
+        "after run": started_at + wall - end,
         "events": events,
+        "storage": storage,
+    }
+
+
+def python_start(home: Path, port: int) -> dict[str, float]:
+    """Seconds for a bare Python, `import dagster` and importing the code location."""
+    env = _env(home, port) | {"DAGSTER_HOME": str(home / "dagster")}
+    statements = {
+        "python": "pass",
+        "import dagster": "import dagster",
+        "import the code location": "import amazon_assets.definitions",
+    }
+    return {
+        name: _run([sys.executable, "-c", statement], env, quiet=True)[1]
+        for name, statement in statements.items()
     }
 
 
@@ -205,6 +228,8 @@ def main() -> None:
     home = args.home.resolve()
     build_home(home, args.skus, args.days, args.port)
     dagster = dagster_run(home, args.days, args.port, args.dagster_pg)
+    one_day = dagster_run(home, 1, args.port, args.dagster_pg)
+    starts = python_start(home, args.port)
     pure = pure_functions(home, args.days)
     rows = pure.pop("mart rows")
     writes = pure.pop("writes")
@@ -221,10 +246,22 @@ def main() -> None:
     instance = "PostgreSQL" if args.dagster_pg else "embedded SQLite"
     run = dagster["run"]
     print(f"  writing their outputs (no Dagster)    {writes:8.1f} s")
-    print(f"  Dagster instance                      {instance}")
+    print(f"  Dagster instance                      {instance} ({dagster['storage']})")
     print(f"  ratio run / functions                 {run / functions:8.1f} x  (goal <= 5x)")
     print(f"  ratio run / (functions + writes)      {run / (functions + writes):8.1f} x")
     print(f"  ratio command / functions             {dagster['command'] / functions:8.1f} x")
+    print()
+    print("fixed cost of a command, whatever its days")
+    print(f"  {args.days}-day command before its run starts  {dagster['before run']:8.1f} s")
+    print(f"  {args.days}-day command after its run ends     {dagster['after run']:8.1f} s")
+    for name, seconds in starts.items():
+        print(f"    {name:34s} {seconds:8.2f} s")
+    print(
+        f"  1-day ingest mart: command {one_day['command']:.1f} s, run {one_day['run']:.1f} s "
+        f"({one_day['events']:.0f} events stored)"
+    )
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"  load average now                      {load} ({os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":
