@@ -32,7 +32,13 @@ from ad_api.base.exceptions import AdvertisingApiException
 
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings, env_suffix
 from amazon_assets.sources.marketplaces import MARKETPLACES
-from amazon_assets.sources.quotas import Clock, Quota, client_quota
+from amazon_assets.sources.quotas import (
+    MIN_REAL_REPORT_WAIT_SECONDS,
+    Clock,
+    Quota,
+    ReportDeadline,
+    client_quota,
+)
 from amazon_assets.sources.refusals import api_refusal, login_refusal, missing_credential
 from amazon_assets.sources.retry import (
     TRANSIENT_STATUSES,
@@ -232,6 +238,7 @@ class AdsApiResource(dg.ConfigurableResource):
     max_attempts: int = 8
     page_size: int = 100  # maxResults of entity list calls
     report_timeout_seconds: float = 4 * 3600.0
+    min_real_report_wait_seconds: float = MIN_REAL_REPORT_WAIT_SECONDS
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
         return masked_secrets(super().__repr_args__())
@@ -594,7 +601,11 @@ class _Session:
 
     def wait(self, request: ReportRequest, report_id: str) -> dict | None:
         """Poll until COMPLETED or FAILED; None when the server does not know the report."""
-        deadline = self.clock.now() + self.resource.report_timeout_seconds
+        deadline = ReportDeadline(
+            self.clock,
+            self.resource.report_timeout_seconds,
+            self.resource.min_real_report_wait_seconds,
+        )
         for polls in range(10**6):
             answer = self.call(
                 "adsGetReport",
@@ -608,7 +619,7 @@ class _Session:
             if report.get("status") in ("COMPLETED", "FAILED"):
                 return report
             interval = POLL_INTERVALS[min(polls, len(POLL_INTERVALS) - 1)]
-            if self.clock.now() + interval > deadline:
+            if deadline.passed_after(interval):
                 raise AdsApiError(
                     f"{request.report_type} report {report_id} is still {report.get('status')} "
                     f"after {self.resource.report_timeout_seconds / 3600:g} hours; the next run "

@@ -40,10 +40,12 @@ from sp_api.base.exceptions import (
 
 from amazon_assets.settings import DEFAULT_ACCOUNT, US_MARKETPLACE_ID, Settings, env_suffix
 from amazon_assets.sources.quotas import (
+    MIN_REAL_REPORT_WAIT_SECONDS,
     REPORT_TYPE_QUOTAS,
     SP_API_QUOTAS,
     Clock,
     Quota,
+    ReportDeadline,
     client_quota,
 )
 from amazon_assets.sources.refusals import (
@@ -300,6 +302,7 @@ class SpApiResource(dg.ConfigurableResource):
     max_attempts: int = 8
     fatal_cooldown_seconds: float = 1800.0
     report_timeout_seconds: float = 4 * 3600.0
+    min_real_report_wait_seconds: float = MIN_REAL_REPORT_WAIT_SECONDS
     pace_requests: bool = True  # off only for benchmarks against a sandbox without quotas
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
@@ -752,7 +755,11 @@ class _Session:
 
     def wait(self, request: ReportRequest, report_id: str, poll_first: bool) -> dict | None:
         """Poll getReport until DONE / CANCELLED / FATAL; None when the server does not know it."""
-        deadline = self.clock.now() + self.resource.report_timeout_seconds
+        deadline = ReportDeadline(
+            self.clock,
+            self.resource.report_timeout_seconds,
+            self.resource.min_real_report_wait_seconds,
+        )
         polls = 0
         if not poll_first:
             self.clock.sleep(POLL_INTERVALS[0])
@@ -772,7 +779,7 @@ class _Session:
                 return report
             interval = POLL_INTERVALS[min(polls, len(POLL_INTERVALS) - 1)]
             polls += 1
-            if self.clock.now() + interval > deadline:
+            if deadline.passed_after(interval):
                 hours = self.resource.report_timeout_seconds / 3600
                 raise ReportTimeoutError(
                     f"{request.report_type} report {report_id} for "

@@ -29,6 +29,29 @@ class Clock:
             interrupts.sleep(simulated_seconds / self.speed)
 
 
+# A report wait never ends sooner than this in real seconds: on an accelerated clock the real
+# time a server spends building a document would otherwise count as hours (on Amazon's own
+# clock, 1x, the simulated timeout is the longer one and this changes nothing).
+MIN_REAL_REPORT_WAIT_SECONDS = 300.0
+
+
+class ReportDeadline:
+    """The end of a wait for a report: `seconds` on `clock`, and at least `min_real_seconds`
+    real seconds."""
+
+    def __init__(self, clock: Clock, seconds: float, min_real_seconds: float) -> None:
+        self.clock = clock
+        self.simulated_end = clock.now() + seconds
+        self.real_end = time.monotonic() + min_real_seconds
+
+    def passed_after(self, simulated_seconds: float) -> bool:
+        """Whether a further wait of `simulated_seconds` would end past the deadline."""
+        return (
+            self.clock.now() + simulated_seconds > self.simulated_end
+            and time.monotonic() + simulated_seconds / self.clock.speed > self.real_end
+        )
+
+
 @dataclass(frozen=True)
 class Quota:
     """A token bucket: `rate` tokens per second, holding at most `burst`.

@@ -137,5 +137,14 @@ def test_connect_account_in_the_browser_and_watch_its_history_arrive(
     token, _ = vault.refresh_token("acme", "SP_API")
     files = [*platform.logs, *(p for p in platform.root.rglob("*") if p.is_file())]
     assert len(files) > 10
-    leaks = [str(p) for p in files if token.encode() in p.read_bytes()]
+    leaks = [str(p) for p in files if token.encode() in _bytes_of(p)]
     assert leaks == []
+
+
+def _bytes_of(path: Path) -> bytes:
+    """A file's bytes; nothing for one the running daemon removed meanwhile (a SQLite WAL,
+    checkpointed into its database file, which is read too)."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""

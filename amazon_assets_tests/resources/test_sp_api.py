@@ -245,7 +245,9 @@ def test_polling_gives_up_after_the_timeout_and_a_later_run_resumes(sandbox_fact
     # run out after a third of one, so a loaded machine cannot let the report finish first.
     sandbox = sandbox_factory(speed=60.0)
     day = _day(sandbox)
-    impatient = _resource(sandbox, state_path, report_timeout_seconds=20.0)
+    impatient = _resource(
+        sandbox, state_path, report_timeout_seconds=20.0, min_real_report_wait_seconds=0.0
+    )
     with pytest.raises(ReportTimeoutError, match="the next run resumes polling it"):
         impatient.fetch_report(SALES_AND_TRAFFIC, day, day, SKU_DAILY)
     result = _resource(sandbox, state_path).fetch_report(SALES_AND_TRAFFIC, day, day, SKU_DAILY)
