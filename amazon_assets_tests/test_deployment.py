@@ -22,7 +22,7 @@ import duckdb
 import httpx
 import pytest
 
-from amazon_assets.automation import AUTOMATION_SENSOR
+from amazon_assets.automation import AUTOMATION_SENSOR, FRESHNESS_SENSOR
 from amazon_assets.defs.seller_history.sensors import ONBOARDING_SENSOR
 from amazon_assets_tests.test_cli import REPO_ROOT, amazon_assets, clean_env
 
@@ -231,7 +231,7 @@ def test_a_running_deployment_onboards_an_account_and_keeps_every_layer_fresh(
         ).fetchall()
     assert {day for (day,) in mart_days} == days
 
-    for sensor in (ONBOARDING_SENSOR, AUTOMATION_SENSOR):
+    for sensor in (ONBOARDING_SENSOR, AUTOMATION_SENSOR, FRESHNESS_SENSOR):
         ticks = dagster.ticks(sensor)
         assert ticks and not [t for t in ticks if t["status"] == "FAILURE"], (sensor, ticks)
     assert dagster.failed_runs() == []
