@@ -197,6 +197,9 @@ class Settings:
     database_url: str | None
     start_date: date | None
     ads_lookback_days: int = 30  # Amazon restates ad metrics for up to ~28 days
+    # Sales-and-traffic history through Data Kiosk (the app has the Brand Analytics role);
+    # off: every history day is one GET_SALES_AND_TRAFFIC_REPORT of the app's 96 a day.
+    data_kiosk: bool = False
     ranker_retrain_cron: str = DEFAULT_RANKER_RETRAIN_CRON
     alerts_webhook_url: str | None = None
     slack_webhook_url: str | None = None
@@ -344,6 +347,7 @@ class Settings:
             database_url=database_url,
             start_date=_date(env, "AMAZON_ASSETS_START_DATE"),
             ads_lookback_days=_int(env, "AMAZON_ASSETS_ADS_LOOKBACK_DAYS", 30, 1, 95),
+            data_kiosk=_int(env, "AMAZON_ASSETS_DATA_KIOSK", 0, 0, 1) == 1,
             ranker_retrain_cron=_cron(
                 env, "AMAZON_ASSETS_RANKER_RETRAIN_CRON", DEFAULT_RANKER_RETRAIN_CRON
             ),

@@ -31,6 +31,7 @@ from amazon_assets.sandbox.advertising import AdsSandbox
 from amazon_assets.sandbox.catalog import CatalogSandbox
 from amazon_assets.sandbox.config import SandboxConfig
 from amazon_assets.sandbox.consent import ConsentSandbox
+from amazon_assets.sandbox.data_kiosk import DataKioskSandbox
 from amazon_assets.sandbox.faults import LOGIN_REFUSALS, Faults
 from amazon_assets.sandbox.finances import PATH as FINANCES_PATH
 from amazon_assets.sandbox.finances import FinancesApi
@@ -76,6 +77,7 @@ class SandboxApp:
         self.ads = AdsSandbox(self, read_token=_read_token, sign=_sign)
         self.catalog = CatalogSandbox(self)
         self.consent = ConsentSandbox(self, sign=_sign)
+        self.data_kiosk = DataKioskSandbox(self)
         self.asgi = Starlette(
             routes=[
                 Route("/auth/o2/token", self.token, methods=["POST"]),
@@ -93,6 +95,7 @@ class SandboxApp:
                 *self.ads.routes(),
                 *self.catalog.routes(),
                 *self.consent.routes(),
+                *self.data_kiosk.routes(),
                 Route("/_sandbox/faults", self.admin_faults, methods=["POST"]),
                 Route("/_sandbox/stats", self.admin_stats, methods=["GET"]),
                 Route("/_sandbox/take_offs", self.admin_take_offs, methods=["GET"]),
@@ -100,6 +103,15 @@ class SandboxApp:
         )
 
     # -- observability ----------------------------------------------------------------------
+
+    @staticmethod
+    def sign(text: str) -> str:
+        """The signature of a presigned URL's `text`."""
+        return _sign(text)
+
+    @staticmethod
+    def verify(text: str, signature: str) -> bool:
+        return hmac.compare_digest(signature, _sign(text))
 
     def calls(self, operation: str) -> int:
         with self._lock:

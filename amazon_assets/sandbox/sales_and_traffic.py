@@ -297,11 +297,7 @@ _SHARES = [
 def _by_asin(facts: pl.DataFrame, granularity: str, currency: str, b2b: bool) -> list[dict]:
     keys = _ASIN_KEYS[granularity]
     totals = facts.select([pl.col(c).sum() for c in _ASIN_SUMMED]).row(0, named=True)
-    grouped = facts.group_by(keys).agg(
-        *[pl.col(c).sum() for c in _ASIN_SUMMED],
-        (pl.col("buy_box_percentage") * pl.col("page_views")).sum().alias("buy_box_views"),
-        (pl.col("buy_box_percentage") * pl.col("page_views_b2b")).sum().alias("buy_box_views_b2b"),
-    )
+    grouped = asin_sums(facts, keys)
     # Amazon's SKU section leaves out SKUs without orders; CHILD/PARENT keep ASINs with traffic.
     keep = pl.col("units_ordered") > 0 if granularity == "SKU" else pl.col("sessions") > 0
     grouped = grouped.filter(keep).sort(keys)
@@ -312,47 +308,71 @@ def _by_asin(facts: pl.DataFrame, granularity: str, currency: str, b2b: bool) ->
             row["childAsin"] = r["asin"]
         if granularity == "SKU":
             row["sku"] = r["sku"]
-        sales: dict[str, Any] = {"unitsOrdered": r["units_ordered"]}
-        if b2b:
-            sales["unitsOrderedB2B"] = r["units_ordered_b2b"]
-        sales["orderedProductSales"] = _money(r["ordered_product_sales_cents"], currency)
-        if b2b:
-            sales["orderedProductSalesB2B"] = _money(r["ordered_product_sales_b2b_cents"], currency)
-        sales["totalOrderItems"] = r["total_order_items"]
-        if b2b:
-            sales["totalOrderItemsB2B"] = r["total_order_items_b2b"]
-        traffic: dict[str, Any] = {}
-        for name, column in (
-            ("browserSessions", "browser_sessions"),
-            ("mobileAppSessions", "mobile_app_sessions"),
-            ("sessions", "sessions"),
-        ):
-            traffic[name] = r[column]
-            if b2b:
-                traffic[name + "B2B"] = r[column + "_b2b"]
-        for name, column in _SHARES[:3]:
-            traffic[name] = _pct(r[column], totals[column])
-            if b2b:
-                traffic[name + "B2B"] = _pct(r[column + "_b2b"], totals[column + "_b2b"])
-        for name, column in (
-            ("browserPageViews", "browser_page_views"),
-            ("mobileAppPageViews", "mobile_app_page_views"),
-            ("pageViews", "page_views"),
-        ):
-            traffic[name] = r[column]
-            if b2b:
-                traffic[name + "B2B"] = r[column + "_b2b"]
-        for name, column in _SHARES[3:]:
-            traffic[name] = _pct(r[column], totals[column])
-            if b2b:
-                traffic[name + "B2B"] = _pct(r[column + "_b2b"], totals[column + "_b2b"])
-        traffic["buyBoxPercentage"] = _ratio(r["buy_box_views"], r["page_views"])
-        if b2b:
-            traffic["buyBoxPercentageB2B"] = _ratio(r["buy_box_views_b2b"], r["page_views_b2b"])
-        traffic["unitSessionPercentage"] = _pct(r["units_ordered"], r["sessions"])
-        if b2b:
-            traffic["unitSessionPercentageB2B"] = _pct(r["units_ordered_b2b"], r["sessions_b2b"])
+        sales, traffic = asin_metrics(r, totals, currency, b2b)
         row["salesByAsin"] = sales
         row["trafficByAsin"] = traffic
         out.append(row)
     return out
+
+
+def asin_sums(facts: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """The SKU facts summed per `keys` (plus buy-box-weighted page views), unsorted."""
+    return facts.group_by(keys).agg(
+        *[pl.col(c).sum() for c in _ASIN_SUMMED],
+        (pl.col("buy_box_percentage") * pl.col("page_views")).sum().alias("buy_box_views"),
+        (pl.col("buy_box_percentage") * pl.col("page_views_b2b")).sum().alias("buy_box_views_b2b"),
+    )
+
+
+def asin_totals(facts: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """The totals the by-ASIN shares divide by (sessions, page views ...), per `by`."""
+    return facts.group_by(by).agg([pl.col(c).sum().alias(f"total_{c}") for c in _ASIN_SUMMED])
+
+
+def asin_metrics(
+    r: dict[str, Any], totals: dict[str, Any], currency: str, b2b: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(sales, traffic) of one by-ASIN row from its sums `r` and the document's `totals`: the
+    objects GET_SALES_AND_TRAFFIC_REPORT calls salesByAsin/trafficByAsin and Data Kiosk calls
+    sales/traffic (same keys)."""
+    sales: dict[str, Any] = {"unitsOrdered": r["units_ordered"]}
+    if b2b:
+        sales["unitsOrderedB2B"] = r["units_ordered_b2b"]
+    sales["orderedProductSales"] = _money(r["ordered_product_sales_cents"], currency)
+    if b2b:
+        sales["orderedProductSalesB2B"] = _money(r["ordered_product_sales_b2b_cents"], currency)
+    sales["totalOrderItems"] = r["total_order_items"]
+    if b2b:
+        sales["totalOrderItemsB2B"] = r["total_order_items_b2b"]
+    traffic: dict[str, Any] = {}
+    for name, column in (
+        ("browserSessions", "browser_sessions"),
+        ("mobileAppSessions", "mobile_app_sessions"),
+        ("sessions", "sessions"),
+    ):
+        traffic[name] = r[column]
+        if b2b:
+            traffic[name + "B2B"] = r[column + "_b2b"]
+    for name, column in _SHARES[:3]:
+        traffic[name] = _pct(r[column], totals[column])
+        if b2b:
+            traffic[name + "B2B"] = _pct(r[column + "_b2b"], totals[column + "_b2b"])
+    for name, column in (
+        ("browserPageViews", "browser_page_views"),
+        ("mobileAppPageViews", "mobile_app_page_views"),
+        ("pageViews", "page_views"),
+    ):
+        traffic[name] = r[column]
+        if b2b:
+            traffic[name + "B2B"] = r[column + "_b2b"]
+    for name, column in _SHARES[3:]:
+        traffic[name] = _pct(r[column], totals[column])
+        if b2b:
+            traffic[name + "B2B"] = _pct(r[column + "_b2b"], totals[column + "_b2b"])
+    traffic["buyBoxPercentage"] = _ratio(r["buy_box_views"], r["page_views"])
+    if b2b:
+        traffic["buyBoxPercentageB2B"] = _ratio(r["buy_box_views_b2b"], r["page_views_b2b"])
+    traffic["unitSessionPercentage"] = _pct(r["units_ordered"], r["sessions"])
+    if b2b:
+        traffic["unitSessionPercentageB2B"] = _pct(r["units_ordered_b2b"], r["sessions_b2b"])
+    return sales, traffic

@@ -107,6 +107,12 @@ SP_API_QUOTAS: dict[str, Quota] = {
     # 20 ASINs, so pricing 5,000 ASINs takes 250 calls, about 42 minutes at 0.1 per second.
     "searchCatalogItems": Quota(2.0, 2),
     "getItemOffersBatch": Quota(0.1, 1),
+    # Data Kiosk 2023-11-15 (dataKiosk_2023-11-15.json): the same plans as the Reports API's.
+    "createQuery": Quota(0.0167, 15),
+    "getQuery": Quota(2.0, 15),
+    "getQueries": Quota(0.0222, 10),
+    "cancelQuery": Quota(0.0222, 10),
+    "getDocument": Quota(0.0167, 15),
 }
 
 # Limits Amazon applies per report type on top of createReport, per application (across every

@@ -54,6 +54,14 @@ CREATE TABLE IF NOT EXISTS report_ledger (
     PRIMARY KEY (endpoint, report_id)
 );
 CREATE INDEX IF NOT EXISTS report_ledger_key ON report_ledger (ledger_key, status);
+CREATE TABLE IF NOT EXISTS sales_and_traffic_budget (
+    application TEXT NOT NULL,
+    day TEXT NOT NULL,
+    account TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    PRIMARY KEY (application, day, account, purpose)
+);
 CREATE TABLE IF NOT EXISTS provider_spend (
     provider TEXT NOT NULL,
     day TEXT NOT NULL,
@@ -426,6 +434,40 @@ class StateStore:
             ).fetchall()
         return [LedgerEntry(*row) for row in rows]
 
+    # -- the app-wide GET_SALES_AND_TRAFFIC_REPORT budget (sources/sales_and_traffic_budget) ---
+
+    def budget_spend(
+        self, application: str, day: str, account: str, purpose: str, limit: int
+    ) -> int | None:
+        """Count one request of `account` against `application`'s `day` if fewer than `limit`
+        were counted: the day's total after it, or None (nothing counted) when it is spent."""
+        with self._write([f"budget|{application}"]) as connection:
+            row = connection.execute(
+                "SELECT COALESCE(SUM(requests), 0) FROM sales_and_traffic_budget "
+                "WHERE application = ? AND day = ?",
+                (application, day),
+            ).fetchone()
+            used = int(row[0])
+            if used >= limit:
+                return None
+            connection.execute(
+                "INSERT INTO sales_and_traffic_budget (application, day, account, purpose, "
+                "requests) VALUES (?, ?, ?, ?, 1) ON CONFLICT (application, day, account, purpose) "
+                "DO UPDATE SET requests = sales_and_traffic_budget.requests + 1",
+                (application, day, account, purpose),
+            )
+        return used + 1
+
+    def budget_used(self, application: str, day: str) -> dict[tuple[str, str], int]:
+        """(account, purpose) -> requests counted on `application`'s `day`."""
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT account, purpose, requests FROM sales_and_traffic_budget "
+                "WHERE application = ? AND day = ?",
+                (application, day),
+            ).fetchall()
+        return {(account, purpose): int(n) for account, purpose, n in rows}
+
     # -- providers' daily spending and competitive reports ------------------------------------
 
     def spent(self, provider: str, day: str) -> float:
@@ -516,6 +558,14 @@ CREATE TABLE IF NOT EXISTS {_POSTGRES_SCHEMA}.report_ledger (
     PRIMARY KEY (endpoint, report_id)
 );
 CREATE INDEX IF NOT EXISTS report_ledger_key ON {_POSTGRES_SCHEMA}.report_ledger (ledger_key, status);
+CREATE TABLE IF NOT EXISTS {_POSTGRES_SCHEMA}.sales_and_traffic_budget (
+    application TEXT NOT NULL,
+    day TEXT NOT NULL,
+    account TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    PRIMARY KEY (application, day, account, purpose)
+);
 CREATE TABLE IF NOT EXISTS {_POSTGRES_SCHEMA}.provider_spend (
     provider TEXT NOT NULL,
     day TEXT NOT NULL,

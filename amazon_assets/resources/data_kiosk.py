@@ -1,0 +1,162 @@
+"""Data Kiosk 2023-11-15 through python-amazon-sp-api's `DataKiosk` client: one
+`salesAndTrafficTrends` query (child ASIN by day, up to 30 ASINs, up to two years) from
+createQuery to its JSONL document.
+
+Login, pacing (Data Kiosk's usage plans in `sources/quotas.py`, shared through the state store),
+retries and refusals are the SP-API resource's session (`resources/sp_api.py`): a refused
+credential fails at once with one sentence, a 429 waits and is never a failure. Data Kiosk does
+not count against GET_SALES_AND_TRAFFIC_REPORT's 96 requests a day.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from sp_api.api import DataKiosk
+
+from amazon_assets.resources.sp_api import POLL_INTERVALS, SpApiError, SpApiResource, _Session
+from amazon_assets.sources.quotas import ReportDeadline
+
+DATASET = "analytics_salesAndTraffic_2024_04_24"
+MAX_ASINS_PER_QUERY = 30  # MarketplaceAsinFilter.asins
+MAX_DAYS_PER_QUERY = 730  # "The start date must be no more than two years ago."
+TERMINAL = ("DONE", "FATAL", "CANCELLED")
+
+# Every field of SalesAndTrafficTrends the silver table keeps (the B2B ones are null for sellers
+# without Amazon Business).
+_AMOUNT = "{amount currencyCode}"
+_SALES = (
+    f"orderedProductSales {_AMOUNT} orderedProductSalesB2B {_AMOUNT} totalOrderItems "
+    "totalOrderItemsB2B unitsOrdered unitsOrderedB2B"
+)
+_TRAFFIC = " ".join(
+    base + suffix
+    for base in (
+        "browserPageViews",
+        "browserPageViewsPercentage",
+        "browserSessionPercentage",
+        "browserSessions",
+        "buyBoxPercentage",
+        "mobileAppPageViews",
+        "mobileAppPageViewsPercentage",
+        "mobileAppSessionPercentage",
+        "mobileAppSessions",
+        "pageViews",
+        "pageViewsPercentage",
+        "sessionPercentage",
+        "sessions",
+        "unitSessionPercentage",
+    )
+    for suffix in ("", "B2B")
+)
+
+
+class DataKioskQueryError(SpApiError):
+    """Data Kiosk ended a query FATAL; the message carries Amazon's error document."""
+
+
+def trends_query(marketplace_id: str, asins: Sequence[str], start: date, end: date) -> str:
+    """The GraphQL of one salesAndTrafficTrends query: child ASIN by day over [start, end]."""
+    if not 1 <= len(asins) <= MAX_ASINS_PER_QUERY:
+        raise ValueError(f"A query takes 1 to {MAX_ASINS_PER_QUERY} ASINs; got {len(asins)}.")
+    if (end - start).days + 1 > MAX_DAYS_PER_QUERY or end < start:
+        raise ValueError(f"A query covers 1 to {MAX_DAYS_PER_QUERY} days; got {start}..{end}.")
+    listed = ",".join(f'"{asin}"' for asin in asins)
+    return (
+        f"query {{{DATASET} {{salesAndTrafficTrends("
+        f'startDate:"{start.isoformat()}" endDate:"{end.isoformat()}" '
+        f"dateAggregation:DAY asinAggregation:CHILD "
+        f'filters:[{{marketplaceId:"{marketplace_id}" asins:[{listed}]}}]'
+        f"){{startDate endDate marketplaceId parentAsin childAsin asinAggregation "
+        f"sales {{{_SALES}}} traffic {{{_TRAFFIC}}}}}}}}}"
+    )
+
+
+@dataclass(frozen=True)
+class KioskResult:
+    """One finished query: its document as served (gzip JSONL; empty when Amazon had no data)."""
+
+    query_id: str
+    status: str  # DONE | CANCELLED
+    document_id: str | None
+    body: bytes = field(repr=False)
+    asins: tuple[str, ...]
+    data_start: date
+    data_end: date
+    fetched_at: datetime
+    requests: dict[str, int]
+
+    def content(self) -> bytes:
+        """The JSONL decompressed."""
+        return gzip.decompress(self.body) if self.body[:2] == b"\x1f\x8b" else self.body
+
+
+def fetch_trends(
+    resource: SpApiResource, asins: Sequence[str], data_start: date, data_end: date
+) -> KioskResult:
+    """Create a salesAndTrafficTrends query for the resource's account, wait for it and download
+    its document."""
+    text = trends_query(resource.marketplace_id, asins, data_start, data_end)
+    with _Session(resource) as session:
+        client = session.sp_client(DataKiosk)
+        created = session.call("createQuery", client.create_query, query=text, require="queryId")
+        assert created is not None
+        query_id = created.payload["queryId"]
+        deadline = ReportDeadline(
+            session.clock,
+            resource.report_timeout_seconds,
+            resource.min_real_report_wait_seconds,
+        )
+        polls = 0
+        while True:
+            answer = session.call("getQuery", client.get_query, query_id)
+            assert answer is not None
+            status = answer.payload.get("processingStatus")
+            if status in TERMINAL:
+                break
+            wait = POLL_INTERVALS[min(polls, len(POLL_INTERVALS) - 1)]
+            if deadline.passed_after(wait):
+                raise SpApiError(
+                    f"Data Kiosk query {query_id} for account {resource.account!r} is still "
+                    f"{status} after {resource.report_timeout_seconds:.0f} s; run again to wait "
+                    "for a new one."
+                )
+            session.clock.sleep(wait)
+            polls += 1
+        payload = answer.payload
+        if status == "FATAL":
+            error = _download(session, client, payload.get("errorDocumentId"))
+            if error[:2] == b"\x1f\x8b":
+                error = gzip.decompress(error)
+            raise DataKioskQueryError(
+                f"Data Kiosk ended query {query_id} ({data_start}..{data_end}, {len(asins)} "
+                f"ASINs) FATAL for account {resource.account!r}: "
+                f"{error.decode('utf-8', 'replace')}"
+            )
+        document_id = payload.get("dataDocumentId")
+        body = _download(session, client, document_id) if document_id else b""
+        return KioskResult(
+            query_id=query_id,
+            status=status,
+            document_id=document_id,
+            body=body,
+            asins=tuple(asins),
+            data_start=data_start,
+            data_end=data_end,
+            fetched_at=datetime.now(UTC),
+            requests=dict(session.requests),
+        )
+
+
+def _download(session: _Session, client: DataKiosk, document_id: str | None) -> bytes:
+    """The document's bytes as served: gzip stays gzip (Amazon says so in Content-Encoding)."""
+    if not document_id:
+        return b""
+    answer = session.call("getDocument", client.get_document, document_id, require="documentUrl")
+    assert answer is not None
+    with session.downloader.stream("GET", answer.payload["documentUrl"]) as response:
+        response.raise_for_status()
+        return b"".join(response.iter_raw())

@@ -1,0 +1,187 @@
+"""The app-wide GET_SALES_AND_TRAFFIC_REPORT budget, shared fairly by every seller account.
+
+Amazon limits GET_SALES_AND_TRAFFIC_REPORT per application, across all of its sellers, to one
+request per 15 minutes: 96 a day (AMAZON_API_NOTES.md, section 2). A SKU-by-day document costs one
+request per account and day, so refreshing a 7-day settling window for every account fills the
+day at 13 accounts, and an 18-month history costs 548 requests per account.
+
+The planner (pure functions) spends each day's requests in this order:
+1. settling windows: the days Amazon may still restate, of every account, newest first and
+   round-robin across accounts, so no account's window waits behind another's;
+2. history: the remaining requests, round-robin across accounts (one day each in turn, newest
+   first), so a newly connected account progresses from its first day without starving others.
+
+Where the app has the Brand Analytics role (`Settings.data_kiosk`), Data Kiosk serves what the
+Reports API need not: an account's whole history and, each day, its settling window at child-ASIN
+level (`salesAndTrafficTrends`, 30 ASINs and up to two years per query, outside this budget). The
+Reports API then serves only the SKU level of the settling window at two points: the newest day
+(its first SKU view) and the day leaving the window (its settled SKU view), two requests per
+account and day instead of seven. Without Data Kiosk every settling day and every history day is
+a Reports request.
+
+The day's count lives in the state store (`StateStore.budget_spend`): every process of the app
+spends from the same 96, and one over the cap is refused with one sentence (`BudgetSpent`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from itertools import zip_longest
+
+from amazon_assets.errors import PermanentError
+from amazon_assets.sources.state import StateStore
+
+REPORT_TYPE = "GET_SALES_AND_TRAFFIC_REPORT"
+DAILY_REQUESTS = 96  # one per 15 minutes, per application
+SETTLING_DAYS = 7  # Amazon restates sales and traffic for about a week
+SETTLING, HISTORY = "settling", "history"
+KIOSK_ASINS_PER_QUERY = 30
+KIOSK_DAYS_PER_QUERY = 730
+
+
+class BudgetSpent(PermanentError):
+    """The app's sales-and-traffic requests of the day are all spent; the message says when
+    more are available."""
+
+
+@dataclass(frozen=True)
+class AccountNeeds:
+    """What one account still needs from the Reports API (days newest first)."""
+
+    account: str
+    settling: tuple[date, ...]
+    history: tuple[date, ...]
+
+
+@dataclass(frozen=True, order=True)
+class BudgetedRequest:
+    """One GET_SALES_AND_TRAFFIC_REPORT: an account's day, for its settling window or history."""
+
+    account: str
+    day: date
+    purpose: str  # SETTLING | HISTORY
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    """The requests a day's remaining budget buys, and what it leaves out."""
+
+    requests: tuple[BudgetedRequest, ...]
+    used_before: int
+    budget: int
+    settling_left_out: int  # settling days the day's budget could not cover
+    history_left_out: int
+
+    @property
+    def used(self) -> int:
+        return self.used_before + len(self.requests)
+
+    @property
+    def left(self) -> int:
+        return self.budget - self.used
+
+
+def settling_window(last_day: date, days: int = SETTLING_DAYS) -> tuple[date, ...]:
+    """The days Amazon may still restate, newest first, ending with `last_day`."""
+    return tuple(last_day - timedelta(days=offset) for offset in range(days))
+
+
+def settling_requests(
+    last_day: date, data_kiosk: bool, days: int = SETTLING_DAYS
+) -> tuple[date, ...]:
+    """The settling days to request from the Reports API today: all of them, or with Data Kiosk
+    (which refreshes the whole window at child-ASIN level) the newest and the one leaving it."""
+    window = settling_window(last_day, days)
+    if not data_kiosk:
+        return window
+    return tuple(dict.fromkeys((window[0], window[-1])))
+
+
+def history_days(first_day: date, last_day: date, days: int = SETTLING_DAYS) -> tuple[date, ...]:
+    """The days before the settling window, newest first (what a backfill requests)."""
+    newest = last_day - timedelta(days=days)
+    count = (newest - first_day).days + 1
+    return tuple(newest - timedelta(days=offset) for offset in range(max(0, count)))
+
+
+def plan_day(
+    needs: Sequence[AccountNeeds], used_before: int = 0, budget: int = DAILY_REQUESTS
+) -> DayPlan:
+    """Spend what is left of the day's budget: settling windows first, then history, each
+    round-robin across accounts in the order given, newest day first within an account."""
+    left = max(0, budget - used_before)
+    settling = _round_robin(
+        [[BudgetedRequest(n.account, d, SETTLING) for d in n.settling] for n in needs]
+    )
+    history = _round_robin(
+        [[BudgetedRequest(n.account, d, HISTORY) for d in n.history] for n in needs]
+    )
+    chosen = (settling + history)[:left]
+    return DayPlan(
+        requests=tuple(chosen),
+        used_before=used_before,
+        budget=budget,
+        settling_left_out=max(0, len(settling) - left),
+        history_left_out=len(history) - max(0, left - len(settling)),
+    )
+
+
+def kiosk_queries(asins: int, days: int) -> int:
+    """Data Kiosk queries for `asins` child ASINs over `days` days."""
+    return math.ceil(asins / KIOSK_ASINS_PER_QUERY) * math.ceil(days / KIOSK_DAYS_PER_QUERY)
+
+
+def kiosk_batches(asins: Sequence[str]) -> list[tuple[str, ...]]:
+    """`asins` cut into Data Kiosk filters of at most 30, in order."""
+    return [
+        tuple(asins[i : i + KIOSK_ASINS_PER_QUERY])
+        for i in range(0, len(asins), KIOSK_ASINS_PER_QUERY)
+    ]
+
+
+def _round_robin(queues: Iterable[list[BudgetedRequest]]) -> list[BudgetedRequest]:
+    return [r for turn in zip_longest(*queues) for r in turn if r is not None]
+
+
+class SalesAndTrafficBudget:
+    """The day's count of one application's GET_SALES_AND_TRAFFIC_REPORT requests, in the state
+    store every process of the app shares."""
+
+    def __init__(self, store: StateStore, application: str, daily: int = DAILY_REQUESTS) -> None:
+        self.store = store
+        self.application = application
+        self.daily = daily
+
+    def spend(self, day: date, request: BudgetedRequest) -> int:
+        """Count `request` against `day` (Amazon's UTC day); BudgetSpent when the day is full."""
+        total = self.store.budget_spend(
+            self.application, day.isoformat(), request.account, request.purpose, self.daily
+        )
+        if total is None:
+            raise BudgetSpent(
+                f"The app's {self.daily} {REPORT_TYPE} requests for {day} are spent; "
+                f"{request.account}'s {request.day} ({request.purpose}) waits for "
+                f"{day + timedelta(days=1)}."
+            )
+        return total
+
+    def used(self, day: date) -> int:
+        return sum(self.store.budget_used(self.application, day.isoformat()).values())
+
+    def metadata(self, day: date) -> dict[str, int]:
+        """Budget used and left on `day`, per purpose, for an asset's metadata in the UI."""
+        counts = self.store.budget_used(self.application, day.isoformat())
+        used = sum(counts.values())
+        return {
+            "sales_and_traffic_budget_used": used,
+            "sales_and_traffic_budget_left": max(0, self.daily - used),
+            "sales_and_traffic_budget_settling": sum(
+                n for (_, purpose), n in counts.items() if purpose == SETTLING
+            ),
+            "sales_and_traffic_budget_history": sum(
+                n for (_, purpose), n in counts.items() if purpose == HISTORY
+            ),
+        }

@@ -1,0 +1,104 @@
+"""The app-wide sales-and-traffic budget: settling windows first, history round-robin, 96 a day."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, timedelta
+
+import pytest
+
+from amazon_assets.sources.sales_and_traffic_budget import (
+    DAILY_REQUESTS,
+    HISTORY,
+    SETTLING,
+    AccountNeeds,
+    BudgetedRequest,
+    BudgetSpent,
+    SalesAndTrafficBudget,
+    history_days,
+    kiosk_batches,
+    kiosk_queries,
+    plan_day,
+    settling_requests,
+    settling_window,
+)
+from amazon_assets.sources.state import StateStore
+
+LAST = date(2026, 12, 6)
+FIRST = LAST - timedelta(days=547)  # 18 months: 548 days
+
+
+def _needs(accounts: int, data_kiosk: bool, history: bool = True) -> list[AccountNeeds]:
+    return [
+        AccountNeeds(
+            f"acct{i:02d}",
+            settling_requests(LAST, data_kiosk),
+            () if data_kiosk or not history else history_days(FIRST, LAST),
+        )
+        for i in range(accounts)
+    ]
+
+
+def test_settling_windows_come_before_any_history_and_the_day_never_exceeds_96():
+    plan = plan_day(_needs(12, data_kiosk=False))
+    purposes = [r.purpose for r in plan.requests]
+    assert len(plan.requests) == DAILY_REQUESTS and plan.left == 0
+    assert purposes[: 12 * 7] == [SETTLING] * 84
+    assert purposes[84:] == [HISTORY] * 12
+    assert plan.settling_left_out == 0
+
+
+def test_history_is_round_robin_across_accounts_newest_day_first():
+    plan = plan_day(_needs(12, data_kiosk=False))
+    history = [r for r in plan.requests if r.purpose == HISTORY]
+    assert Counter(r.account for r in history) == {f"acct{i:02d}": 1 for i in range(12)}
+    assert {r.day for r in history} == {LAST - timedelta(days=7)}  # the newest history day
+
+
+def test_twenty_accounts_without_data_kiosk_cannot_refresh_their_windows():
+    """140 settling days do not fit in 96: the plan says how many are left out, and every
+    account still gets some (round-robin), none gets all seven while another gets none."""
+    plan = plan_day(_needs(20, data_kiosk=False))
+    assert len(plan.requests) == 96 and plan.settling_left_out == 140 - 96
+    per_account = Counter(r.account for r in plan.requests)
+    assert max(per_account.values()) - min(per_account.values()) <= 1
+
+
+def test_with_data_kiosk_twenty_accounts_take_two_settling_requests_each():
+    plan = plan_day(_needs(20, data_kiosk=True))
+    assert plan.settling_left_out == 0 and len(plan.requests) == 40 and plan.left == 56
+    assert set(settling_requests(LAST, True)) == {LAST, LAST - timedelta(days=6)}
+    assert settling_window(LAST) == tuple(LAST - timedelta(days=i) for i in range(7))
+
+
+def test_a_budget_partly_used_earlier_today_is_respected():
+    plan = plan_day(_needs(3, data_kiosk=False), used_before=90)
+    assert len(plan.requests) == 6 and plan.used == 96 and plan.settling_left_out == 15
+
+
+def test_history_and_kiosk_counts_for_18_months():
+    assert len(history_days(FIRST, LAST)) == 548 - 7
+    assert kiosk_queries(200, 548) == 7
+    assert [len(b) for b in kiosk_batches([f"A{i}" for i in range(200)])] == [30] * 6 + [20]
+
+
+def test_the_state_store_refuses_the_97th_request_with_one_sentence(tmp_path):
+    budget = SalesAndTrafficBudget(StateStore(tmp_path / "state.sqlite"), "app-1")
+    day = date(2026, 12, 7)
+    for i in range(DAILY_REQUESTS):
+        budget.spend(day, BudgetedRequest(f"acct{i % 3}", LAST, SETTLING))
+    with pytest.raises(BudgetSpent) as spent:
+        budget.spend(day, BudgetedRequest("acct9", LAST, HISTORY))
+    message = str(spent.value)
+    assert "96" in message and "2026-12-08" in message and message.count(". ") == 0
+    assert budget.used(day) == 96  # the refused request was not counted
+    assert budget.metadata(day) == {
+        "sales_and_traffic_budget_used": 96,
+        "sales_and_traffic_budget_left": 0,
+        "sales_and_traffic_budget_settling": 96,
+        "sales_and_traffic_budget_history": 0,
+    }
+    # Another application, and the next day, start afresh.
+    other = SalesAndTrafficBudget(budget.store, "app-2")
+    assert other.spend(day, BudgetedRequest("acct0", LAST, HISTORY)) == 1
+    assert budget.spend(day + timedelta(days=1), BudgetedRequest("acct0", LAST, HISTORY)) == 1
