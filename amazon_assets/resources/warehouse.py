@@ -1,7 +1,9 @@
 """The silver warehouse: polars frames in DuckDB (embedded default) or BigQuery (production).
 
 Both IO managers are Dagster's DbIOManager (asset key ["amazon_econ", "fact_x"] -> schema or
-dataset `amazon_econ`, table `fact_x`; a write deletes the run's partition window, then loads)
+dataset `amazon_econ`, table `fact_x`; a write replaces the run's partition window in one
+transaction: DuckDB deletes and inserts inside BEGIN ... COMMIT, BigQuery runs one multi-statement
+query job, so a crash mid-write leaves the days as they were)
 and share one piece of logic below: polars schema -> column types per dialect, the CREATE TABLE
 and ADD COLUMN statements, and the partition-window WHERE clause of the delete and the select.
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import io
 import random
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
@@ -330,6 +333,19 @@ def _output_metadata(frame: pl.DataFrame) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
+@contextmanager
+def duckdb_transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction: a write's delete of its days and its insert commit together, so a
+    process killed in between leaves the days as they were (DuckDB autocommits otherwise)."""
+    connection.begin()
+    try:
+        yield
+    except BaseException:
+        connection.rollback()
+        raise
+    connection.commit()
+
+
 class WarehouseDuckDbClient(DuckDbClient):
     """Dagster's DuckDB client with the shared SQL; connects through `_duckdb_connection`."""
 
@@ -338,9 +354,12 @@ class WarehouseDuckDbClient(DuckDbClient):
     def connect(context, _) -> Iterator[duckdb.DuckDBPyConnection]:
         # Dagster's own connect retries every I/O error for about a minute, a corrupt file too.
         config = context.resource_config
-        with _duckdb_connection(
-            config["database"], read_only=False, config=config.get("connection_config")
-        ) as connection:
+        with (
+            _duckdb_connection(
+                config["database"], read_only=False, config=config.get("connection_config")
+            ) as connection,
+            duckdb_transaction(connection),
+        ):
             yield connection
 
     @staticmethod
@@ -517,19 +536,36 @@ def bigquery_load_job_config() -> Any:
     )
 
 
+def bigquery_staging_table(table_slice: TableSlice, token: str) -> str:
+    """A one-day table beside the target that holds a write's rows until its replace commits."""
+    name = f"_staging_{table_slice.table}_{token}"
+    return f"`{table_slice.database}.{table_slice.schema}.{name}`"
+
+
+def bigquery_replace_script(
+    table: str, table_slice: TableSlice, columns: Sequence[str], staging: str | None
+) -> str:
+    """One multi-statement job replacing the slice's days: the delete and the insert of the
+    staged rows commit together, and a failed or abandoned job changes nothing."""
+    statements = ["BEGIN TRANSACTION"]
+    if table_slice.partition_dimensions:
+        statements.append(delete_sql(table, table_slice))
+    if staging is not None:
+        names = ", ".join(quote(name, "bigquery") for name in columns)
+        statements.append(f"INSERT INTO {table} ({names})\nSELECT {names} FROM {staging}")
+    statements.append("COMMIT TRANSACTION")
+    return ";\n".join(statements) + ";"
+
+
 class WarehouseBigQueryClient(BigQueryClient):
     """Dagster's BigQuery client with the shared partition SQL (dates compare as DATE)."""
 
     @staticmethod
     def delete_table_slice(context: dg.OutputContext, table_slice: TableSlice, connection) -> None:
-        from google.api_core.exceptions import NotFound
-
+        # Days are replaced by the type handler, delete and insert in one transaction; a table
+        # without partitions keeps Dagster's write_mode (truncate, append or replace).
         if not table_slice.partition_dimensions:
             BigQueryClient.delete_table_slice(context, table_slice, connection)
-            return
-        # A missing table is fine: the type handler creates it.
-        with suppress(NotFound):
-            connection.query(delete_sql(bigquery_table(table_slice), table_slice)).result()
 
     @staticmethod
     def get_select_statement(table_slice: TableSlice) -> str:
@@ -545,19 +581,26 @@ class WarehouseBigQueryClient(BigQueryClient):
 
 
 class BigQueryPolarsWarehouseTypeHandler(DbTypeHandler[pl.DataFrame]):
-    """Creates the partitioned, clustered table from the frame's schema and appends parquet."""
+    """Creates the partitioned, clustered table from the frame's schema, loads the parquet into a
+    staging table and replaces the run's days from it in one transaction."""
 
     def handle_output(
         self, context: dg.OutputContext, table_slice: TableSlice, obj: pl.DataFrame, connection
     ) -> Mapping[str, Any]:
+        from google.api_core.exceptions import NotFound
+
         frame = conform(obj, "bigquery")
+        config = context.resource_config or {}
+        table = bigquery_table(table_slice)
         if not frame.columns:
             context.log.warning("The frame has no columns: nothing to create or write.")
+            if table_slice.partition_dimensions:
+                with suppress(NotFound):  # no table yet: no days to clear
+                    _run_replace(connection, config, table, table_slice, [], None)
             return _output_metadata(frame)
         check_rows_in_window(frame, table_slice)
         metadata = context.definition_metadata or {}
         partition_expr = metadata.get("partition_expr")
-        table = bigquery_table(table_slice)
         connection.query(
             create_table_sql(
                 table,
@@ -573,18 +616,30 @@ class BigQueryPolarsWarehouseTypeHandler(DbTypeHandler[pl.DataFrame]):
             table, missing_columns(frame.schema, existing, "bigquery"), "bigquery"
         ):
             connection.query(statement).result()
+        staging = None
         if len(frame):
+            # Rows land in a staging table first: a load job cannot join the delete's transaction.
+            staging = bigquery_staging_table(table_slice, uuid.uuid4().hex)
+            connection.query(
+                f"CREATE TABLE {staging} LIKE {table} OPTIONS (expiration_timestamp = "
+                "TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 1 DAY))"
+            ).result()
             buffer = io.BytesIO()
             frame.write_parquet(buffer, compression="snappy")
-            config = context.resource_config or {}
             connection.load_table_from_file(
                 buffer,
-                table_id,
+                staging.strip("`"),
                 rewind=True,
                 job_config=bigquery_load_job_config(),
                 location=config.get("location"),
                 timeout=config.get("timeout"),
             ).result()
+        try:
+            if staging is not None or table_slice.partition_dimensions:
+                _run_replace(connection, config, table, table_slice, frame.columns, staging)
+        finally:
+            if staging is not None:
+                connection.delete_table(staging.strip("`"), not_found_ok=True)
         return _output_metadata(frame)
 
     def load_input(
@@ -604,6 +659,21 @@ class BigQueryPolarsWarehouseTypeHandler(DbTypeHandler[pl.DataFrame]):
     @property
     def supported_types(self) -> Sequence[type[object]]:
         return [pl.DataFrame]
+
+
+def _run_replace(
+    connection: Any,
+    config: Mapping[str, Any],
+    table: str,
+    table_slice: TableSlice,
+    columns: Sequence[str],
+    staging: str | None,
+) -> None:
+    connection.query(
+        bigquery_replace_script(table, table_slice, columns, staging),
+        location=config.get("location"),
+        timeout=config.get("timeout"),
+    ).result()
 
 
 class BigQueryWarehouseIOManager(BigQueryIOManager):

@@ -1,22 +1,26 @@
 """The warehouse IO managers: DuckDB for real (a file in tmp_path), BigQuery's SQL and job config."""
 
+import signal
 import subprocess
 import sys
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import dagster as dg
 import polars as pl
 import pytest
 
 from amazon_assets.resources.warehouse import (
+    BigQueryPolarsWarehouseTypeHandler,
     BigQueryWarehouseIOManager,
     DuckDBWarehouseIOManager,
     WarehouseBigQueryClient,
     WarehouseDuckDbClient,
     WarehouseResource,
     bigquery_load_job_config,
+    bigquery_replace_script,
     create_table_sql,
     sql_type,
     warehouse_from_settings,
@@ -255,6 +259,55 @@ def test_io_manager_waits_for_another_process_to_release_the_file(
     assert _per_day(warehouse) == {date(2026, 1, 1): 1}
 
 
+# A materialization whose process stops, for the parent to kill it, once the IO manager has
+# deleted the day and before it inserts the new rows (the type handler runs between the two).
+_KILLED_MID_REPLACE = """
+import sys, time
+import dagster as dg
+from amazon_assets.resources.warehouse import (
+    DuckDBPolarsWarehouseTypeHandler, DuckDBWarehouseIOManager,
+)
+from amazon_assets_tests.resources.test_warehouse import _fact, _rows
+
+class PausedAfterDelete(DuckDBPolarsWarehouseTypeHandler):
+    def handle_output(self, context, table_slice, obj, connection):
+        print("deleted", flush=True)
+        time.sleep(600)
+
+class PausingIOManager(DuckDBWarehouseIOManager):
+    @staticmethod
+    def type_handlers():
+        return [PausedAfterDelete()]
+
+dg.materialize(
+    [_fact({"2026-01-02": _rows("2026-01-02", ["S9"])})],
+    partition_key="2026-01-02",
+    resources={"io_manager": PausingIOManager(database=sys.argv[1])},
+)
+"""
+
+
+def test_a_process_killed_mid_replace_leaves_the_day_as_it_was(
+    database: str, warehouse: WarehouseResource, processes
+) -> None:
+    days = {
+        "2026-01-01": _rows("2026-01-01", ["S1"]),
+        "2026-01-02": _rows("2026-01-02", ["S1", "S2", "S3"]),
+    }
+    dg.materialize(
+        [_fact(days)],
+        tags=_range("2026-01-01", "2026-01-02"),
+        resources={"io_manager": DuckDBWarehouseIOManager(database=database)},
+    )
+    writer = processes(
+        [sys.executable, "-c", _KILLED_MID_REPLACE, database], stdout=subprocess.PIPE, text=True
+    )
+    assert writer.stdout is not None and writer.stdout.readline().strip() == "deleted"
+    writer.send_signal(signal.SIGKILL)
+    assert writer.wait(timeout=60) == -signal.SIGKILL
+    assert _per_day(warehouse) == {date(2026, 1, 1): 1, date(2026, 1, 2): 3}
+
+
 # --- BigQuery: what can be checked without the service ---------------------------------------
 
 
@@ -390,3 +443,63 @@ def test_warehouse_from_settings(amazon_home: Path) -> None:
     io_manager, resource = warehouse_from_settings(settings)
     assert isinstance(io_manager, BigQueryWarehouseIOManager) and io_manager.project == "acme-prod"
     assert resource.table("amazon_econ", "t") == "`acme-prod.amazon_econ.t`"
+
+
+class _RecordingBigQuery:
+    """Stands in for google.cloud.bigquery.Client: records the jobs a write would run."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[str, str]] = []
+
+    def query(self, sql: str, **_: object) -> "_RecordingBigQuery":
+        self.jobs.append(("query", sql))
+        return self
+
+    def load_table_from_file(self, _buffer, table_id: str, **_: object) -> "_RecordingBigQuery":
+        self.jobs.append(("load", table_id))
+        return self
+
+    def delete_table(self, table_id: str, not_found_ok: bool) -> None:
+        self.jobs.append(("drop", table_id))
+
+    def get_table(self, _table_id: str) -> SimpleNamespace:
+        return SimpleNamespace(schema=[SimpleNamespace(name=name) for name in SCHEMA])
+
+    def result(self) -> None:
+        return None
+
+
+def test_bigquery_replaces_the_days_in_one_transaction() -> None:
+    _, bq_slice = _slices(dg.PartitionKeyRange("2026-01-02", "2026-01-03"))
+    context = dg.build_output_context(asset_key=KEY, definition_metadata=METADATA)
+    bigquery = _RecordingBigQuery()
+    WarehouseBigQueryClient.delete_table_slice(context, bq_slice, bigquery)
+    assert bigquery.jobs == []  # nothing is deleted before the new rows are staged
+    frame = pl.concat([_rows("2026-01-02", ["S1"]), _rows("2026-01-03", ["S2"])])
+    BigQueryPolarsWarehouseTypeHandler().handle_output(context, bq_slice, frame, bigquery)
+
+    table = "`my-project.amazon_econ.fact_sales`"
+    [(_, create_staging), (load, staged)] = bigquery.jobs[1:3]
+    assert create_staging.startswith("CREATE TABLE `my-project.amazon_econ._staging_fact_sales_")
+    assert f"LIKE {table}" in create_staging and "expiration_timestamp" in create_staging
+    assert (load, f"`{staged}`") == ("load", create_staging.split()[2])
+    replaces = [sql for kind, sql in bigquery.jobs if kind == "query" and "DELETE" in sql]
+    columns = ", ".join(f"`{name}`" for name in SCHEMA)
+    assert replaces == [
+        "BEGIN TRANSACTION;\n"
+        f"DELETE FROM {table} WHERE\n"
+        "report_date >= '2026-01-02' AND report_date < '2026-01-04';\n"
+        f"INSERT INTO {table} ({columns})\nSELECT {columns} FROM `{staged}`;\n"
+        "COMMIT TRANSACTION;"
+    ]
+    assert bigquery.jobs[-1] == ("drop", staged)
+
+
+def test_bigquery_empty_day_is_cleared_in_one_statement() -> None:
+    _, bq_slice = _slices(dg.PartitionKeyRange("2026-01-05", "2026-01-05"))
+    assert bigquery_replace_script("`p.d.t`", bq_slice, list(SCHEMA), None) == (
+        "BEGIN TRANSACTION;\n"
+        "DELETE FROM `p.d.t` WHERE\n"
+        "report_date >= '2026-01-05' AND report_date < '2026-01-06';\n"
+        "COMMIT TRANSACTION;"
+    )
