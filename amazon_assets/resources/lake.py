@@ -53,7 +53,11 @@ def _check_key(key: str) -> str:
 
 
 class LocalLake:
-    """A lake in a local directory; writes go to a temporary file that is then renamed."""
+    """A lake in a local directory; writes go to a temporary file that is then renamed.
+
+    A write that fails removes its temporary file; one whose process was killed leaves it, and
+    the next write to that folder or listing of it removes it (its writer's pid is in the name).
+    """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser().resolve()
@@ -68,7 +72,12 @@ class LocalLake:
         """Write atomically: readers see the old object or the new one, never half of one."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=path.parent)
+        for orphan in path.parent.glob(f"{_TEMP_PREFIX}*"):
+            _remove_if_orphaned(orphan)
+        # The writer's pid in the name tells a later process whether the file is still in use.
+        handle, temp_name = tempfile.mkstemp(
+            prefix=f"{_TEMP_PREFIX}{os.getpid()}-", dir=path.parent
+        )
         try:
             with os.fdopen(handle, "wb") as temp:
                 temp.write(data)
@@ -87,11 +96,12 @@ class LocalLake:
         directory = self.root.joinpath(*prefix.split("/")[:-1]) if "/" in prefix else self.root
         if not directory.is_dir():
             return []
-        keys = (
-            path.relative_to(self.root).as_posix()
-            for path in directory.rglob("*")
-            if path.is_file() and not path.name.startswith(_TEMP_PREFIX)
-        )
+        keys = []
+        for path in directory.rglob("*"):
+            if path.name.startswith(_TEMP_PREFIX):
+                _remove_if_orphaned(path)  # never a document: at most a write in progress
+            elif path.is_file():
+                keys.append(path.relative_to(self.root).as_posix())
         return sorted(key for key in keys if key.startswith(prefix))
 
     def exists(self, key: str) -> bool:
@@ -99,6 +109,20 @@ class LocalLake:
 
     def uri(self, key: str) -> str:
         return str(self._path(key))
+
+
+def _remove_if_orphaned(temp: Path) -> None:
+    """Delete a temporary file whose writer died (a killed process cannot clean up after itself)."""
+    writer = temp.name[len(_TEMP_PREFIX) :].split("-", 1)[0]
+    if writer.isdigit():
+        try:
+            os.kill(int(writer), 0)
+            return  # its writer is still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            return  # a live process of another user
+    temp.unlink(missing_ok=True)
 
 
 class GcsLake:

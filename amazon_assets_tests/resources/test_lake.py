@@ -2,6 +2,9 @@
 
 import gzip
 import json
+import signal
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +17,8 @@ from amazon_assets.resources.lake import (
     LakeIOManager,
     LocalLake,
     lake_from_settings,
+    read_newest_document,
+    write_document,
 )
 from amazon_assets.settings import Settings
 
@@ -230,3 +235,54 @@ def test_gcs_lake_prefix_listing_and_existence(gcs_emulator) -> None:
     assert lake.uri("x/a.gz") == f"gs://{gcs_emulator.bucket}/team/x/a.gz"
     names = [blob.name for blob in gcs_emulator.client().list_blobs(gcs_emulator.bucket)]
     assert sorted(names) == ["team/x/run_date=2026-01-05/a.gz", "team/x/run_date=2026-01-06/a.gz"]
+
+
+# A write killed after its temporary file is written and before the rename: os.fsync (the
+# step in between) tells the parent and waits to be killed.
+_KILLED_MID_WRITE = """
+import os, sys, time
+from amazon_assets.resources.lake import LocalLake
+
+def announce_and_wait(descriptor):
+    print("writing", flush=True)
+    time.sleep(600)
+
+os.fsync = announce_and_wait
+LocalLake(sys.argv[1]).write_bytes(sys.argv[2], b"half a document", "application/gzip")
+"""
+
+
+def test_a_killed_write_leaves_no_temporary_file_and_is_never_read(
+    tmp_path: Path, processes
+) -> None:
+    lake = LocalLake(tmp_path / "lake")
+    folder = f"{PREFIX}/run_date=2026-01-03/report_id=r1"
+    writer = processes(
+        [sys.executable, "-c", _KILLED_MID_WRITE, str(lake.root), f"{folder}/part-000.json.gz"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout is not None and writer.stdout.readline().strip() == "writing"
+    directory = lake.root / folder
+    [temp] = list(directory.iterdir())
+    assert temp.name.startswith(f".tmp-{writer.pid}-")
+    assert lake.list_keys(PREFIX) == []  # a write in progress is never listed, nor removed
+    assert temp.exists()
+
+    writer.send_signal(signal.SIGKILL)
+    assert writer.wait(timeout=60) == -signal.SIGKILL
+    assert not lake.exists(f"{folder}/part-000.json.gz")
+    assert read_newest_document(lake, PREFIX, date(2026, 1, 3)) is None
+    assert list(directory.iterdir()) == []  # the listing removed the dead writer's file
+
+    writer = processes(
+        [sys.executable, "-c", _KILLED_MID_WRITE, str(lake.root), f"{folder}/part-000.json.gz"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout is not None and writer.stdout.readline().strip() == "writing"
+    writer.send_signal(signal.SIGKILL)
+    assert writer.wait(timeout=60) == -signal.SIGKILL
+    write_document(lake, PREFIX, _document("2026-01-03", "r1"), "part-000.json.gz")
+    assert sorted(path.name for path in directory.iterdir()) == ["_meta.json", "part-000.json.gz"]
+    assert read_newest_document(lake, PREFIX, date(2026, 1, 3)).report_id == "r1"
