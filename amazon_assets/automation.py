@@ -6,7 +6,8 @@ offset. The `automation` sensor (running by default) evaluates these conditions:
 
 - mart: a day rebuilds once one of its sources has new data for it, none of its sources is still
   being written (a refresh or a backfill in progress holds it) and that day's business reports
-  exist; so each morning it waits for the slowest source (sales and traffic, 91+ minutes of quota);
+  exist for some account; so each morning it waits for the slowest source (sales and traffic,
+  91+ minutes of quota);
 - data quality, features, score, alerts, competitor comparison: a day rebuilds after the days it
   reads were rewritten;
 - labels: days at least a horizon old, when the mart days they read were rewritten;
@@ -48,11 +49,12 @@ def follows_inputs() -> dg.AutomationCondition:
 
 
 def waits_for_sources(required: dg.AssetKey) -> dg.AutomationCondition:
-    """`follows_inputs`, for days where the `required` source exists (the mart's business
-    reports: every other source is optional)."""
-    required_present = ~dg.AutomationCondition.any_deps_missing().allow(
-        dg.AssetSelection.assets(required)
-    )
+    """`follows_inputs`, for days where the `required` source exists for at least one seller
+    account (the mart's business reports: every other source is optional; an account connected
+    later has no sales and traffic until its own backfill)."""
+    required_present = dg.AutomationCondition.any_deps_match(
+        ~dg.AutomationCondition.missing()
+    ).allow(dg.AssetSelection.assets(required))
     return (follows_inputs() & required_present).with_label("waits for its sources")
 
 

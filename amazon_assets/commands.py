@@ -64,10 +64,6 @@ class CommandError(RuntimeError):
     """A command failed for a reason the user can act on; printed as one sentence."""
 
 
-# A command handler: (settings, parsed arguments) -> exit code.
-Handler = Callable[[Settings, argparse.Namespace], int]
-
-
 @dataclass(frozen=True)
 class DemoContext:
     """What `amazon-assets demo` hands every domain: the days and the loaded definitions."""
@@ -565,22 +561,3 @@ def run_account_job(
     return run_job(
         defs, job_name, partition_key(account, first), partition_key(account, last), tags=tags
     )
-
-
-def ingest_days_handler(job_name: str, label: str) -> Handler:
-    """A command handler running `job_name` over the days given on the command line."""
-
-    def ingest(settings: Settings, args: argparse.Namespace) -> int:
-        first, last = days_from_arguments(args)  # bad arguments fail before the code loads
-        from amazon_assets.definitions import defs
-
-        started = time.monotonic()
-        with embedded_sandbox(settings):
-            result = run_job(defs, job_name, first.isoformat(), last.isoformat())
-        print(
-            f"{label}: {first}..{last} loaded in {time.monotonic() - started:.1f}s "
-            f"from {settings.source_label}; {check_summary(result)}"
-        )
-        return 0
-
-    return ingest

@@ -21,7 +21,7 @@ from amazon_assets.defs.seller_history import build_seller_history_definitions
 from amazon_assets.notifiers import AlertNotifierResource
 from amazon_assets.partitions import daily_partitions
 from amazon_assets.resources.ads_api import AdsApiResource
-from amazon_assets.resources.lake import LakeIOManager
+from amazon_assets.resources.lake import LakeIOManager, LakeResource
 from amazon_assets.resources.postgres import mart_warehouse_from_settings
 from amazon_assets.resources.sp_api import SpApiResource
 from amazon_assets.resources.warehouse import warehouse_from_settings
@@ -37,6 +37,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "sp_api": SpApiResource.from_settings(settings),
         "ads_api": AdsApiResource.from_settings(settings),
         "reviews": ApifyDatasetReviews.from_settings(settings),
+        "lake": LakeResource.from_settings(settings),
         "lake_io_manager": LakeIOManager.from_settings(settings),
         "warehouse_io_manager": warehouse_io_manager,
         "warehouse": warehouse,

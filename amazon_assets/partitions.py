@@ -66,6 +66,15 @@ def days_by_account(partition_keys: Sequence[str]) -> dict[str, tuple[date, date
     return {account: (min(d), max(d)) for account, d in sorted(days.items())}
 
 
+def days_of_accounts(partition_keys: Sequence[str]) -> dict[str, list[date]]:
+    """The days a run covers per account, from its (account, day) keys."""
+    days: dict[str, list[date]] = defaultdict(list)
+    for key in partition_keys:
+        dimensions = _parse_key(str(key)).keys_by_dimension
+        days[dimensions["account"]].append(date.fromisoformat(dimensions["day"]))
+    return {account: sorted(d) for account, d in sorted(days.items())}
+
+
 def account_of(key: str) -> str:
     """The account of an (account, day) partition key."""
     return _parse_key(key).keys_by_dimension["account"]

@@ -19,7 +19,8 @@ from dagster._core.test_utils import create_run_for_test
 from amazon_assets.automation import AUTOMATION_SENSOR, FRESHNESS_SENSOR
 from amazon_assets.definitions import build_definitions
 from amazon_assets.defs.seller_history.sensors import ONBOARDING_SENSOR
-from amazon_assets.settings import ConfigError, Settings
+from amazon_assets.partitions import partition_key, register_account
+from amazon_assets.settings import DEFAULT_ACCOUNT, ConfigError, Settings
 
 NOW = datetime.now(UTC)
 YESTERDAY = NOW.date() - timedelta(days=1)
@@ -50,6 +51,11 @@ def defs(amazon_home: Path, monkeypatch: pytest.MonkeyPatch) -> dg.Definitions:
 
 def days(first: date, last: date) -> set[str]:
     return {(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)}
+
+
+def of_default(days: list[str]) -> list[str]:
+    """The default account's (account, day) partitions of `days`."""
+    return [partition_key(DEFAULT_ACCOUNT, date.fromisoformat(day)) for day in days]
 
 
 def materialized(instance: dg.DagsterInstance, key: dg.AssetKey, *partitions: str) -> None:
@@ -102,10 +108,12 @@ def test_the_mart_waits_for_its_sources_then_the_layers_follow(defs) -> None:
         tick = Ticks(defs, instance)
         assert tick().total_requested == 0  # opening the UI on a home starts nothing
 
+        register_account(instance, DEFAULT_ACCOUNT)
+        register_account(instance, "acme")  # connected later: no sales and traffic yet
         materialized(instance, SNAPSHOT, *recent)
         assert tick().total_requested == 0  # no business reports for those days yet
 
-        materialized(instance, BUSINESS_REPORTS, *recent)
+        materialized(instance, BUSINESS_REPORTS, *of_default(recent))
         result = tick()
         assert result.get_requested_partitions(MART) == set(recent)
         for key in FOLLOWERS:
@@ -126,14 +134,14 @@ def test_the_mart_waits_for_its_sources_then_the_layers_follow(defs) -> None:
         planned = DagsterEvent.build_asset_materialization_planned_event(
             "business_reports_job",
             "business_reports",
-            AssetMaterializationPlannedData(BUSINESS_REPORTS, partition=recent[-1]),
+            AssetMaterializationPlannedData(BUSINESS_REPORTS, partition=of_default(recent)[-1]),
         )
         instance.report_dagster_event(planned, run.run_id, logging.DEBUG)
         materialized(instance, SNAPSHOT, recent[-1])
         assert tick().get_num_requested(MART) == 0
 
         # ... and once they land, the mart rebuilds that day.
-        materialized(instance, BUSINESS_REPORTS, recent[-1])
+        materialized(instance, BUSINESS_REPORTS, of_default(recent)[-1])
         instance.report_dagster_event(
             DagsterEvent(DagsterEventType.RUN_SUCCESS.value, "business_reports_job"),
             run.run_id,

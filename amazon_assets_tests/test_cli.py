@@ -126,7 +126,10 @@ def test_ingest_refuses_days_outside_the_partitions(tmp_path: Path) -> None:
         env=clean_env(tmp_path / "home"),
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "2001-01-01 and 2001-01-02 are not partitions of business_reports_job" in done.stderr
+    assert (
+        "default|2001-01-01 and default|2001-01-02 are not partitions of business_reports_job"
+        in done.stderr
+    )
 
 
 def test_predict_before_any_training_names_the_cause(tmp_path: Path) -> None:

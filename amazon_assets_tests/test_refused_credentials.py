@@ -15,7 +15,13 @@ import dagster as dg
 import pytest
 
 from amazon_assets.definitions import build_definitions
-from amazon_assets.settings import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Settings
+from amazon_assets.partitions import partition_key, register_account
+from amazon_assets.settings import (
+    DEFAULT_ACCOUNT,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    Settings,
+)
 from amazon_assets.sources.refusals import NO_RUN_RETRY_TAG
 from amazon_assets_tests.test_cli import amazon_assets, clean_env
 
@@ -73,11 +79,12 @@ def test_the_instance_does_not_retry_a_refused_run_but_retries_other_failures(
     monkeypatch.setenv("AMAZON_ASSETS_SANDBOX_SPEED", str(sandbox.config.speed))
     defs = build_definitions(Settings.from_env())
     job = defs.resolve_job_def("business_reports_job")
-    day = (sandbox.config.today - timedelta(days=2)).isoformat()
+    day = partition_key(DEFAULT_ACCOUNT, sandbox.config.today - timedelta(days=2))
     # The production dagster.yaml enables run retries.
     with dg.instance_for_test(
         overrides={"run_retries": {"enabled": True, "max_retries": 2}}
     ) as instance:
+        register_account(instance, DEFAULT_ACCOUNT)
         sandbox.faults.refuse_login("invalid_grant")
         refused = job.execute_in_process(instance=instance, partition_key=day, raise_on_error=False)
         assert not refused.success

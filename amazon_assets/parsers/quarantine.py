@@ -31,6 +31,9 @@ QUARANTINE_SCHEMA = pl.Schema(
     }
 )
 
+# The same plus the account, the partition dimension of every per-account table.
+ACCOUNT_QUARANTINE_SCHEMA = pl.Schema({**QUARANTINE_SCHEMA, "account": pl.Utf8()})
+
 
 # How one document (or one page of a Finances window) is accounted for: what Amazon served, what
 # is in silver, what was refused. served == loaded + refused, or rows went missing.

@@ -204,6 +204,35 @@ def lake_from_settings(settings: Settings) -> LocalLake | GcsLake:
     return LocalLake(settings.lake_root)
 
 
+def _configured_lake(
+    root: str | None, gcs_bucket: str | None, gcs_prefix: str
+) -> LocalLake | GcsLake:
+    if gcs_bucket:
+        return GcsLake(gcs_bucket, gcs_prefix)
+    if root:
+        return LocalLake(root)
+    raise ValueError("The lake needs either `root` (a local directory) or `gcs_bucket`.")
+
+
+class LakeResource(dg.ConfigurableResource):
+    """The bronze lake as a resource: a bronze step writes each document the moment it arrives
+    (`amazon_assets.ingestion.bronze`) instead of returning them all at the end of the step."""
+
+    root: str | None = None
+    gcs_bucket: str | None = None
+    gcs_prefix: str = ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LakeResource:
+        """GCS when GCS_BUCKET is set, else the local lake under AMAZON_ASSETS_HOME."""
+        if settings.gcs_bucket:
+            return cls(gcs_bucket=settings.gcs_bucket)
+        return cls(root=str(settings.lake_root))
+
+    def lake(self) -> LocalLake | GcsLake:
+        return _configured_lake(self.root, self.gcs_bucket, self.gcs_prefix)
+
+
 @dataclass(frozen=True)
 class BronzeDocument:
     """One API document for one day, exactly as received, with what we know about it."""
@@ -333,11 +362,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
         return cls(root=str(settings.lake_root))
 
     def lake(self) -> LocalLake | GcsLake:
-        if self.gcs_bucket:
-            return GcsLake(self.gcs_bucket, self.gcs_prefix)
-        if self.root:
-            return LocalLake(self.root)
-        raise ValueError("LakeIOManager needs either `root` (a local directory) or `gcs_bucket`.")
+        return _configured_lake(self.root, self.gcs_bucket, self.gcs_prefix)
 
     @staticmethod
     def _layout(context: dg.OutputContext) -> tuple[str, str]:

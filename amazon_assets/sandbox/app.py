@@ -73,6 +73,7 @@ class SandboxApp:
         self.quotas = QuotaEnforcer(self.clock, enabled=config.quotas)
         self._calls: Counter[str] = Counter()
         self._throttled: Counter[str] = Counter()
+        self._documents_served: Counter[str] = Counter()  # getReportDocument answers by report id
         self._lock = threading.Lock()
         self.ads = AdsSandbox(self, read_token=_read_token, sign=_sign)
         self.catalog = CatalogSandbox(self)
@@ -120,6 +121,20 @@ class SandboxApp:
     def throttled(self, operation: str) -> int:
         with self._lock:
             return self._throttled[operation]
+
+    def requests_by_report(self) -> dict[tuple[str, str, date], dict[str, int]]:
+        """Per (account, report type, first day): reports created and getReportDocument answers
+        for them, so a test tells a document fetched twice."""
+        with self._lock:
+            served = Counter(self._documents_served)
+        counts: dict[tuple[str, str, date], dict[str, int]] = {}
+        for report in self.store.all():
+            request = report.request
+            key = (request.account, request.report_type, request.start)
+            entry = counts.setdefault(key, {"createReport": 0, "getReportDocument": 0})
+            entry["createReport"] += 1
+            entry["getReportDocument"] += served[report.report_id]
+        return counts
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -396,6 +411,8 @@ class SandboxApp:
         document = await run_in_threadpool(self.store.document_for, document_id, guard[1])
         if document is None:
             return self._not_found(operation, f"Report document {document_id} not found.")
+        with self._lock:
+            self._documents_served[document.report_id] += 1
         lifetime = max(
             self.config.document_url_seconds,
             self.config.document_url_min_real_seconds * self.config.speed,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from datetime import date
 from typing import Any
 
 import uvicorn
@@ -148,6 +149,10 @@ class SandboxServer:
         """Every report created so far, as Amazon's report objects, oldest first."""
         store = self.app.store
         return [store.to_json(r) for r in sorted(store.all(), key=lambda r: int(r.report_id))]
+
+    def requests_by_report(self) -> dict[tuple[str, str, date], dict[str, int]]:
+        """Per (account, report type, first day): createReport and getReportDocument requests."""
+        return self.app.requests_by_report()
 
     def stats(self) -> dict[str, Any]:
         return self.app.stats()

@@ -38,13 +38,14 @@ def test_business_report_rows_in_quarantine_count_and_a_lost_row_fails() -> None
         account="default",
         ingested_at=NOW,
     )
-    counts = {day.isoformat(): parsed.document_rows}
-    assert parsed.quarantine.height == 1 and parsed.facts.height == len(rows) - 1
-    assert every_document_row_loaded(ASSET, parsed.facts, parsed.quarantine, counts).passed
-    lost = every_document_row_loaded(ASSET, parsed.facts.slice(1), parsed.quarantine, counts)
+    counts = {("default", day): parsed.document_rows}
+    quarantine = parsed.quarantine.with_columns(account=pl.lit("default"))
+    assert quarantine.height == 1 and parsed.facts.height == len(rows) - 1
+    assert every_document_row_loaded(ASSET, parsed.facts, quarantine, counts).passed
+    lost = every_document_row_loaded(ASSET, parsed.facts.slice(1), quarantine, counts)
     assert not lost.passed
     assert lost.metadata["days_unaccounted"].value == {
-        day.isoformat(): {"document": len(rows), "loaded": len(rows) - 2, "refused": 1}
+        f"default {day.isoformat()}": {"document": len(rows), "loaded": len(rows) - 2, "refused": 1}
     }
 
 

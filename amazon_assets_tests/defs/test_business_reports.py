@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import date, timedelta
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,7 +22,10 @@ from amazon_assets.commands import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITIO
 from amazon_assets.definitions import build_definitions
 from amazon_assets.defs.business_reports.checks import sku_sums_within_document_totals
 from amazon_assets.defs.business_reports.commands import BUSINESS_REPORTS_JOB
-from amazon_assets.settings import Settings
+from amazon_assets.defs.business_reports.spec import BUSINESS_REPORTS
+from amazon_assets.partitions import partition_key, register_account
+from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
+from amazon_assets_tests.test_cli import REPO_ROOT, amazon_assets, clean_env
 
 YESTERDAY = date.today() - timedelta(days=1)
 WEEK = [YESTERDAY - timedelta(days=offset) for offset in range(7, 0, -1)]
@@ -35,15 +43,23 @@ def pipeline(amazon_home: Path, sandbox, monkeypatch: pytest.MonkeyPatch):
     return settings, build_definitions(settings)
 
 
-def run_days(defs: dg.Definitions, first: date, last: date) -> dg.ExecuteInProcessResult:
+def run_days(
+    defs: dg.Definitions,
+    first: date,
+    last: date,
+    account: str = DEFAULT_ACCOUNT,
+    raise_on_error: bool = True,
+) -> dg.ExecuteInProcessResult:
     job = defs.resolve_job_def(BUSINESS_REPORTS_JOB)
     with dg.DagsterInstance.get() as instance:
+        register_account(instance, account)
         return job.execute_in_process(
             instance=instance,
             tags={
-                ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
-                ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
+                ASSET_PARTITION_RANGE_START_TAG: partition_key(account, first),
+                ASSET_PARTITION_RANGE_END_TAG: partition_key(account, last),
             },
+            raise_on_error=raise_on_error,
         )
 
 
@@ -56,14 +72,26 @@ def silver_by_day(settings: Settings) -> dict[date, tuple[int, Decimal, int]]:
     return {day: (count, sales, units) for day, count, sales, units in rows}
 
 
+def day_folder(settings: Settings, day: date, account: str = DEFAULT_ACCOUNT) -> Path:
+    return settings.lake_root / BUSINESS_REPORTS.lake_prefix(account) / f"run_date={day}"
+
+
 def document_rows(settings: Settings, day: date) -> list[list[dict]]:
     """Every bronze document kept for a day, as the SKU rows it carries."""
-    folder = settings.lake_root / "amazon/reports/business/us" / f"run_date={day.isoformat()}"
-    documents = sorted(folder.glob("report_id=*/part-000.json.gz"))
+    documents = sorted(day_folder(settings, day).glob("report_id=*/part-000.json.gz"))
     return [
         json.loads(gzip.decompress(path.read_bytes()))["salesAndTrafficByAsin"]
         for path in documents
     ]
+
+
+def fetched_earlier(settings: Settings, day: date, hours: float) -> None:
+    """Make the day's stored documents look fetched `hours` earlier (an earlier day's refresh)."""
+    for sidecar in day_folder(settings, day).glob("report_id=*/_meta.json"):
+        meta = json.loads(sidecar.read_text())
+        fetched = datetime.fromisoformat(meta["fetched_at"]) - timedelta(hours=hours)
+        meta["fetched_at"] = fetched.isoformat()
+        sidecar.write_text(json.dumps(meta))
 
 
 def test_a_week_loads_correct_rows_without_a_429_then_a_day_reloads_without_duplicates(
@@ -96,8 +124,16 @@ def test_a_week_loads_correct_rows_without_a_429_then_a_day_reloads_without_dupl
     # What the document promises holds on every day (the SKU section is a part of the day).
     assert evaluations["sku_sums_within_document_totals"]
 
+    # Run again minutes later (a retry, a resume): the stored document is reused.
     again = run_days(defs, DAYS[1], DAYS[1])
     assert again.success
+    assert sandbox.calls("createReport") == len(WEEK)
+    assert len(document_rows(settings, DAYS[1])) == 1
+    # A day later Amazon may have restated the day: its document is fetched again.
+    fetched_earlier(settings, DAYS[1], hours=24)
+    refreshed = run_days(defs, DAYS[1], DAYS[1])
+    assert refreshed.success
+    assert sandbox.calls("createReport") == len(WEEK) + 1
     assert silver_by_day(settings) == loaded  # replaced, not duplicated
     assert len(document_rows(settings, DAYS[1])) == 2  # bronze keeps both documents
     assert sandbox.stats()["throttled"] == {}
@@ -109,11 +145,7 @@ def test_cancelled_day_is_an_empty_partition(pipeline, sandbox) -> None:
     result = run_days(defs, DAYS[0], DAYS[0])
     assert result.success
     assert DAYS[0] not in silver_by_day(settings)
-    meta = list(
-        (settings.lake_root / "amazon/reports/business/us").glob(
-            f"run_date={DAYS[0]}/report_id=*/_meta.json"
-        )
-    )
+    meta = list(day_folder(settings, DAYS[0]).glob("report_id=*/_meta.json"))
     assert len(meta) == 1 and json.loads(meta[0].read_text())["status"] == "CANCELLED"
 
 
@@ -121,16 +153,7 @@ def test_malformed_rows_are_quarantined_and_accounted_for(pipeline, sandbox) -> 
     """One malformed row no longer fails the run: it is in quarantine, the rest in silver."""
     settings, defs = pipeline
     sandbox.faults.malform_next_document()
-    job = defs.resolve_job_def(BUSINESS_REPORTS_JOB)
-    with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            instance=instance,
-            tags={
-                ASSET_PARTITION_RANGE_START_TAG: DAYS[0].isoformat(),
-                ASSET_PARTITION_RANGE_END_TAG: DAYS[0].isoformat(),
-            },
-            raise_on_error=False,
-        )
+    result = run_days(defs, DAYS[0], DAYS[0], raise_on_error=False)
     assert result.success
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     check = evaluations["every_document_row_loaded"]
@@ -166,24 +189,87 @@ def test_sku_rows_above_the_documents_total_fail_the_warning_naming_day_and_colu
     key = dg.AssetKey(["amazon_econ", "fact_business_reports_us"])
     facts = pl.DataFrame(
         {
-            "report_date": [DAYS[0], DAYS[0], DAYS[1]],
-            "sessions": [10, 5, 7],
-            "page_views": [20, 9, 9],
-            "units_ordered": [1, 1, 0],
-            "total_order_items": [1, 1, 0],
-            "ordered_product_sales": [Decimal("9.99"), Decimal("5.00"), Decimal("0")],
+            "account": ["default", "default", "default", "acme"],
+            "report_date": [DAYS[0], DAYS[0], DAYS[1], DAYS[1]],
+            "sessions": [10, 5, 7, 9],
+            "page_views": [20, 9, 9, 9],
+            "units_ordered": [1, 1, 0, 0],
+            "total_order_items": [1, 1, 0, 0],
+            "ordered_product_sales": [Decimal("9.99"), Decimal("5.00"), Decimal("0"), Decimal("0")],
         }
     )
     within = {"sessions": 30, "page_views": 40, "units_ordered": 2, "total_order_items": 2}
     totals = {
-        DAYS[0].isoformat(): {**within, "ordered_product_sales": Decimal("14.99")},
-        DAYS[1].isoformat(): {**within, "sessions": 6, "ordered_product_sales": Decimal("0")},
+        ("default", DAYS[0]): {**within, "ordered_product_sales": Decimal("14.99")},
+        ("default", DAYS[1]): {**within, "sessions": 6, "ordered_product_sales": Decimal("0")},
+        # Another account's rows of the same day are not counted against this one's totals.
+        ("acme", DAYS[1]): {**within, "sessions": 9, "ordered_product_sales": Decimal("0")},
     }
     result = sku_sums_within_document_totals(key, facts, totals)
     assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
     assert result.metadata["exceeding"].value == {
-        DAYS[1].isoformat(): {"sessions": "SKU rows 7, document total 6"}
+        f"default {DAYS[1].isoformat()}": {"sessions": "SKU rows 7, document total 6"}
     }
-    assert result.metadata["units_ordered_share_in_sku_rows"].value == 0.5
-    totals[DAYS[1].isoformat()]["sessions"] = 7
+    assert result.metadata["units_ordered_share_in_sku_rows"].value == pytest.approx(1 / 3)
+    totals[("default", DAYS[1])]["sessions"] = 7
     assert sku_sums_within_document_totals(key, facts, totals).passed
+
+
+# Amazon's one sales-and-traffic report per 15 simulated minutes is 7.5 real seconds at 120x:
+# the command is killed while it waits for the next report's turn.
+KILL_CLOCK = 120.0
+KILL_DAYS = 5
+
+
+def test_a_backfill_killed_mid_way_resumes_without_fetching_a_document_twice(
+    tmp_path: Path, processes, sandbox_factory
+) -> None:
+    sandbox = sandbox_factory(speed=KILL_CLOCK)
+    home = tmp_path / "home"
+    env = clean_env(
+        home,
+        AMAZON_ASSETS_SANDBOX_PORT=sandbox.url.rsplit(":", 1)[1],
+        AMAZON_ASSETS_SANDBOX_SPEED=str(KILL_CLOCK),
+    )
+    arguments = ("ingest", "business-reports", "--days", str(KILL_DAYS))
+    lake = home / "lake" / BUSINESS_REPORTS.lake_prefix(DEFAULT_ACCOUNT)
+
+    def stored() -> int:
+        return len(list(lake.glob("run_date=*/report_id=*/_meta.json")))
+
+    command = processes(
+        [sys.executable, "-m", "amazon_assets.cli", *arguments],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 300
+    while stored() < 2:
+        assert command.poll() is None, command.stderr.read()
+        assert time.monotonic() < deadline, "no document reached bronze"
+        time.sleep(0.1)
+    os.killpg(command.pid, signal.SIGKILL)  # the command and its step processes, at once
+    assert command.wait(timeout=60) == -signal.SIGKILL
+    kept = stored()
+    assert 2 <= kept < KILL_DAYS  # killed mid-way, its documents safe in bronze
+
+    resumed = amazon_assets(*arguments, env=env, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+
+    days = [YESTERDAY - timedelta(days=offset) for offset in range(KILL_DAYS - 1, -1, -1)]
+    requests = sandbox.requests_by_report()
+    assert sorted(requests) == [
+        (DEFAULT_ACCOUNT, "GET_SALES_AND_TRAFFIC_REPORT", day) for day in days
+    ]
+    for key, counts in requests.items():
+        assert counts == {"createReport": 1, "getReportDocument": 1}, key
+    assert stored() == KILL_DAYS
+
+    settings = Settings.from_env({"AMAZON_ASSETS_HOME": str(home)})
+    loaded = silver_by_day(settings)
+    assert sorted(loaded) == days
+    for day in days:
+        truth = sandbox.marketplace.sales_and_traffic(DEFAULT_ACCOUNT, day)
+        count, _, units = loaded[day]
+        assert count > 0 and units == truth["units_ordered"].sum()

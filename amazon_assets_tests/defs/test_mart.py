@@ -27,7 +27,7 @@ from amazon_assets.defs.business_reports.commands import BUSINESS_REPORTS_JOB
 from amazon_assets.defs.mart.assets import LOOKBACK_DAYS, MART_JOB, build_mart_definitions
 from amazon_assets.defs.mart.commands import demo
 from amazon_assets.parsers.product_signals import PRODUCT_SNAPSHOT_SCHEMA
-from amazon_assets.partitions import daily_partitions
+from amazon_assets.partitions import daily_partitions, partition_key, register_account
 from amazon_assets.resources.postgres import (
     PostgresResource,
     connect,
@@ -35,7 +35,7 @@ from amazon_assets.resources.postgres import (
     table_columns,
 )
 from amazon_assets.resources.warehouse import WarehouseResource
-from amazon_assets.settings import Settings
+from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 from amazon_assets.tracking import track
 
 YESTERDAY = date.today() - timedelta(days=1)
@@ -97,13 +97,16 @@ def _silver(settings: Settings) -> WarehouseResource:
 
 
 def _run(defs: dg.Definitions, job: str, first: date, last: date) -> dg.ExecuteInProcessResult:
+    """A daily job over [first, last]; a job on (account, day) over the default account's days."""
+    job_def = defs.resolve_job_def(job)
+    keys = (first.isoformat(), last.isoformat())
     with dg.DagsterInstance.get() as instance:
-        return defs.resolve_job_def(job).execute_in_process(
+        if isinstance(job_def.partitions_def, dg.MultiPartitionsDefinition):
+            register_account(instance, DEFAULT_ACCOUNT)
+            keys = (partition_key(DEFAULT_ACCOUNT, first), partition_key(DEFAULT_ACCOUNT, last))
+        return job_def.execute_in_process(
             instance=instance,
-            tags={
-                ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
-                ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
-            },
+            tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[1]},
             raise_on_error=False,
         )
 

@@ -1,158 +1,141 @@
-"""Business reports (GET_SALES_AND_TRAFFIC_REPORT, SKU granularity): bronze documents and silver facts."""
+"""Business reports (GET_SALES_AND_TRAFFIC_REPORT, SKU granularity): bronze documents and silver
+facts, per seller account and day (spec: `defs/business_reports/spec.py`)."""
 
-from datetime import UTC, date, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import dagster as dg
 import polars as pl
 
 from amazon_assets.defs.business_reports.checks import (
-    SILVER_TABLE,
     business_report_check_specs,
     evaluate_business_report_checks,
 )
-from amazon_assets.parsers.quarantine import QUARANTINE_SCHEMA
-from amazon_assets.parsers.sales_and_traffic import (
-    SALES_AND_TRAFFIC_SCHEMA,
-    parse_sales_and_traffic,
-)
-from amazon_assets.resources.lake import BronzeDocument
-from amazon_assets.resources.sp_api import ReportResult, SpApiResource
+from amazon_assets.defs.business_reports.spec import BUSINESS_REPORTS
+from amazon_assets.ingestion.bronze import SourceProgress, write_reports
+from amazon_assets.ingestion.silver import newest_documents
+from amazon_assets.parsers.quarantine import ACCOUNT_QUARANTINE_SCHEMA
+from amazon_assets.parsers.sales_and_traffic import parse_sales_and_traffic
+from amazon_assets.partitions import days_of_accounts
+from amazon_assets.resources.lake import LakeResource
+from amazon_assets.resources.sp_api import SpApiResource
 from amazon_assets.sources.refusals import refusals_fail_permanently
 
-BUSINESS_REPORT_TYPE = "GET_SALES_AND_TRAFFIC_REPORT"
-BUSINESS_REPORT_OPTIONS = {"dateGranularity": "DAY", "asinGranularity": "SKU"}
-BRONZE_PREFIX = "amazon/reports/business/us"
-QUARANTINE_TABLE = "quarantine_business_reports_us"
-
-
-def bronze_document(
-    source: str, day: date, result: ReportResult, source_label: str
-) -> BronzeDocument:
-    """The lake record of one fetched report: its bytes exactly as downloaded, and where they came from."""
-    return BronzeDocument(
-        source=source,
-        day=day,
-        report_id=result.report_id,
-        status=result.status,
-        body=result.body,
-        content_type="application/gzip" if result.compression == "GZIP" else "application/json",
-        fetched_at=result.fetched_at,
-        metadata={
-            "report_type": result.report_type,
-            "report_document_id": result.document_id,
-            "compression": result.compression,
-            "data_start": result.data_start.isoformat(),
-            "data_end": result.data_end.isoformat(),
-            "source": source_label,
-        },
-    )
+SPEC = BUSINESS_REPORTS
+PARTITION_EXPR = {"account": "account", "day": "report_date"}
 
 
 def build_business_report_assets(
-    partitions_def: dg.PartitionsDefinition, dataset: str, lake_kind: str, warehouse_kind: str
+    partitions_def: dg.MultiPartitionsDefinition, dataset: str, lake_kind: str, warehouse_kind: str
 ) -> list[dg.AssetsDefinition]:
     """The bronze and silver business-report assets for one warehouse dataset."""
 
     @dg.asset(
-        key=["bronze", "business_reports"],
+        key=SPEC.bronze_key,
         group_name="bronze",
         kinds={"json", lake_kind},
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        io_manager_key="lake_io_manager",
-        metadata={"lake_prefix": BRONZE_PREFIX, "file_name": "part-000.json.gz"},
+        metadata={"lake_prefix": SPEC.lake_prefix("<account>")},
+        # A retry re-requests nothing stored: documents are in the lake as they arrive.
         retry_policy=dg.RetryPolicy(max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL),
     )
     @refusals_fail_permanently
     def business_reports(
-        context: dg.AssetExecutionContext, sp_api: SpApiResource
-    ) -> dict[str, BronzeDocument]:
-        """Raw sales and traffic documents, one per day, exactly as Amazon served them (gzip JSON)."""
-        documents: dict[str, BronzeDocument] = {}
-        requests: dict[str, int] = {}
-        # Newest first: when quotas bite, the days users look at arrive first.
-        for key in sorted(context.partition_keys, reverse=True):
-            day = date.fromisoformat(key)
-            result = sp_api.fetch_report(
-                BUSINESS_REPORT_TYPE, day, day, BUSINESS_REPORT_OPTIONS, complete=False
+        context: dg.AssetExecutionContext, sp_api: SpApiResource, lake: LakeResource
+    ) -> dg.MaterializeResult:
+        """Raw sales and traffic documents, one per account and day, exactly as Amazon served
+        them (gzip JSON), each written to the lake the moment it arrives."""
+        store = lake.lake()
+        totals = SourceProgress()
+        accounts = days_of_accounts(context.partition_keys)
+        for account, days in accounts.items():
+            progress = write_reports(
+                SPEC, sp_api.for_account(account), store, days, log=context.log.info
             )
-            documents[key] = bronze_document("business_reports", day, result, sp_api.source_label)
-            for operation, count in result.requests.items():
-                requests[operation] = requests.get(operation, 0) + count
-            context.log.info(f"{key}: report {result.report_id} {result.status}")
-        sp_api.complete_reports([doc.report_id for doc in documents.values() if doc.report_id])
-        cancelled = sorted(k for k, doc in documents.items() if doc.status == "CANCELLED")
-        context.add_output_metadata(
-            {
+            totals.add(progress)
+        return dg.MaterializeResult(
+            metadata={
                 "source": sp_api.source_label,
-                "days": len(documents),
-                "cancelled_days": dg.MetadataValue.text(", ".join(cancelled) or "none"),
-                "bytes": sum(len(doc.body) for doc in documents.values()),
-                **{f"requests_{operation}": count for operation, count in sorted(requests.items())},
+                "accounts": dg.MetadataValue.text(", ".join(accounts)),
+                **totals.metadata(),
             }
         )
-        return documents
+
+    def out(table: str, description: str, cluster_by: tuple[str, ...]) -> dg.AssetOut:
+        return dg.AssetOut(
+            key=[dataset, table],
+            group_name="silver",
+            kinds={"polars", warehouse_kind},
+            io_manager_key="warehouse_io_manager",
+            metadata={"partition_expr": PARTITION_EXPR, "cluster_by": list(cluster_by)},
+            description=description,
+        )
 
     @dg.multi_asset(
+        name=SPEC.silver_table,
         outs={
-            "facts": dg.AssetOut(
-                key=[dataset, SILVER_TABLE],
-                group_name="silver",
-                kinds={"polars", warehouse_kind},
-                io_manager_key="warehouse_io_manager",
-                metadata={"partition_expr": "report_date", "cluster_by": ["msku", "asin"]},
-                description="Sales and traffic per SKU and day, typed; one row per (report_date, msku, asin).",
+            "facts": out(
+                SPEC.silver_table,
+                "Sales and traffic per SKU and day, typed; one row per "
+                f"({', '.join(SPEC.natural_key)}).",
+                SPEC.cluster_by,
             ),
-            "quarantine": dg.AssetOut(
-                key=[dataset, QUARANTINE_TABLE],
-                group_name="silver",
-                kinds={"polars", warehouse_kind},
-                io_manager_key="warehouse_io_manager",
-                metadata={"partition_expr": "report_date"},
-                description="Rows of business-report documents that could not be typed, with the reason.",
+            "quarantine": out(
+                SPEC.quarantine_table,
+                "Rows of business-report documents that could not be typed, with the reason.",
+                ("account",),
             ),
         },
-        ins={"documents": dg.AssetIn(key=["bronze", "business_reports"])},
+        deps=[SPEC.bronze_key],
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         check_specs=business_report_check_specs(dataset),
     )
     def fact_business_reports_us(
-        context: dg.AssetExecutionContext, documents: dict[str, BronzeDocument]
-    ):
-        """Parse each day's bronze document into typed facts; malformed rows go to quarantine."""
+        context: dg.AssetExecutionContext, lake: LakeResource
+    ) -> Iterator[dg.Output | dg.AssetCheckResult]:
+        """Parse the newest stored document of each (account, day) into typed facts; malformed
+        rows go to quarantine."""
+        store = lake.lake()
         ingested_at = datetime.now(UTC)
         facts, quarantine, totals, document_rows = [], [], {}, {}
-        missing = [key for key in context.partition_keys if key not in documents]
+        missing: list[str] = []
+        for account, days in days_of_accounts(context.partition_keys).items():
+            chosen, uncovered = newest_documents(SPEC, store, account, days)
+            missing += [f"{account} {day}" for day in uncovered]
+            for day, stored in sorted(chosen.items()):
+                document = stored.read(store)
+                if document.status != "DONE":
+                    continue  # CANCELLED: Amazon had no data for the day, an empty partition
+                parsed = parse_sales_and_traffic(
+                    document.body,
+                    report_date=day,
+                    report_id=document.report_id or "",
+                    account=account,
+                    ingested_at=ingested_at,
+                )
+                facts.append(parsed.facts)
+                quarantine.append(parsed.quarantine.with_columns(account=pl.lit(account)))
+                totals[(account, day)] = parsed.by_date_totals
+                document_rows[(account, day)] = parsed.document_rows
         if missing:
             raise dg.Failure(
                 f"No bronze business report for {', '.join(missing)}: materialize "
-                "bronze/business_reports for those days first."
+                "bronze/business_reports for those accounts and days first."
             )
-        for key in context.partition_keys:
-            document = documents[key]
-            if document.status != "DONE":
-                continue  # CANCELLED: Amazon had no data for the day, an empty partition
-            parsed = parse_sales_and_traffic(
-                document.body,
-                report_date=document.day,
-                report_id=document.report_id or "",
-                account="default",
-                ingested_at=ingested_at,
-            )
-            facts.append(parsed.facts)
-            quarantine.append(parsed.quarantine)
-            totals[key] = parsed.by_date_totals
-            document_rows[key] = parsed.document_rows
-        fact_frame = pl.concat(facts) if facts else pl.DataFrame(schema=SALES_AND_TRAFFIC_SCHEMA)
+        fact_frame = pl.concat(facts) if facts else pl.DataFrame(schema=SPEC.schema)
         quarantine_frame = (
-            pl.concat(quarantine) if quarantine else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+            pl.concat(quarantine).cast(dict(ACCOUNT_QUARANTINE_SCHEMA))
+            if quarantine
+            else pl.DataFrame(schema=ACCOUNT_QUARANTINE_SCHEMA)
         )
         yield dg.Output(
             fact_frame,
             output_name="facts",
             metadata={
                 "rows": fact_frame.height,
+                "accounts": fact_frame["account"].n_unique(),
                 "skus": fact_frame["msku"].n_unique(),
                 "ordered_product_sales": float(fact_frame["ordered_product_sales"].sum() or 0),
                 "units_ordered": int(fact_frame["units_ordered"].sum() or 0),

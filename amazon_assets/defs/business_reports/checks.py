@@ -7,15 +7,19 @@ days: checking it is checking the table, without a second read.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from datetime import date
 from decimal import Decimal
 
 import dagster as dg
 import polars as pl
 
+from amazon_assets.defs.business_reports.spec import BUSINESS_REPORTS
 from amazon_assets.parsers.quarantine import refused_rows
 
-SILVER_TABLE = "fact_business_reports_us"
-KEY_COLUMNS = ("report_date", "msku", "asin")
+SILVER_TABLE = BUSINESS_REPORTS.silver_table
+KEY_COLUMNS = BUSINESS_REPORTS.natural_key
+# Per-document numbers are keyed by (account, report day).
+AccountDay = tuple[str, date]
 
 
 def _key(dataset: str) -> dg.AssetKey:
@@ -30,7 +34,7 @@ def business_report_check_specs(dataset: str) -> list[dg.AssetCheckSpec]:
             "keys_not_null_and_unique",
             asset=asset,
             blocking=True,
-            description="(report_date, msku, asin) is non-null and unique.",
+            description=f"({', '.join(KEY_COLUMNS)}) is non-null and unique.",
         ),
         dg.AssetCheckSpec(
             "buy_box_percentage_in_range",
@@ -48,14 +52,14 @@ def business_report_check_specs(dataset: str) -> list[dg.AssetCheckSpec]:
             "every_document_row_loaded",
             asset=asset,
             blocking=True,
-            description="Every SKU row of each day's document is in silver or refused into "
-            "quarantine.",
+            description="Every SKU row of each account's and day's document is in silver or "
+            "refused into quarantine.",
         ),
         dg.AssetCheckSpec(
             "sku_sums_within_document_totals",
             asset=asset,
             blocking=False,
-            description="Per day, the SKU rows' sessions, page views, units, order items and "
+            description="Per account and day, the SKU rows' sessions, page views, units, order items and "
             "sales do not exceed the document's by-date totals (warns).",
         ),
     ]
@@ -95,25 +99,33 @@ def unit_session_percentage_not_negative(
     )
 
 
+def _label(account_day: AccountDay) -> str:
+    account, day = account_day
+    return f"{account} {day.isoformat()}"
+
+
+def _per_account_day(frame: pl.DataFrame) -> dict[AccountDay, int]:
+    return {
+        (account, day): n
+        for account, day, n in frame.group_by("account", "report_date").len().iter_rows()
+    }
+
+
 def every_document_row_loaded(
     asset_key: dg.AssetKey,
     facts: pl.DataFrame,
     quarantine: pl.DataFrame,
-    document_rows: Mapping[str, int],
+    document_rows: Mapping[AccountDay, int],
 ) -> dg.AssetCheckResult:
-    """Each day's SKU rows are in silver or refused into quarantine; fails for a row that is
-    neither (a malformed row Amazon sent is accounted for by its quarantine record)."""
-
-    def per_day(frame: pl.DataFrame) -> dict[str, int]:
-        return {day.isoformat(): n for day, n in frame.group_by("report_date").len().iter_rows()}
-
-    loaded = per_day(facts)
+    """Each document's SKU rows are in silver or refused into quarantine; fails for a row that
+    is neither (a malformed row Amazon sent is accounted for by its quarantine record)."""
+    loaded = _per_account_day(facts)
     # Refused by-ASIN rows only: a by-date entry (no line number) is not a row of the section.
-    refused = per_day(refused_rows(quarantine).filter(pl.col("line_number").is_not_null()))
+    refused = _per_account_day(refused_rows(quarantine).filter(pl.col("line_number").is_not_null()))
     short = {
-        day: (n, loaded.get(day, 0), refused.get(day, 0))
-        for day, n in document_rows.items()
-        if loaded.get(day, 0) + refused.get(day, 0) != n
+        key: (n, loaded.get(key, 0), refused.get(key, 0))
+        for key, n in document_rows.items()
+        if loaded.get(key, 0) + refused.get(key, 0) != n
     }
     return dg.AssetCheckResult(
         asset_key=asset_key,
@@ -126,8 +138,8 @@ def every_document_row_loaded(
             "quarantined_rows": quarantine.height,
             "days_unaccounted": dg.MetadataValue.json(
                 {
-                    day: {"document": n, "loaded": got, "refused": bad}
-                    for day, (n, got, bad) in sorted(short.items())
+                    _label(key): {"document": n, "loaded": got, "refused": bad}
+                    for key, (n, got, bad) in sorted(short.items())
                 }
             ),
         },
@@ -145,14 +157,16 @@ TOTALED_COLUMNS = (
 
 
 def sku_sums_within_document_totals(
-    asset_key: dg.AssetKey, facts: pl.DataFrame, totals: Mapping[str, Mapping[str, object]]
+    asset_key: dg.AssetKey,
+    facts: pl.DataFrame,
+    totals: Mapping[AccountDay, Mapping[str, object]],
 ) -> dg.AssetCheckResult:
     """What Amazon's document promises: its SKU rows are a part of the day it totals (the SKU
-    section leaves out SKUs without orders), so per day their sums never exceed the by-date
+    section leaves out SKUs without orders), so per account and day their sums never exceed the by-date
     totals. Equality is not promised; the share of each total the SKU rows carry is metadata."""
     sums = {
-        row["report_date"].isoformat(): row
-        for row in facts.group_by("report_date")
+        (row["account"], row["report_date"]): row
+        for row in facts.group_by("account", "report_date")
         .agg(pl.col(c).sum() for c in TOTALED_COLUMNS)
         .iter_rows(named=True)
     }
@@ -160,8 +174,8 @@ def sku_sums_within_document_totals(
     covered: dict[str, list[Decimal]] = {
         column: [Decimal(0), Decimal(0)] for column in TOTALED_COLUMNS
     }
-    for day, document in sorted(totals.items()):
-        silver = sums.get(day, {})
+    for account_day, document in sorted(totals.items()):
+        silver = sums.get(account_day, {})
         for column in TOTALED_COLUMNS:
             total = document.get(column)
             if total is None:
@@ -170,7 +184,9 @@ def sku_sums_within_document_totals(
             covered[column][0] += got
             covered[column][1] += expected
             if got > expected:
-                exceeding.setdefault(day, {})[column] = f"SKU rows {got}, document total {expected}"
+                exceeding.setdefault(_label(account_day), {})[column] = (
+                    f"SKU rows {got}, document total {expected}"
+                )
     return dg.AssetCheckResult(
         asset_key=asset_key,
         check_name="sku_sums_within_document_totals",
@@ -192,8 +208,8 @@ def evaluate_business_report_checks(
     dataset: str,
     facts: pl.DataFrame,
     quarantine: pl.DataFrame,
-    document_rows: Mapping[str, int],
-    totals: Mapping[str, Mapping[str, object]],
+    document_rows: Mapping[AccountDay, int],
+    totals: Mapping[AccountDay, Mapping[str, object]],
 ) -> Iterator[dg.AssetCheckResult]:
     """Every check above, for the days one run wrote."""
     key = _key(dataset)

@@ -11,13 +11,14 @@ from amazon_assets.commands import (
     add_day_range_options,
     check_summary,
     days_from_arguments,
+    run_account_job,
     run_job,
 )
 from amazon_assets.defs.business_reports.commands import BUSINESS_REPORTS_JOB
 from amazon_assets.defs.mart.assets import LOOKBACK_DAYS, MART_JOB
 from amazon_assets.partitions import daily_partitions
 from amazon_assets.resources.postgres import mart_warehouse_from_settings
-from amazon_assets.settings import Settings
+from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 
 
 def register(commands: argparse._SubParsersAction, ingest: argparse._SubParsersAction) -> None:
@@ -85,8 +86,8 @@ def demo(context: DemoContext) -> list[str]:
     if history_first < context.first:
         # Rolling windows read the month before the demo days: load its business reports too.
         history_last = context.first - timedelta(days=1)
-        run_job(
-            context.defs, BUSINESS_REPORTS_JOB, history_first.isoformat(), history_last.isoformat()
+        run_account_job(
+            context.defs, BUSINESS_REPORTS_JOB, DEFAULT_ACCOUNT, history_first, history_last
         )
         lines.append(f"business reports for the windows' history: {history_first}..{history_last}")
     result = run_job(context.defs, MART_JOB, history_first.isoformat(), context.last.isoformat())

@@ -14,6 +14,7 @@ from amazon_assets.commands import (
     CommandError,
     DemoContext,
     embedded_sandbox,
+    run_account_job,
     run_job,
 )
 from amazon_assets.defs.ml.assets import (
@@ -24,7 +25,7 @@ from amazon_assets.defs.ml.assets import (
     ML_TUNE_JOB,
 )
 from amazon_assets.ml.labels import LabelConfig, label_history_days
-from amazon_assets.settings import Settings
+from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 
 
 def register(commands: argparse._SubParsersAction, ingest: argparse._SubParsersAction) -> None:
@@ -158,8 +159,10 @@ def demo(context: DemoContext) -> list[str]:
     # The mart step loaded the windows' history before the demo days; the ranker needs more.
     loaded_first = max(context.first - timedelta(days=LOOKBACK_DAYS), partition_start)
     if first_mart_day < loaded_first:
-        history_last = (loaded_first - timedelta(days=1)).isoformat()
-        run_job(context.defs, BUSINESS_REPORTS_JOB, first_mart_day.isoformat(), history_last)
+        history_last = loaded_first - timedelta(days=1)
+        run_account_job(
+            context.defs, BUSINESS_REPORTS_JOB, DEFAULT_ACCOUNT, first_mart_day, history_last
+        )
         # Rebuilt up to the demo days, so the features of the mart step's first days see their
         # whole windows too.
         before = (context.first - timedelta(days=1)).isoformat()

@@ -20,12 +20,13 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import polars as pl
 
-from amazon_assets.defs.seller_history.bronze import AccountFetcher, SourceProgress, lake_prefix
+from amazon_assets.defs.seller_history.bronze import AccountFetcher, lake_prefix
 from amazon_assets.defs.seller_history.checks import (
     evaluate_seller_checks,
     seller_check_specs,
 )
 from amazon_assets.defs.seller_history.silver import SETTLEMENT_SUMMARIES, TABLES, load_silver
+from amazon_assets.ingestion.bronze import SourceProgress
 from amazon_assets.parsers.quarantine import refused_rows
 from amazon_assets.partitions import days_by_account
 from amazon_assets.resources.lake import LakeIOManager
@@ -126,13 +127,7 @@ def _bronze_assets(
         for source in sources:
             totals = SourceProgress()
             for account_progress in progress.values():
-                part = account_progress.get(source, SourceProgress())
-                totals.planned += part.planned
-                totals.skipped += part.skipped
-                totals.fetched += part.fetched
-                totals.cancelled += part.cancelled
-                totals.bytes += part.bytes
-                totals.requests.update(part.requests)
+                totals.add(account_progress.get(source, SourceProgress()))
             yield dg.MaterializeResult(
                 asset_key=bronze_key(source),
                 metadata={

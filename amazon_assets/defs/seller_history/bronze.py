@@ -22,21 +22,18 @@ import dataclasses
 import gzip
 import json
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from amazon_assets.defs.business_reports.assets import bronze_document
-from amazon_assets.resources.lake import (
-    SIDECAR_NAME,
-    BronzeDocument,
-    Lake,
-    read_document,
-    write_document,
+from amazon_assets.ingestion.bronze import (
+    SourceProgress,
+    StoredDocument,
+    bronze_document,
+    stored_documents,
 )
+from amazon_assets.resources.lake import BronzeDocument, Lake, write_document
 from amazon_assets.resources.sp_api import SpApiResource
 from amazon_assets.sources.planner import (
     FINANCES,
@@ -64,72 +61,6 @@ def file_name(document: BronzeDocument) -> str:
     return (
         f"part-000.{kind}.gz" if document.content_type == "application/gzip" else f"part-000.{kind}"
     )
-
-
-@dataclass(frozen=True, eq=False)  # one object per sidecar: hashed by identity
-class StoredDocument:
-    """A document's sidecar: enough to choose documents without reading bodies."""
-
-    sidecar_key: str
-    meta: Mapping[str, Any]
-
-    @property
-    def data_start(self) -> date:
-        return date.fromisoformat(self.meta["metadata"]["data_start"])
-
-    @property
-    def data_end(self) -> date:
-        return date.fromisoformat(self.meta["metadata"]["data_end"])
-
-    @property
-    def fetched_at(self) -> datetime:
-        return datetime.fromisoformat(self.meta["fetched_at"])
-
-    @property
-    def report_id(self) -> str | None:
-        return self.meta.get("report_id")
-
-    def read(self, lake: Lake) -> BronzeDocument:
-        return read_document(lake, self.sidecar_key, self.meta)
-
-
-def stored_documents(lake: Lake, source: str, account: str) -> list[StoredDocument]:
-    """Every document of a source and account in the lake (sidecars only), oldest first."""
-    prefix = lake_prefix(source, account) + "/"
-    stored = [
-        StoredDocument(key, json.loads(lake.read_bytes(key)))
-        for key in lake.list_keys(prefix)
-        if key.endswith(f"/{SIDECAR_NAME}")
-    ]
-    return sorted(stored, key=lambda d: (d.fetched_at, d.sidecar_key))
-
-
-@dataclass
-class SourceProgress:
-    """What one run did for one source: requests planned, skipped (already stored) and fetched."""
-
-    planned: int = 0
-    skipped: int = 0
-    fetched: int = 0
-    cancelled: int = 0
-    bytes: int = 0
-    requests: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def done(self) -> int:
-        return self.skipped + self.fetched
-
-    def metadata(self) -> dict[str, int]:
-        """Numbers a person reads in the UI (and Dagster charts)."""
-        return {
-            "requests_planned": self.planned,
-            "requests_done": self.done,
-            "already_in_bronze": self.skipped,
-            "documents_fetched": self.fetched,
-            "cancelled": self.cancelled,
-            "bytes": self.bytes,
-            **{f"calls_{op}": n for op, n in sorted(self.requests.items())},
-        }
 
 
 class AccountFetcher:
@@ -163,7 +94,8 @@ class AccountFetcher:
         for source in {request.source for request in plan}:
             self.progress[source] = SourceProgress()
         stored = {
-            source: stored_documents(self.lake, source, self.account) for source in self.progress
+            source: stored_documents(self.lake, lake_prefix(source, self.account))
+            for source in self.progress
         }
         for request in plan:
             progress = self.progress[request.source]
@@ -197,11 +129,7 @@ class AccountFetcher:
     def _store(self, source: str, document: BronzeDocument, requests: Mapping[str, int]) -> None:
         write_document(self.lake, lake_prefix(source, self.account), document, file_name(document))
         with self._lock:
-            progress = self.progress[source]
-            progress.fetched += 1
-            progress.cancelled += document.status == "CANCELLED"
-            progress.bytes += len(document.body)
-            progress.requests.update(requests)
+            self.progress[source].stored(document, requests)
             done = sum(p.done for p in self.progress.values())
             planned = sum(p.planned for p in self.progress.values())
         self.log(
@@ -214,7 +142,9 @@ class AccountFetcher:
         report_type = SOURCES[request.source].report_type
         assert report_type is not None
         result = self.sp_api.fetch_report(report_type, request.start, request.end, complete=False)
-        document = bronze_document(request.source, request.start, result, self.sp_api.source_label)
+        document = bronze_document(
+            request.source, request.start, result, self.sp_api.source_label, self.account
+        )
         document = _flat_file(document, self.account, result.charset)
         self._store(request.source, document, result.requests)
         self.sp_api.complete_reports([result.report_id])

@@ -10,15 +10,17 @@ the newest copy of each settlement id wins.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from amazon_assets.defs.seller_history.bronze import StoredDocument, stored_documents
+from amazon_assets.defs.seller_history.bronze import lake_prefix
+from amazon_assets.ingestion.bronze import StoredDocument, stored_documents
+from amazon_assets.ingestion.silver import choose_documents
 from amazon_assets.parsers.quarantine import (
+    ACCOUNT_QUARANTINE_SCHEMA,
     ACCOUNTING_SCHEMA,
     QUARANTINE_SCHEMA,
     document_accounting,
@@ -32,9 +34,6 @@ from amazon_assets.parsers.seller_history.reimbursements import REIMBURSEMENTS
 from amazon_assets.parsers.seller_history.tsv import FlatFile, ParsedDocument
 from amazon_assets.resources.lake import Lake
 from amazon_assets.sources import planner
-
-# The shared quarantine schema plus the account, the partition dimension of every table here.
-SELLER_QUARANTINE_SCHEMA = pl.Schema({**QUARANTINE_SCHEMA, "account": pl.Utf8()})
 
 
 @dataclass(frozen=True)
@@ -118,7 +117,7 @@ class SilverBatch:
     """One source's rows for an account and a range of days."""
 
     facts: pl.DataFrame
-    quarantine: pl.DataFrame  # SELLER_QUARANTINE_SCHEMA
+    quarantine: pl.DataFrame  # ACCOUNT_QUARANTINE_SCHEMA
     summaries: pl.DataFrame | None  # settlements only
     document_rows: int  # data rows of the documents the days were taken from
     documents: int
@@ -175,24 +174,6 @@ def _coverage(source: str) -> Callable[[StoredDocument], tuple[date, date]]:
     return lambda doc: (doc.data_start, doc.data_end)
 
 
-def choose_documents(
-    documents: list[StoredDocument],
-    first: date,
-    last: date,
-    coverage: Callable[[StoredDocument], tuple[date, date]],
-) -> dict[StoredDocument, list[date]]:
-    """For each day of [first, last], the newest document covering it; grouped by document."""
-    chosen: dict[StoredDocument, list[date]] = defaultdict(list)
-    spans = [(coverage(doc), doc) for doc in documents]
-    day = first
-    while day <= last:
-        covering = [doc for (start, end), doc in spans if start <= day <= end]
-        if covering:
-            chosen[max(covering, key=lambda d: (d.fetched_at, d.sidecar_key))].append(day)
-        day += timedelta(days=1)
-    return dict(chosen)
-
-
 def _settlement_documents(
     documents: list[StoredDocument], first: date, last: date
 ) -> dict[StoredDocument, list[date]]:
@@ -224,7 +205,7 @@ def load_silver(
 ) -> SilverBatch:
     """The rows of [first, last] for one account and source, from the lake's documents."""
     table = TABLES[source]
-    stored = stored_documents(lake, source, account)
+    stored = stored_documents(lake, lake_prefix(source, account))
     if source == planner.SETTLEMENTS:
         chosen = _settlement_documents(stored, first, last)
     else:
@@ -254,9 +235,9 @@ def load_silver(
             pl.concat(summaries) if summaries else pl.DataFrame(schema=SETTLEMENT_SUMMARIES.schema)
         ).unique(subset=list(SETTLEMENT_SUMMARIES.key), keep="last", maintain_order=True)
     quarantine_frame = (
-        pl.concat(quarantine).cast(dict(SELLER_QUARANTINE_SCHEMA))
+        pl.concat(quarantine).cast(dict(ACCOUNT_QUARANTINE_SCHEMA))
         if quarantine
-        else pl.DataFrame(schema=SELLER_QUARANTINE_SCHEMA)
+        else pl.DataFrame(schema=ACCOUNT_QUARANTINE_SCHEMA)
     )
     return SilverBatch(
         fact_frame,

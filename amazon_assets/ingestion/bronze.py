@@ -1,0 +1,214 @@
+"""The bronze writer: every document into the lake as it arrives, then its report closed.
+
+Order matters for crash safety. A report's id is in the ledger from the moment Amazon answers
+createReport (`SpApiResource.fetch_report(complete=False)` keeps it open); its document is written
+to the lake (body, then sidecar); only then is the report closed (`complete_reports`). A crash
+before the write resumes the open report (no second createReport); a crash after it finds the
+document stored and reuses it (no request at all).
+
+A stored document is reused instead of fetched again when it is final (fetched after Amazon
+stopped restating its days, `DocumentSpec.settled`) or was fetched within `REUSE_WITHIN` (by an
+interrupted run, or the run before a step retry). The daily refresh therefore fetches again the
+days Amazon may still restate, and a backfill resumed after a crash fetches only what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from amazon_assets.ingestion.spec import DocumentSpec
+from amazon_assets.resources.lake import (
+    SIDECAR_NAME,
+    BronzeDocument,
+    Lake,
+    read_document,
+    write_document,
+)
+from amazon_assets.resources.sp_api import ReportResult, SpApiResource
+
+# Long enough to cover a run's retries and a resume after a crash; short against the daily
+# refresh, which must fetch restated days again.
+REUSE_WITHIN = timedelta(hours=1)
+
+
+def bronze_document(
+    source: str,
+    day: date,
+    result: ReportResult,
+    source_label: str,
+    account: str,
+    report_options: Mapping[str, str] | None = None,
+) -> BronzeDocument:
+    """The lake record of one fetched report: its bytes exactly as downloaded, and where they came from."""
+    return BronzeDocument(
+        source=source,
+        day=day,
+        report_id=result.report_id,
+        status=result.status,
+        body=result.body,
+        content_type="application/gzip" if result.compression == "GZIP" else "application/json",
+        fetched_at=result.fetched_at,
+        metadata={
+            "report_type": result.report_type,
+            "report_document_id": result.document_id,
+            "compression": result.compression,
+            "data_start": result.data_start.isoformat(),
+            "data_end": result.data_end.isoformat(),
+            "account": account,
+            "report_options": dict(report_options or {}),
+            "source": source_label,
+        },
+    )
+
+
+@dataclass(frozen=True, eq=False)  # one object per sidecar: hashed by identity
+class StoredDocument:
+    """A document's sidecar: enough to choose documents without reading bodies."""
+
+    sidecar_key: str
+    meta: Mapping[str, Any]
+
+    @property
+    def data_start(self) -> date:
+        return date.fromisoformat(self.meta["metadata"]["data_start"])
+
+    @property
+    def data_end(self) -> date:
+        return date.fromisoformat(self.meta["metadata"]["data_end"])
+
+    @property
+    def fetched_at(self) -> datetime:
+        return datetime.fromisoformat(self.meta["fetched_at"])
+
+    @property
+    def report_id(self) -> str | None:
+        return self.meta.get("report_id")
+
+    @property
+    def report_options(self) -> dict[str, str]:
+        return dict(self.meta["metadata"].get("report_options") or {})
+
+    def read(self, lake: Lake) -> BronzeDocument:
+        return read_document(lake, self.sidecar_key, self.meta)
+
+
+def _run_date(key: str) -> date | None:
+    for part in key.split("/"):
+        if part.startswith("run_date="):
+            return date.fromisoformat(part.removeprefix("run_date="))
+    return None
+
+
+def stored_documents(
+    lake: Lake, lake_prefix: str, first: date | None = None, last: date | None = None
+) -> list[StoredDocument]:
+    """The documents under `lake_prefix` (sidecars only), oldest first; with `first` and `last`,
+    only those whose first day (their `run_date` folder) lies in [first, last]: the other
+    sidecars are never read."""
+    stored = []
+    for key in lake.list_keys(lake_prefix + "/"):
+        if not key.endswith(f"/{SIDECAR_NAME}"):
+            continue
+        run_date = _run_date(key)
+        if run_date is not None and (
+            (first is not None and run_date < first) or (last is not None and run_date > last)
+        ):
+            continue
+        stored.append(StoredDocument(key, json.loads(lake.read_bytes(key))))
+    return sorted(stored, key=lambda d: (d.fetched_at, d.sidecar_key))
+
+
+def reusable(spec: DocumentSpec, document: StoredDocument, now: datetime) -> bool:
+    """Whether a stored document stands for its window instead of a new request (module doc)."""
+    if document.report_options != dict(spec.report_options):
+        return False
+    fetched = document.fetched_at
+    return spec.settled(document.data_end, fetched.date()) or now - fetched < REUSE_WITHIN
+
+
+@dataclass
+class SourceProgress:
+    """What one run did for one source: requests planned, skipped (already stored) and fetched."""
+
+    planned: int = 0
+    skipped: int = 0
+    fetched: int = 0
+    cancelled: int = 0
+    bytes: int = 0
+    requests: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def done(self) -> int:
+        return self.skipped + self.fetched
+
+    def add(self, other: SourceProgress) -> None:
+        self.planned += other.planned
+        self.skipped += other.skipped
+        self.fetched += other.fetched
+        self.cancelled += other.cancelled
+        self.bytes += other.bytes
+        self.requests.update(other.requests)
+
+    def stored(self, document: BronzeDocument, requests: Mapping[str, int]) -> None:
+        self.fetched += 1
+        self.cancelled += document.status == "CANCELLED"
+        self.bytes += len(document.body)
+        self.requests.update(requests)
+
+    def metadata(self) -> dict[str, int]:
+        """Numbers a person reads in the UI (and Dagster charts)."""
+        return {
+            "requests_planned": self.planned,
+            "requests_done": self.done,
+            "already_in_bronze": self.skipped,
+            "documents_fetched": self.fetched,
+            "cancelled": self.cancelled,
+            "bytes": self.bytes,
+            **{f"calls_{op}": n for op, n in sorted(self.requests.items())},
+        }
+
+
+def write_reports(
+    spec: DocumentSpec,
+    sp_api: SpApiResource,
+    lake: Lake,
+    first_days: Sequence[date],
+    log: Callable[[str], None] = lambda message: None,
+) -> SourceProgress:
+    """One report per window starting at each of `first_days` (newest first: when quotas bite,
+    the days users look at arrive first), each stored as it arrives; stored ones reused."""
+    account = sp_api.account
+    prefix = spec.lake_prefix(account)
+    progress = SourceProgress()
+    if not first_days:
+        return progress
+    stored = stored_documents(lake, prefix, min(first_days), max(first_days))
+    now = datetime.now(UTC)
+    for day in sorted(first_days, reverse=True):
+        start, end = spec.window(day)
+        progress.planned += 1
+        if any(
+            (doc.data_start, doc.data_end) == (start, end) and reusable(spec, doc, now)
+            for doc in stored
+        ):
+            progress.skipped += 1
+            continue
+        result = sp_api.fetch_report(
+            spec.report_type, start, end, dict(spec.report_options), complete=False
+        )
+        document = bronze_document(
+            spec.name, start, result, sp_api.source_label, account, spec.report_options
+        )
+        write_document(lake, prefix, document, spec.file_name(result.compression == "GZIP"))
+        sp_api.complete_reports([result.report_id])  # closed only once stored
+        progress.stored(document, result.requests)
+        log(
+            f"{account} {start}: report {result.report_id} {result.status} "
+            f"({progress.done} of {len(first_days)} days in bronze)"
+        )
+    return progress

@@ -1,0 +1,66 @@
+"""The silver loader's choice: for each (account, day), the newest stored document covering it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import date, timedelta
+
+from amazon_assets.ingestion.bronze import StoredDocument, stored_documents
+from amazon_assets.ingestion.spec import DocumentSpec
+from amazon_assets.resources.lake import Lake
+
+Coverage = Callable[[StoredDocument], tuple[date, date]]
+
+
+def data_window(document: StoredDocument) -> tuple[date, date]:
+    """The days a document covers: the window it was requested for."""
+    return document.data_start, document.data_end
+
+
+def choose_documents(
+    documents: Iterable[StoredDocument],
+    first: date,
+    last: date,
+    coverage: Coverage = data_window,
+) -> dict[StoredDocument, list[date]]:
+    """For each day of [first, last], the newest document covering it; grouped by document."""
+    chosen: dict[StoredDocument, list[date]] = defaultdict(list)
+    spans = [(coverage(doc), doc) for doc in documents]
+    day = first
+    while day <= last:
+        covering = [doc for (start, end), doc in spans if start <= day <= end]
+        if covering:
+            chosen[max(covering, key=lambda d: (d.fetched_at, d.sidecar_key))].append(day)
+        day += timedelta(days=1)
+    return dict(chosen)
+
+
+def newest_documents(
+    spec: DocumentSpec, lake: Lake, account: str, days: Iterable[date]
+) -> tuple[dict[date, StoredDocument], list[date]]:
+    """The newest stored document of `spec` covering each of `days` for `account` (fetched with
+    the spec's options), and the days no stored document covers. Only the sidecars of windows
+    that can cover those days are read."""
+    days = sorted(set(days))
+    if not days:
+        return {}, []
+    first, last = days[0], days[-1]
+    stored = [
+        doc
+        for doc in stored_documents(
+            lake,
+            spec.lake_prefix(account),
+            first - timedelta(days=spec.window_days - 1),
+            last,
+        )
+        if doc.report_options == dict(spec.report_options)
+    ]
+    wanted = set(days)
+    by_day = {
+        day: document
+        for document, covered in choose_documents(stored, first, last).items()
+        for day in covered
+        if day in wanted
+    }
+    return by_day, [day for day in days if day not in by_day]
