@@ -55,7 +55,8 @@ SILVER_TABLE = "fact_business_reports_us"
 QUARANTINE_TABLE = "quarantine_business_reports_us"
 # The whole business_reports_job selection: the silver multi-asset cannot be subset.
 ASSET_KEYS = [["bronze", "business_reports"], [DATASET, SILVER_TABLE], [DATASET, QUARANTINE_TABLE]]
-BRONZE_DIR = Path("amazon/reports/business/us")
+ACCOUNT = "default"
+BRONZE_DIR = Path(f"amazon/reports/business/us/account={ACCOUNT}")
 # Variables that would point the code location away from the sandbox or the embedded default.
 FOREIGN_VARIABLES = (
     "SP_API_REFRESH_TOKEN",
@@ -325,10 +326,10 @@ def _wait_for_location(client: httpx.Client, services: list[Service], deadline: 
         time.sleep(0.5)
 
 
-def _launch_backfill(client: httpx.Client, partition_keys: list[str]) -> str:
+def _launch_backfill(client: httpx.Client, days: list[str]) -> str:
     params = {
         "assetSelection": [{"path": key} for key in ASSET_KEYS],
-        "partitionNames": partition_keys,
+        "partitionNames": [f"{ACCOUNT}|{day}" for day in days],  # (account, day) partitions
         "title": "benchmark: business reports backfill",
     }
     result = _graphql(client, LAUNCH_MUTATION, {"params": params})["launchPartitionBackfill"]
@@ -413,6 +414,13 @@ def _instance_home(root: Path, name: str) -> tuple[Path, Path]:
 def _run_backfill(root: Path, sandbox, args, keys: list[str], deadline: float) -> dict:
     home, dagster_home = _instance_home(root, "backfill")
     env = _environment(home, dagster_home, sandbox, args.speed)
+    subprocess.run(
+        [sys.executable, "-m", "amazon_assets.cli", "accounts", "add", ACCOUNT],
+        cwd=REPO_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     port = _free_port()
     workspace = str(REPO_ROOT / "workspace.yaml")
     services: list[Service] = []
@@ -510,12 +518,13 @@ def _run_baseline(root: Path, sandbox, args, keys: list[str], deadline: float) -
 
 def baseline_child(first: str, last: str) -> int:
     """In a child process: the same days as one in-process run, then its own figures as JSON."""
-    from amazon_assets.commands import run_job
+    from amazon_assets.commands import run_account_job
     from amazon_assets.definitions import defs
     from amazon_assets.defs.business_reports.commands import BUSINESS_REPORTS_JOB
 
     started = time.monotonic()
-    run_id = run_job(defs, BUSINESS_REPORTS_JOB, first, last).run_id
+    first_day, last_day = date.fromisoformat(first), date.fromisoformat(last)
+    run_id = run_account_job(defs, BUSINESS_REPORTS_JOB, ACCOUNT, first_day, last_day).run_id
     wall = time.monotonic() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(json.dumps({"run_id": run_id, "wall": wall, "peak_kib": peak_kib}))

@@ -25,12 +25,12 @@ from amazon_assets.defs.advertising.assets import reports_prefix
 from amazon_assets.defs.advertising.checks import (
     clicks_not_above_impressions,
     cost_not_negative,
-    keys_unique,
     reconciles_with_advertised_products,
 )
 from amazon_assets.defs.advertising.schedules import check_lookback_days
 from amazon_assets.parsers.ads_reports import AD_REPORT_TYPES
 from amazon_assets.partitions import ACCOUNTS, partition_key
+from amazon_assets.quality import keys_not_null_and_unique
 from amazon_assets.sandbox.advertising import profile_id
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 
@@ -351,7 +351,7 @@ def test_checks_on_small_frames() -> None:
         "spAdvertisedProduct",
         [{**row, "ad_group_id": "9", "clicks": 15, "impressions": 110, "advertised_asin": "B0"}],
     )
-    assert not keys_unique(key, campaigns, ("report_date", "campaign_id")).passed
+    assert not keys_not_null_and_unique(key, campaigns, ("report_date", "campaign_id")).passed
     assert not cost_not_negative(key, campaigns).passed
     assert not clicks_not_above_impressions(key, campaigns).passed
     reconciled = reconciles_with_advertised_products(key, campaigns, products)

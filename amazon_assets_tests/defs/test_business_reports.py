@@ -221,6 +221,7 @@ KILL_CLOCK = 120.0
 KILL_DAYS = 5
 
 
+@pytest.mark.slow
 def test_a_backfill_killed_mid_way_resumes_without_fetching_a_document_twice(
     tmp_path: Path, processes, sandbox_factory
 ) -> None:

@@ -14,6 +14,7 @@ import polars as pl
 
 from amazon_assets.parsers.ads_entities import AdsEntity
 from amazon_assets.parsers.ads_reports import SP_ADVERTISED_PRODUCT, SP_CAMPAIGNS, AdsReportType
+from amazon_assets.quality import keys_not_null_and_unique
 
 # Campaign rows and advertised-product rows are two cuts of the same spend; Amazon computes them
 # separately, so allow rounding (1 click, 1 impression, 1 cent, or 0.5% of the campaign total).
@@ -68,21 +69,6 @@ def dimension_check_specs(dataset: str, entities: Sequence[AdsEntity]) -> list[d
         )
         for entity in entities
     ]
-
-
-def keys_unique(
-    asset_key: dg.AssetKey, frame: pl.DataFrame, key_columns: Sequence[str]
-) -> dg.AssetCheckResult:
-    """No key column is null and no key occurs twice."""
-    keys = list(key_columns)
-    nulls = frame.filter(pl.any_horizontal(pl.col(c).is_null() for c in keys)).height
-    duplicates = frame.height - frame.select(keys).unique().height
-    return dg.AssetCheckResult(
-        asset_key=asset_key,
-        check_name="keys_unique",
-        passed=nulls == 0 and duplicates == 0,
-        metadata={"null_keys": nulls, "duplicate_keys": duplicates, "rows": frame.height},
-    )
 
 
 def cost_not_negative(asset_key: dg.AssetKey, facts: pl.DataFrame) -> dg.AssetCheckResult:
@@ -172,7 +158,7 @@ def evaluate_fact_checks(
     for report_type in report_types:
         key = dg.AssetKey([dataset, report_type.table])
         frame = facts[report_type.report_type_id]
-        yield keys_unique(key, frame, report_type.key_columns)
+        yield keys_not_null_and_unique(key, frame, report_type.key_columns, "keys_unique")
         yield cost_not_negative(key, frame)
         yield clicks_not_above_impressions(key, frame)
     yield reconciles_with_advertised_products(

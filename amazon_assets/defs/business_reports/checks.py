@@ -15,6 +15,7 @@ import polars as pl
 
 from amazon_assets.defs.business_reports.spec import BUSINESS_REPORTS
 from amazon_assets.parsers.quarantine import refused_rows
+from amazon_assets.quality import keys_not_null_and_unique
 
 SILVER_TABLE = BUSINESS_REPORTS.silver_table
 KEY_COLUMNS = BUSINESS_REPORTS.natural_key
@@ -63,17 +64,6 @@ def business_report_check_specs(dataset: str) -> list[dg.AssetCheckSpec]:
             "sales do not exceed the document's by-date totals (warns).",
         ),
     ]
-
-
-def keys_not_null_and_unique(asset_key: dg.AssetKey, facts: pl.DataFrame) -> dg.AssetCheckResult:
-    nulls = facts.filter(pl.any_horizontal(pl.col(c).is_null() for c in KEY_COLUMNS)).height
-    duplicates = facts.height - facts.select(KEY_COLUMNS).unique().height
-    return dg.AssetCheckResult(
-        asset_key=asset_key,
-        check_name="keys_not_null_and_unique",
-        passed=nulls == 0 and duplicates == 0,
-        metadata={"null_keys": nulls, "duplicate_keys": duplicates, "rows": facts.height},
-    )
 
 
 def buy_box_percentage_in_range(asset_key: dg.AssetKey, facts: pl.DataFrame) -> dg.AssetCheckResult:
@@ -213,7 +203,7 @@ def evaluate_business_report_checks(
 ) -> Iterator[dg.AssetCheckResult]:
     """Every check above, for the days one run wrote."""
     key = _key(dataset)
-    yield keys_not_null_and_unique(key, facts)
+    yield keys_not_null_and_unique(key, facts, KEY_COLUMNS)
     yield buy_box_percentage_in_range(key, facts)
     yield unit_session_percentage_not_negative(key, facts)
     yield every_document_row_loaded(key, facts, quarantine, document_rows)

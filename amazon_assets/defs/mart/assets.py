@@ -25,12 +25,12 @@ from amazon_assets.analytics.competition import (
     competitor_comparison_daily,
 )
 from amazon_assets.analytics.features import LOOKBACK_DAYS, features_asin_daily
+from amazon_assets.analytics.mart import KEYS as MART_KEYS
 from amazon_assets.analytics.score import ScoreConfig, score_baseline_daily
 from amazon_assets.automation import follows_inputs, waits_for_sources
 from amazon_assets.defs.mart.checks import (
     MART_KEY,
     data_quality_daily,
-    keys_unique,
     mart_check_specs,
     money_has_one_currency,
     quality_metadata,
@@ -46,6 +46,7 @@ from amazon_assets.defs.mart.sources import (
 from amazon_assets.defs.mart.tracked import build_tracked_asins_asset
 from amazon_assets.notifiers import AlertNotifierResource
 from amazon_assets.partitions import PLANNED_PER_ASSET_TAGS
+from amazon_assets.quality import keys_not_null_and_unique
 from amazon_assets.resources.postgres import connect, copy_frame, create_if_missing
 from amazon_assets.resources.warehouse import WarehouseResource, _duckdb_connection, quote
 from amazon_assets.tracking import TRACKED_TABLE
@@ -244,7 +245,7 @@ def build_mart_assets(
                 "preview": _preview(mart),
             },
         )
-        yield keys_unique(mart)
+        yield keys_not_null_and_unique(MART_KEY, mart, MART_KEYS, "keys_unique")
         yield money_has_one_currency(mart)
 
     @dg.asset(

@@ -82,18 +82,6 @@ def money_has_one_currency(mart: pl.DataFrame) -> dg.AssetCheckResult:
     )
 
 
-def keys_unique(mart: pl.DataFrame) -> dg.AssetCheckResult:
-    """One mart row per (account, asin, report_date), none with a null key."""
-    nulls = mart.filter(pl.any_horizontal(pl.col(k).is_null() for k in KEYS)).height
-    duplicates = mart.height - mart.select(KEYS).unique().height
-    return dg.AssetCheckResult(
-        asset_key=MART_KEY,
-        check_name="keys_unique",
-        passed=nulls == 0 and duplicates == 0,
-        metadata={"null_keys": nulls, "duplicate_keys": duplicates, "rows": mart.height},
-    )
-
-
 def data_quality_daily(mart: pl.DataFrame) -> pl.DataFrame:
     """Per day and account: coverage of each source and the rows each anomaly rule flags."""
     day_account = ["report_date", "account"]

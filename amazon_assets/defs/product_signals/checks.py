@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
+from amazon_assets.quality import keys_not_null_and_unique
+
 SILVER_TABLE = "fact_product_snapshot"
 KEY_COLUMNS = ("account", "asin", "snapshot_date")
 MONEY_COLUMNS = ("price", "buy_box_price", "landed_price")
@@ -42,14 +44,7 @@ def evaluate_product_signal_checks(
 ) -> Iterator[dg.AssetCheckResult]:
     """Every check above for the rows one run writes (writes replace whole days)."""
     asset = dg.AssetKey([dataset, SILVER_TABLE])
-    nulls = facts.filter(pl.any_horizontal(pl.col(c).is_null() for c in KEY_COLUMNS)).height
-    duplicates = facts.height - facts.select(KEY_COLUMNS).unique().height
-    yield dg.AssetCheckResult(
-        asset_key=asset,
-        check_name="keys_not_null_and_unique",
-        passed=nulls == 0 and duplicates == 0,
-        metadata={"null_keys": nulls, "duplicate_keys": duplicates, "rows": facts.height},
-    )
+    yield keys_not_null_and_unique(asset, facts, KEY_COLUMNS)
     negative = {c: facts.filter(pl.col(c) < 0).height for c in MONEY_COLUMNS}
     yield dg.AssetCheckResult(
         asset_key=asset,

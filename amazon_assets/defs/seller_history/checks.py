@@ -13,6 +13,7 @@ import polars as pl
 
 from amazon_assets.defs.seller_history.silver import TABLES
 from amazon_assets.parsers.quarantine import refused_rows, unaccounted
+from amazon_assets.quality import keys_not_null_and_unique
 from amazon_assets.sources import planner
 
 
@@ -67,19 +68,6 @@ def seller_check_specs(dataset: str, source: str) -> list[dg.AssetCheckSpec]:
             )
         )
     return specs
-
-
-def keys_not_null_and_unique(
-    asset_key: dg.AssetKey, facts: pl.DataFrame, key: tuple[str, ...]
-) -> dg.AssetCheckResult:
-    nulls = facts.filter(pl.col("report_date").is_null() | pl.col("account").is_null()).height
-    duplicates = facts.height - facts.select(key).unique().height
-    return dg.AssetCheckResult(
-        asset_key=asset_key,
-        check_name="keys_not_null_and_unique",
-        passed=nulls == 0 and duplicates == 0,
-        metadata={"null_keys": nulls, "duplicate_keys": duplicates, "rows": facts.height},
-    )
 
 
 def rows_accounted_for(

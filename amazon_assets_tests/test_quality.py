@@ -1,0 +1,83 @@
+"""The shared data-quality checks fail on their bad case and pass on the good one."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from amazon_assets.defs.business_reports.checks import (
+    buy_box_percentage_in_range,
+    unit_session_percentage_not_negative,
+)
+from amazon_assets.defs.seller_history.checks import evaluate_seller_checks
+from amazon_assets.defs.seller_history.silver import TABLES
+from amazon_assets.parsers.quarantine import ACCOUNT_QUARANTINE_SCHEMA, ACCOUNTING_SCHEMA
+from amazon_assets.quality import keys_not_null_and_unique
+
+KEY = dg.AssetKey(["amazon_econ", "fact_x"])
+DAY = date(2026, 7, 1)
+
+
+def frame(**columns: list) -> pl.DataFrame:
+    return pl.DataFrame(columns)
+
+
+def test_unique_non_null_keys_pass() -> None:
+    good = frame(account=["a", "a", "b"], day=[DAY, DAY, DAY], sku=["1", "2", "1"])
+    result = keys_not_null_and_unique(KEY, good, ("account", "day", "sku"))
+    assert result.passed and result.check_name == "keys_not_null_and_unique"
+    assert result.metadata["rows"].value == 3
+
+
+def test_a_repeated_key_fails_naming_it() -> None:
+    repeated = frame(account=["a", "a", "a"], day=[DAY, DAY, DAY], sku=["1", "1", "1"])
+    result = keys_not_null_and_unique(KEY, repeated, ("account", "day", "sku"), "keys_unique")
+    assert not result.passed and result.check_name == "keys_unique"
+    assert result.metadata["duplicate_keys"].value == 2
+    assert result.metadata["repeated_keys"].value == [
+        {"account": "a", "day": DAY.isoformat(), "sku": "1", "len": "3"}
+    ]
+
+
+@pytest.mark.parametrize("column", ["account", "day", "sku"])
+def test_a_null_in_any_key_column_fails(column: str) -> None:
+    rows = {"account": ["a", "a"], "day": [DAY, DAY], "sku": ["1", "2"]}
+    rows[column] = [rows[column][0], None]
+    result = keys_not_null_and_unique(KEY, frame(**rows), ("account", "day", "sku"))
+    assert not result.passed and result.metadata["null_keys"].value == 1
+
+
+def test_seller_history_key_check_fails_on_a_repeated_row_of_its_documents() -> None:
+    """It used to run after the rows were deduplicated on its own key, so it could not fail."""
+    table = TABLES["orders"]
+    row = {column: None for column in table.schema.names()}
+    row.update(account="acme", amazon_order_id="111-1", sku="SKU-1", report_date=DAY)
+    facts = pl.DataFrame([row, row], schema=table.schema)
+    checks = {
+        result.check_name: result
+        for result in evaluate_seller_checks(
+            "amazon_econ",
+            "orders",
+            facts,
+            pl.DataFrame(schema=ACCOUNT_QUARANTINE_SCHEMA),
+            None,
+            pl.DataFrame(schema=ACCOUNTING_SCHEMA),
+        )
+    }
+    assert not checks["keys_not_null_and_unique"].passed
+    assert checks["keys_not_null_and_unique"].metadata["duplicate_keys"].value == 1
+
+
+def test_buy_box_outside_0_to_100_fails() -> None:
+    assert buy_box_percentage_in_range(KEY, frame(buy_box_percentage=[0.0, 100.0])).passed
+    result = buy_box_percentage_in_range(KEY, frame(buy_box_percentage=[50.0, 100.5, -1.0]))
+    assert not result.passed and result.metadata["rows_out_of_range"].value == 2
+
+
+def test_negative_unit_session_percentage_fails_and_above_100_does_not() -> None:
+    assert unit_session_percentage_not_negative(KEY, frame(unit_session_percentage=[150.0])).passed
+    result = unit_session_percentage_not_negative(KEY, frame(unit_session_percentage=[-0.5, 3.0]))
+    assert not result.passed and result.metadata["negative_rows"].value == 1
