@@ -200,12 +200,25 @@ def _keep(frame: pl.DataFrame, days: list[date], fallback: date | None = None) -
     return frame.filter(column.is_in(days))
 
 
+def _earliest_covering_start(source: str, first: date) -> date | None:
+    """The earliest window start whose document can cover `first`: sidecars of windows starting
+    before it are not read. None for settlements (Amazon chooses their periods)."""
+    spec = planner.SOURCES[source]
+    if spec.serving == planner.LISTED:
+        return None
+    if spec.window_months:
+        return first - timedelta(days=31 * spec.window_months)
+    return first - timedelta(days=planner.FEE_PREVIEW_SPAN_DAYS)
+
+
 def load_silver(
     lake: Lake, source: str, account: str, first: date, last: date, ingested_at: datetime
 ) -> SilverBatch:
     """The rows of [first, last] for one account and source, from the lake's documents."""
     table = TABLES[source]
-    stored = stored_documents(lake, lake_prefix(source, account))
+    stored = stored_documents(
+        lake, lake_prefix(source, account), _earliest_covering_start(source, first), last
+    )
     if source == planner.SETTLEMENTS:
         chosen = _settlement_documents(stored, first, last)
     else:
