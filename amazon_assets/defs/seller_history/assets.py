@@ -29,7 +29,7 @@ from amazon_assets.defs.seller_history.silver import SETTLEMENT_SUMMARIES, TABLE
 from amazon_assets.ingestion.bronze import SourceProgress
 from amazon_assets.parsers.quarantine import refused_rows
 from amazon_assets.partitions import days_by_account
-from amazon_assets.resources.lake import LakeIOManager
+from amazon_assets.resources.lake import LakeResource
 from amazon_assets.resources.sp_api import SpApiResource
 from amazon_assets.sources import planner
 from amazon_assets.sources.refusals import refusals_fail_permanently
@@ -100,12 +100,12 @@ def _bronze_assets(
     def seller_history_bronze(
         context: dg.AssetExecutionContext,
         sp_api: SpApiResource,
-        lake_io_manager: dg.ResourceParam[LakeIOManager],
+        lake: LakeResource,
     ) -> Iterator[dg.MaterializeResult]:
         """Fetch the selected sources for each account of the run, all requests at once."""
         sources = [s for s in SOURCE_NAMES if bronze_key(s) in context.selected_asset_keys]
         mode = context.run.tags.get(MODE_TAG, BACKFILL)
-        lake = lake_io_manager.lake()
+        store = lake.lake()
         ranges = days_by_account(context.partition_keys)
 
         def fetch(account: str) -> dict[str, SourceProgress]:
@@ -116,7 +116,7 @@ def _bronze_assets(
             )
             fetcher = AccountFetcher(
                 sp_api.for_account(account),
-                lake,
+                store,
                 skip_stored=mode == BACKFILL,
                 log=context.log.info,
             )
@@ -181,12 +181,12 @@ def _silver_asset(
         backfill_policy=dg.BackfillPolicy.single_run(),
         check_specs=seller_check_specs(dataset, source),
     )
-    def silver(context: dg.AssetExecutionContext, lake_io_manager: dg.ResourceParam[LakeIOManager]):
+    def silver(context: dg.AssetExecutionContext, lake: LakeResource):
         """Type the account's bronze documents for the run's days; malformed rows to quarantine."""
-        lake = lake_io_manager.lake()
+        store = lake.lake()
         ingested_at = datetime.now(UTC)
         batches = [
-            load_silver(lake, source, account, first, last, ingested_at)
+            load_silver(store, source, account, first, last, ingested_at)
             for account, (first, last) in days_by_account(context.partition_keys).items()
         ]
         # A partitioned run always has at least one (account, day), hence at least one batch.

@@ -8,7 +8,7 @@ for Finances API windows; `_meta.json` beside each body records the window (data
 data_end), the report and document ids, the compression and the download's charset.
 
 One document spans many day partitions (orders: a month), so this module writes and reads the
-lake itself instead of going through the day-keyed LakeIOManager. All of an account's requests
+lake itself (the `lake` resource) instead of a day-keyed IO manager. All of an account's requests
 run at once in threads: createReport, getReportDocument and listFinancialEvents draw on their own
 persisted token buckets (`SpApiResource`), so the account's work finishes close to the bound the
 slowest bucket imposes. Resume: a planned window already in bronze is skipped; one whose report
