@@ -110,7 +110,7 @@ def test_the_mart_waits_for_its_sources_then_the_layers_follow(defs) -> None:
 
         register_account(instance, DEFAULT_ACCOUNT)
         register_account(instance, "acme")  # connected later: no sales and traffic yet
-        materialized(instance, SNAPSHOT, *recent)
+        materialized(instance, SNAPSHOT, *of_default(recent))
         assert tick().total_requested == 0  # no business reports for those days yet
 
         materialized(instance, BUSINESS_REPORTS, *of_default(recent))
@@ -137,7 +137,7 @@ def test_the_mart_waits_for_its_sources_then_the_layers_follow(defs) -> None:
             AssetMaterializationPlannedData(BUSINESS_REPORTS, partition=of_default(recent)[-1]),
         )
         instance.report_dagster_event(planned, run.run_id, logging.DEBUG)
-        materialized(instance, SNAPSHOT, recent[-1])
+        materialized(instance, SNAPSHOT, of_default(recent)[-1])
         assert tick().get_num_requested(MART) == 0
 
         # ... and once they land, the mart rebuilds that day.

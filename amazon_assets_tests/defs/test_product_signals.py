@@ -18,11 +18,13 @@ from amazon_assets.defs.product_signals.commands import demo_tracking
 from amazon_assets.defs.product_signals.definitions import (
     PRODUCT_SIGNALS_JOB,
 )
+from amazon_assets.defs.product_signals.spec import PRODUCT_SIGNALS
 from amazon_assets.parsers.product_signals import parse_product_signals
+from amazon_assets.partitions import partition_key, register_account
 from amazon_assets.resources.sp_api import SpApiResource
 from amazon_assets.resources.warehouse import WarehouseResource
 from amazon_assets.sandbox.catalog import competitors
-from amazon_assets.settings import Settings
+from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 from amazon_assets.sources.reviews import ApifyDatasetReviews, ReviewsError
 from amazon_assets.sources.state import open_state_store
 from amazon_assets.tracking import (
@@ -153,14 +155,17 @@ def test_tracking_add_remove_list(tmp_path: Path) -> None:
         add_tracked(warehouse, "amazon_econ", "default", "B0'; drop")
 
 
-def run_days(defs: dg.Definitions, first: date, last: date) -> dg.ExecuteInProcessResult:
+def run_days(
+    defs: dg.Definitions, first: date, last: date, account: str = DEFAULT_ACCOUNT
+) -> dg.ExecuteInProcessResult:
     job = defs.resolve_job_def(PRODUCT_SIGNALS_JOB)
     with dg.DagsterInstance.get() as instance:
+        register_account(instance, account)
         return job.execute_in_process(
             instance=instance,
             tags={
-                ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
-                ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
+                ASSET_PARTITION_RANGE_START_TAG: partition_key(account, first),
+                ASSET_PARTITION_RANGE_END_TAG: partition_key(account, last),
             },
         )
 
@@ -199,11 +204,8 @@ def test_two_days_of_own_and_competitor_snapshots_load_once_then_reload_without_
     assert rivals["rating"].is_between(1, 5).all() and (rivals["review_count"] >= 0).all()
     assert not rivals["has_buy_box"].any()
 
-    documents = list(
-        (settings.lake_root / "amazon/catalog/us" / f"run_date={DAYS[0]}").glob(
-            "report_id=*/part-000.json.gz"
-        )
-    )
+    folder = settings.lake_root / PRODUCT_SIGNALS.lake_prefix(DEFAULT_ACCOUNT)
+    documents = list((folder / f"run_date={DAYS[0]}").glob("report_id=*/part-000.json.gz"))
     assert len(documents) == 2  # every fetch kept in bronze
     reparsed = parse_product_signals(documents[0].read_bytes(), DAYS[0], facts["ingested_at"][0])
     assert reparsed.facts.height == n_asins and reparsed.quarantine.is_empty()

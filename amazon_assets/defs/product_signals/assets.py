@@ -13,28 +13,27 @@ import dagster as dg
 import polars as pl
 
 from amazon_assets.defs.product_signals.checks import (
-    SILVER_TABLE,
     evaluate_product_signal_checks,
     product_signal_check_specs,
 )
+from amazon_assets.defs.product_signals.spec import PRODUCT_SIGNALS
+from amazon_assets.ingestion.bronze import SourceProgress
+from amazon_assets.ingestion.silver import newest_documents
 from amazon_assets.parsers.product_signals import (
     PRODUCT_SNAPSHOT_SCHEMA,
     parse_product_signals,
     signals_document,
 )
-from amazon_assets.parsers.quarantine import QUARANTINE_SCHEMA
-from amazon_assets.resources.lake import BronzeDocument
+from amazon_assets.parsers.quarantine import ACCOUNT_QUARANTINE_SCHEMA
+from amazon_assets.partitions import days_of_accounts
+from amazon_assets.resources.lake import BronzeDocument, LakeResource, write_document
 from amazon_assets.resources.sp_api import SpApiResource
 from amazon_assets.resources.warehouse import WarehouseResource
 from amazon_assets.sources.refusals import refusals_fail_permanently
 from amazon_assets.sources.reviews import ApifyDatasetReviews
 from amazon_assets.tracking import TRACKED_TABLE, list_tracked
 
-BRONZE_KEY = ["bronze", "product_signals"]
-BRONZE_PREFIX = "amazon/catalog/us"
-QUARANTINE_TABLE = "quarantine_product_signals"
-# Run tag limiting a run to some accounts (comma-separated); other accounts' rows are kept.
-ACCOUNTS_TAG = "amazon-assets/accounts"
+SPEC = PRODUCT_SIGNALS
 
 
 def _preview(frame: pl.DataFrame) -> dg.MetadataValue:
@@ -48,14 +47,60 @@ def current_days(now: datetime) -> set[date]:
     return {today, today - timedelta(days=1)}
 
 
-def run_accounts(context: dg.AssetExecutionContext) -> list[str] | None:
-    """The accounts a run is limited to by its ACCOUNTS_TAG, or None for every account."""
-    raw = context.run.tags.get(ACCOUNTS_TAG)
-    return [name.strip() for name in raw.split(",") if name.strip()] if raw else None
+def _fetch_signals(
+    client: SpApiResource,
+    reviews: ApifyDatasetReviews,
+    tracked: pl.DataFrame,
+    day: date,
+    sandbox: bool,
+) -> tuple[BronzeDocument, dict[str, int]]:
+    """One account's signal document for `day`: its tracked ASINs' catalog, pricing and reviews
+    (the sandbox answers as of `day`; Amazon answers with the present)."""
+    as_of = day if sandbox else None
+    asins = tracked["asin"].unique(maintain_order=True).to_list()
+    catalog = client.search_catalog_items(asins, as_of=as_of)
+    pricing = client.get_item_offers_batch(asins, as_of=as_of)
+    review_items = reviews.fetch_reviews(asins, as_of=as_of if reviews.sandbox else None)
+    section = {
+        "account": client.account,
+        "marketplace_id": client.marketplace_id,
+        "fetched_at": pricing.fetched_at.isoformat(),
+        "tracked": tracked.select("asin", "role", "competitor_of").to_dicts(),
+        "catalog": catalog.pages,
+        "pricing": pricing.pages,
+        "reviews": review_items,
+    }
+    fetched_at = datetime.now(UTC)
+    document = BronzeDocument(
+        source=SPEC.name,
+        day=day,
+        report_id=f"signals-{fetched_at:%Y%m%dT%H%M%S%fZ}",
+        status="DONE",
+        body=signals_document(day, client.source_label, as_of, [section]),
+        content_type="application/gzip",
+        fetched_at=fetched_at,
+        metadata={
+            "source": client.source_label,
+            "as_of": as_of.isoformat() if as_of else None,
+            "account": client.account,
+            "data_start": day.isoformat(),
+            "data_end": day.isoformat(),
+            "report_options": {},
+            "asins": len(asins),
+        },
+    )
+    requests: dict[str, int] = {}
+    for result in (catalog, pricing):
+        for operation, count in result.requests.items():
+            requests[operation] = requests.get(operation, 0) + count
+    return document, requests
 
 
 def build_product_signal_assets(
-    partitions_def: dg.PartitionsDefinition, dataset: str, lake_kind: str, warehouse_kind: str
+    partitions_def: dg.MultiPartitionsDefinition,
+    dataset: str,
+    lake_kind: str,
+    warehouse_kind: str,
 ) -> list[dg.AssetsDefinition | dg.SourceAsset]:
     """The tracked-ASIN, bronze and silver product-signal assets for one warehouse dataset."""
     tracked_key = dg.AssetKey([dataset, TRACKED_TABLE])
@@ -86,13 +131,12 @@ def build_product_signal_assets(
         )
 
     @dg.asset(
-        key=BRONZE_KEY,
+        key=SPEC.bronze_key,
         group_name="bronze",
         kinds={"json", lake_kind},
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        io_manager_key="lake_io_manager",
-        metadata={"lake_prefix": BRONZE_PREFIX, "file_name": "part-000.json.gz"},
+        metadata={"lake_prefix": SPEC.lake_prefix("<account>")},
         deps=[tracked_key],
         retry_policy=dg.RetryPolicy(max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL),
     )
@@ -102,134 +146,108 @@ def build_product_signal_assets(
         sp_api: SpApiResource,
         reviews: ApifyDatasetReviews,
         warehouse: WarehouseResource,
-    ) -> dict[str, BronzeDocument]:
-        """Catalog, pricing and review answers for every tracked ASIN, one document per day."""
-        tracked = list_tracked(warehouse, dataset)
-        wanted = run_accounts(context)
-        if wanted is not None:
-            tracked = tracked.filter(pl.col("account").is_in(wanted))
-        accounts = sorted(set(tracked["account"].to_list()))
+        lake: LakeResource,
+    ) -> dg.MaterializeResult:
+        """Catalog, pricing and review answers for an account's tracked ASINs, one document per
+        account and day, each written to the lake as it arrives."""
+        store = lake.lake()
         sandbox = sp_api.source_label == "sandbox"
         current = current_days(datetime.now(UTC))
-        documents: dict[str, BronzeDocument] = {}
-        requests: dict[str, int] = {}
-        skipped = []
-        for key in sorted(context.partition_keys, reverse=True):
-            day = date.fromisoformat(key)
-            if not sandbox and day not in current:
-                skipped.append(key)  # Amazon cannot say what a past day looked like
+        progress = SourceProgress()
+        skipped: list[str] = []
+        untracked: list[str] = []
+        asins = 0
+        for account, days in days_of_accounts(context.partition_keys).items():
+            tracked = list_tracked(warehouse, dataset, account)
+            if tracked.is_empty():
+                untracked.append(account)
                 continue
-            as_of = day if sandbox else None
-            sections = []
-            for account in accounts:
-                rows = tracked.filter(pl.col("account") == account)
-                asins = rows["asin"].unique(maintain_order=True).to_list()
-                client = sp_api.for_account(account)
-                catalog = client.search_catalog_items(asins, as_of=as_of)
-                pricing = client.get_item_offers_batch(asins, as_of=as_of)
-                review_items = reviews.fetch_reviews(
-                    asins, as_of=as_of if reviews.sandbox else None
+            asins += tracked["asin"].n_unique()
+            for day in sorted(days, reverse=True):
+                if not sandbox and day not in current:
+                    skipped.append(f"{account} {day}")  # Amazon cannot say how a past day looked
+                    continue
+                progress.planned += 1
+                document, requests = _fetch_signals(
+                    sp_api.for_account(account), reviews, tracked, day, sandbox
                 )
-                for result in (catalog, pricing):
-                    for operation, count in result.requests.items():
-                        requests[operation] = requests.get(operation, 0) + count
-                sections.append(
-                    {
-                        "account": account,
-                        "marketplace_id": client.marketplace_id,
-                        "fetched_at": pricing.fetched_at.isoformat(),
-                        "tracked": rows.select("asin", "role", "competitor_of").to_dicts(),
-                        "catalog": catalog.pages,
-                        "pricing": pricing.pages,
-                        "reviews": review_items,
-                    }
-                )
-            fetched_at = datetime.now(UTC)
-            documents[key] = BronzeDocument(
-                source="product_signals",
-                day=day,
-                report_id=f"signals-{fetched_at:%Y%m%dT%H%M%S%fZ}",
-                status="DONE",
-                body=signals_document(day, sp_api.source_label, as_of, sections),
-                content_type="application/gzip",
-                fetched_at=fetched_at,
-                metadata={
-                    "source": sp_api.source_label,
-                    "as_of": as_of.isoformat() if as_of else None,
-                    "accounts": accounts,
-                    "all_accounts": wanted is None,
-                    "asins": tracked.select("account", "asin").unique().height,
-                },
-            )
+                write_document(store, SPEC.lake_prefix(account), document, SPEC.file_name(True))
+                progress.stored(document, requests)
         if skipped:
             context.log.warning(
-                f"Amazon serves the current catalog and prices only: {len(skipped)} past day(s) "
-                f"({skipped[-1]}..{skipped[0]}) keep the documents already in the lake."
+                f"Amazon serves the current catalog and prices only: {len(skipped)} past "
+                "account-day(s) keep the documents already in the lake."
             )
-        context.add_output_metadata(
-            {
+        return dg.MaterializeResult(
+            metadata={
                 "source": sp_api.source_label,
-                "days": len(documents),
-                "accounts": len(accounts),
-                "tracked_asins": tracked.select("account", "asin").unique().height,
+                "tracked_asins": asins,
+                "accounts_without_tracked_asins": dg.MetadataValue.text(
+                    ", ".join(untracked) or "none"
+                ),
                 "skipped_past_days": len(skipped),
-                **{f"requests_{op}": n for op, n in sorted(requests.items())},
+                **progress.metadata(),
             }
         )
-        return documents
+
+    def out(table: str, day_column: str, description: str) -> dg.AssetOut:
+        return dg.AssetOut(
+            key=[dataset, table],
+            group_name="silver",
+            kinds={"polars", warehouse_kind},
+            io_manager_key="warehouse_io_manager",
+            metadata={
+                "partition_expr": {"account": "account", "day": day_column},
+                "cluster_by": list(SPEC.cluster_by),
+            },
+            description=description,
+        )
 
     @dg.multi_asset(
+        name=SPEC.silver_table,
         outs={
-            "facts": dg.AssetOut(
-                key=[dataset, SILVER_TABLE],
-                group_name="silver",
-                kinds={"polars", warehouse_kind},
-                io_manager_key="warehouse_io_manager",
-                metadata={"partition_expr": "snapshot_date", "cluster_by": ["account", "asin"]},
-                description="Price, buy box, offers, ranks, listing and reviews per tracked ASIN "
-                "and day; one row per (account, asin, snapshot_date).",
+            "facts": out(
+                SPEC.silver_table,
+                "snapshot_date",
+                "Price, buy box, offers, ranks, listing and reviews per tracked ASIN and day; "
+                f"one row per ({', '.join(SPEC.natural_key)}).",
             ),
-            "quarantine": dg.AssetOut(
-                key=[dataset, QUARANTINE_TABLE],
-                group_name="silver",
-                kinds={"polars", warehouse_kind},
-                io_manager_key="warehouse_io_manager",
-                metadata={"partition_expr": "report_date"},
-                description="Product-signal rows that could not be typed, with the reason.",
+            "quarantine": out(
+                SPEC.quarantine_table,
+                "report_date",
+                "Product-signal rows that could not be typed, with the reason.",
             ),
         },
-        ins={"documents": dg.AssetIn(key=BRONZE_KEY)},
+        deps=[SPEC.bronze_key],
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         check_specs=product_signal_check_specs(dataset),
     )
-    def fact_product_snapshot(
-        context: dg.AssetExecutionContext,
-        documents: dict[str, BronzeDocument],
-        warehouse: WarehouseResource,
-    ):
-        """Parse each day's signal document; a run limited to some accounts keeps the others' rows."""
+    def fact_product_snapshot(context: dg.AssetExecutionContext, lake: LakeResource):
+        """Parse the newest stored signal document of each (account, day)."""
+        store = lake.lake()
         ingested_at = datetime.now(UTC)
         facts, quarantine, without_document = [], [], []
-        for key in context.partition_keys:
-            document = documents.get(key)
-            if document is None:
-                without_document.append(key)  # never fetched: nothing to write for the day
-                continue
-            parsed = parse_product_signals(
-                document.body, document.day, ingested_at, document.report_id or ""
-            )
-            facts.append(parsed.facts)
-            quarantine.append(parsed.quarantine)
-            if not document.metadata.get("all_accounts", True):
-                facts.append(_other_accounts(warehouse, dataset, document))
+        for account, days in days_of_accounts(context.partition_keys).items():
+            chosen, uncovered = newest_documents(SPEC, store, account, days)
+            # Never fetched (nothing tracked then, or a past day against Amazon): nothing to write.
+            without_document += [f"{account} {day}" for day in uncovered]
+            for day, stored in sorted(chosen.items()):
+                document = stored.read(store)
+                parsed = parse_product_signals(
+                    document.body, day, ingested_at, document.report_id or ""
+                )
+                facts.append(parsed.facts)
+                quarantine.append(parsed.quarantine.with_columns(account=pl.lit(account)))
         fact_frame = (
             pl.concat(facts, how="vertical_relaxed").cast(dict(PRODUCT_SNAPSHOT_SCHEMA))  # type: ignore[arg-type]
             if facts
             else pl.DataFrame(schema=PRODUCT_SNAPSHOT_SCHEMA)
         )
         quarantine_frame = (
-            pl.concat(quarantine) if quarantine else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+            pl.concat(quarantine).cast(dict(ACCOUNT_QUARANTINE_SCHEMA))
+            if quarantine
+            else pl.DataFrame(schema=ACCOUNT_QUARANTINE_SCHEMA)
         )
         yield dg.Output(
             fact_frame,
@@ -253,25 +271,3 @@ def build_product_signal_assets(
         yield from evaluate_product_signal_checks(dataset, fact_frame)
 
     return [tracked_asins, product_signals, fact_product_snapshot]
-
-
-def _other_accounts(
-    warehouse: WarehouseResource, dataset: str, document: BronzeDocument
-) -> pl.DataFrame:
-    """Rows already loaded for the day of accounts this document did not fetch."""
-    fetched = ", ".join("'" + a.replace("'", "''") + "'" for a in document.metadata["accounts"])
-    table = warehouse.table(dataset, SILVER_TABLE)
-    not_fetched = f" AND account NOT IN ({fetched})" if fetched else ""
-    try:
-        frame = warehouse.query(
-            f"SELECT * FROM {table} WHERE snapshot_date = '{document.day.isoformat()}'{not_fetched}"
-        )
-    except Exception as error:  # noqa: BLE001 - no table yet: nothing to keep
-        if "does not exist" in str(error) or "Not found" in str(error):
-            return pl.DataFrame(schema=PRODUCT_SNAPSHOT_SCHEMA)
-        raise
-    return (
-        frame.select(PRODUCT_SNAPSHOT_SCHEMA.names())
-        if frame.height
-        else pl.DataFrame(schema=PRODUCT_SNAPSHOT_SCHEMA)
-    )

@@ -7,10 +7,11 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
+from amazon_assets.defs.product_signals.spec import PRODUCT_SIGNALS
 from amazon_assets.quality import keys_not_null_and_unique
 
-SILVER_TABLE = "fact_product_snapshot"
-KEY_COLUMNS = ("account", "asin", "snapshot_date")
+SILVER_TABLE = PRODUCT_SIGNALS.silver_table
+KEY_COLUMNS = PRODUCT_SIGNALS.natural_key
 MONEY_COLUMNS = ("price", "buy_box_price", "landed_price")
 
 

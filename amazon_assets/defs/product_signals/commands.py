@@ -15,10 +15,9 @@ from amazon_assets.commands import (
     check_summary,
     days_from_arguments,
     embedded_sandbox,
-    run_job,
+    run_account_job,
     sandbox_config,
 )
-from amazon_assets.defs.product_signals.assets import ACCOUNTS_TAG
 from amazon_assets.defs.product_signals.checks import SILVER_TABLE
 from amazon_assets.defs.product_signals.definitions import PRODUCT_SIGNALS_JOB
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
@@ -117,18 +116,23 @@ def track_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def ingest_product_signals(settings: Settings, args: argparse.Namespace) -> int:
+    """One run per account with tracked ASINs (or the one account asked for)."""
     first, last = days_from_arguments(args)  # bad arguments fail before the code loads
     from amazon_assets.definitions import defs
 
-    tags = {ACCOUNTS_TAG: args.account} if args.account else None
-    if list_tracked(_warehouse(settings), settings.bigquery_dataset, args.account).is_empty():
+    tracked = list_tracked(_warehouse(settings), settings.bigquery_dataset, args.account)
+    if tracked.is_empty():
         raise CommandError("no tracked ASINs: add some with `amazon-assets track add ASIN`.")
+    accounts = tracked["account"].unique(maintain_order=True).sort().to_list()
     started = time.monotonic()
-    with embedded_sandbox(settings):
-        result = run_job(defs, PRODUCT_SIGNALS_JOB, first.isoformat(), last.isoformat(), tags)
+    with embedded_sandbox(settings, accounts=accounts):
+        results = [
+            run_account_job(defs, PRODUCT_SIGNALS_JOB, account, first, last) for account in accounts
+        ]
     print(
-        f"product-signals: {first}..{last} loaded in {time.monotonic() - started:.1f}s "
-        f"from {settings.source_label}; {check_summary(result)}"
+        f"product-signals: {', '.join(accounts)} {first}..{last} loaded in "
+        f"{time.monotonic() - started:.1f}s from {settings.source_label}; "
+        + "; ".join(check_summary(result) for result in results)
     )
     return 0
 
@@ -165,8 +169,8 @@ def demo(context: DemoContext) -> list[str]:
             f"({added} rows added)"
         )
     started = time.monotonic()
-    result = run_job(
-        context.defs, PRODUCT_SIGNALS_JOB, context.first.isoformat(), context.last.isoformat()
+    result = run_account_job(
+        context.defs, PRODUCT_SIGNALS_JOB, DEFAULT_ACCOUNT, context.first, context.last
     )
     table = warehouse.table(dataset, SILVER_TABLE)
     summary = warehouse.query(
