@@ -21,10 +21,14 @@ def keys_not_null_and_unique(
     frame: pl.DataFrame,
     key_columns: Sequence[str],
     check_name: str = KEYS_CHECK,
+    not_null: Sequence[str] | None = None,
 ) -> dg.AssetCheckResult:
-    """No key column is null and no key occurs twice; a few offending keys as metadata."""
+    """No key occurs twice and none of `not_null` (default: every key column) is null; a few
+    offending keys as metadata. A key column may be null where Amazon leaves it empty (a
+    financial event without a SKU): such keys name it in neither `not_null`."""
     keys = list(key_columns)
-    null_rows = frame.filter(pl.any_horizontal(pl.col(c).is_null() for c in keys))
+    required = keys if not_null is None else list(not_null)
+    null_rows = frame.filter(pl.any_horizontal(pl.col(c).is_null() for c in required))
     repeated = frame.group_by(keys).len().filter(pl.col("len") > 1).sort("len", descending=True)
     duplicates = int(repeated["len"].sum() - repeated.height) if repeated.height else 0
     return dg.AssetCheckResult(

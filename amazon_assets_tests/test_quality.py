@@ -50,14 +50,9 @@ def test_a_null_in_any_key_column_fails(column: str) -> None:
     assert not result.passed and result.metadata["null_keys"].value == 1
 
 
-def test_seller_history_key_check_fails_on_a_repeated_row_of_its_documents() -> None:
-    """It used to run after the rows were deduplicated on its own key, so it could not fail."""
-    table = TABLES["orders"]
-    row = {column: None for column in table.schema.names()}
-    row.update(account="acme", amazon_order_id="111-1", sku="SKU-1", report_date=DAY)
-    facts = pl.DataFrame([row, row], schema=table.schema)
-    checks = {
-        result.check_name: result
+def _seller_key_check(facts: pl.DataFrame) -> dg.AssetCheckResult:
+    [result] = [
+        result
         for result in evaluate_seller_checks(
             "amazon_econ",
             "orders",
@@ -66,9 +61,26 @@ def test_seller_history_key_check_fails_on_a_repeated_row_of_its_documents() -> 
             None,
             pl.DataFrame(schema=ACCOUNTING_SCHEMA),
         )
-    }
-    assert not checks["keys_not_null_and_unique"].passed
-    assert checks["keys_not_null_and_unique"].metadata["duplicate_keys"].value == 1
+        if result.check_name == "keys_not_null_and_unique"
+    ]
+    return result
+
+
+def test_seller_history_key_check_fails_on_a_repeated_key_or_a_row_without_account_or_day() -> None:
+    table = TABLES["orders"]
+    row = {column: None for column in table.schema.names()}
+    row.update(account="acme", amazon_order_id="111-1", sku="SKU-1", report_date=DAY)
+    other = {**row, "amazon_order_id": "111-2"}
+    assert _seller_key_check(pl.DataFrame([row, other], schema=table.schema)).passed
+    repeated = _seller_key_check(pl.DataFrame([row, row], schema=table.schema))
+    assert not repeated.passed and repeated.metadata["duplicate_keys"].value == 1
+    undated = _seller_key_check(
+        pl.DataFrame([row, {**other, "report_date": None}], schema=table.schema)
+    )
+    assert not undated.passed and undated.metadata["null_keys"].value == 1
+    # A key column Amazon may leave empty is no failure (only account and day are required).
+    unsold = _seller_key_check(pl.DataFrame([row, {**other, "sku": None}], schema=table.schema))
+    assert unsold.passed
 
 
 def test_buy_box_outside_0_to_100_fails() -> None:

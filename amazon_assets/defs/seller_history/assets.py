@@ -202,6 +202,7 @@ def _silver_asset(
                 "document_rows": sum(b.document_rows for b in batches),
                 "quarantined_rows": quarantine.height,
                 "refused_rows": refused_rows(quarantine).height,
+                "repeated_key_rows_dropped": sum(b.repeated_key_rows for b in batches),
                 "preview": dg.MetadataValue.md(_preview(facts)),
             },
         )

@@ -145,7 +145,7 @@ def evaluate_seller_checks(
     """Every check of one source, for the partitions one run wrote."""
     table = TABLES[source]
     asset = _key(dataset, table.table)
-    yield keys_not_null_and_unique(asset, facts, table.key)
+    yield keys_not_null_and_unique(asset, facts, table.key, not_null=("account", "report_date"))
     yield rows_accounted_for(asset, accounting_check_name(source), accounting)
     yield no_quarantined_rows(asset, quarantine)
     if source == planner.SETTLEMENTS and summaries is not None:
