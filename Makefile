@@ -16,7 +16,7 @@ demo: $(INSTALLED)
 	$(BIN)/amazon-assets demo
 
 test: $(INSTALLED)
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 ui: $(INSTALLED)
 	$(BIN)/amazon-assets ui

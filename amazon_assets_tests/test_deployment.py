@@ -133,6 +133,7 @@ def silver_rows(home: Path, table: str, account: str) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.longest
 @pytest.mark.timeout(900)
 def test_a_running_deployment_onboards_an_account_and_keeps_every_layer_fresh(
     tmp_path: Path, postgres_database: str, processes, free_port: int

@@ -121,6 +121,7 @@ def days(first: date, last: date) -> list[date]:
 # announce a single-run backfill's partitions as one planned event per asset; what the test proves
 # lives in the sandbox, the lake, the report ledger and the warehouse, which are all real.
 @pytest.mark.slow
+@pytest.mark.longest
 @pytest.mark.timeout(900)
 def test_backfill_two_accounts_interrupted_then_resumed(
     pipeline, seller_sandbox, monkeypatch: pytest.MonkeyPatch
