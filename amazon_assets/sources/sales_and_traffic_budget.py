@@ -32,6 +32,7 @@ from datetime import date, timedelta
 from itertools import zip_longest
 
 from amazon_assets.errors import PermanentError
+from amazon_assets.sources.quotas import Clock
 from amazon_assets.sources.state import StateStore
 
 REPORT_TYPE = "GET_SALES_AND_TRAFFIC_REPORT"
@@ -40,6 +41,8 @@ SETTLING_DAYS = 7  # Amazon restates sales and traffic for about a week
 SETTLING, HISTORY = "settling", "history"
 KIOSK_ASINS_PER_QUERY = 30
 KIOSK_DAYS_PER_QUERY = 730
+_EPOCH = date(1970, 1, 1)
+_DAY_LABELS = 2_900_000  # days from 1970 that `date` can hold
 
 
 class BudgetSpent(PermanentError):
@@ -98,6 +101,17 @@ def settling_requests(
     if not data_kiosk:
         return window
     return tuple(dict.fromkeys((window[0], window[-1])))
+
+
+def purpose_of(day: date, last_day: date, days: int = SETTLING_DAYS) -> str:
+    """SETTLING for a day of the window ending `last_day`, else HISTORY."""
+    return SETTLING if (last_day - day).days < days else HISTORY
+
+
+def amazon_day(clock: Clock) -> date:
+    """The day the budget counts against: Amazon's UTC day on `clock`. On an accelerated clock
+    (the sandbox's) the date is a label of the simulated day, the same in every process."""
+    return _EPOCH + timedelta(days=int(clock.now() // 86_400) % _DAY_LABELS)
 
 
 def history_days(first_day: date, last_day: date, days: int = SETTLING_DAYS) -> tuple[date, ...]:

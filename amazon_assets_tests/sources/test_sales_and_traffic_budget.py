@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from amazon_assets.sources.quotas import Clock
 from amazon_assets.sources.sales_and_traffic_budget import (
     DAILY_REQUESTS,
     HISTORY,
@@ -15,10 +16,12 @@ from amazon_assets.sources.sales_and_traffic_budget import (
     BudgetedRequest,
     BudgetSpent,
     SalesAndTrafficBudget,
+    amazon_day,
     history_days,
     kiosk_batches,
     kiosk_queries,
     plan_day,
+    purpose_of,
     settling_requests,
     settling_window,
 )
@@ -102,3 +105,18 @@ def test_the_state_store_refuses_the_97th_request_with_one_sentence(tmp_path):
     other = SalesAndTrafficBudget(budget.store, "app-2")
     assert other.spend(day, BudgetedRequest("acct0", LAST, HISTORY)) == 1
     assert budget.spend(day + timedelta(days=1), BudgetedRequest("acct0", LAST, HISTORY)) == 1
+
+
+def test_purpose_and_the_day_counted():
+    assert purpose_of(LAST - timedelta(days=6), LAST) == SETTLING
+    assert purpose_of(LAST - timedelta(days=7), LAST) == HISTORY
+    real = Clock(1.0)
+    assert amazon_day(real) == datetime.now(UTC).date() or amazon_day(real) == (
+        datetime.now(UTC).date() + timedelta(days=1)  # midnight passed between the two reads
+    )
+
+    class Simulated(Clock):
+        def now(self) -> float:
+            return 86_400 * 3 + 5.0  # three simulated days and five seconds after the epoch
+
+    assert amazon_day(Simulated(3600.0)) == date(1970, 1, 4)
