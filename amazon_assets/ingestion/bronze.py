@@ -179,9 +179,11 @@ def write_reports(
     lake: Lake,
     first_days: Sequence[date],
     log: Callable[[str], None] = lambda message: None,
+    before_request: Callable[[date], None] | None = None,
 ) -> SourceProgress:
     """One report per window starting at each of `first_days` (newest first: when quotas bite,
-    the days users look at arrive first), each stored as it arrives; stored ones reused."""
+    the days users look at arrive first), each stored as it arrives; stored ones reused.
+    `before_request(day)` runs before each report is requested (a budget may refuse it)."""
     account = sp_api.account
     prefix = spec.lake_prefix(account)
     progress = SourceProgress()
@@ -198,6 +200,8 @@ def write_reports(
         ):
             progress.skipped += 1
             continue
+        if before_request is not None:
+            before_request(start)
         result = sp_api.fetch_report(
             spec.report_type, start, end, dict(spec.report_options), complete=False
         )

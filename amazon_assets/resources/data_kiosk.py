@@ -17,7 +17,13 @@ from datetime import UTC, date, datetime
 
 from sp_api.api import DataKiosk
 
-from amazon_assets.resources.sp_api import POLL_INTERVALS, SpApiError, SpApiResource, _Session
+from amazon_assets.resources.sp_api import (
+    DOWNLOAD_ATTEMPTS,
+    POLL_INTERVALS,
+    SpApiError,
+    SpApiResource,
+    _Session,
+)
 from amazon_assets.sources.quotas import ReportDeadline
 
 DATASET = "analytics_salesAndTraffic_2024_04_24"
@@ -82,7 +88,7 @@ class KioskResult:
     query_id: str
     status: str  # DONE | CANCELLED
     document_id: str | None
-    body: bytes = field(repr=False)
+    body: bytes = field(repr=False)  # JSONL as downloaded
     asins: tuple[str, ...]
     data_start: date
     data_end: date
@@ -152,11 +158,19 @@ def fetch_trends(
 
 
 def _download(session: _Session, client: DataKiosk, document_id: str | None) -> bytes:
-    """The document's bytes as served: gzip stays gzip (Amazon says so in Content-Encoding)."""
+    """The document's bytes (HTTP clients undo the gzip Amazon names in Content-Encoding); a
+    fresh presigned URL for each attempt, since one lives five minutes."""
     if not document_id:
         return b""
-    answer = session.call("getDocument", client.get_document, document_id, require="documentUrl")
-    assert answer is not None
-    with session.downloader.stream("GET", answer.payload["documentUrl"]) as response:
-        response.raise_for_status()
-        return b"".join(response.iter_raw())
+    for _ in range(DOWNLOAD_ATTEMPTS):
+        answer = session.call(
+            "getDocument", client.get_document, document_id, require="documentUrl"
+        )
+        assert answer is not None
+        body = session._get(answer.payload["documentUrl"])
+        if body is not None:
+            return body
+    raise SpApiError(
+        f"Data Kiosk document {document_id} could not be downloaded in {DOWNLOAD_ATTEMPTS} "
+        "attempts (the download link had expired each time); retry later."
+    )

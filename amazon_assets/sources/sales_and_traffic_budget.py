@@ -26,7 +26,7 @@ spends from the same 96, and one over the cap is refused with one sentence (`Bud
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import zip_longest
@@ -39,6 +39,7 @@ REPORT_TYPE = "GET_SALES_AND_TRAFFIC_REPORT"
 DAILY_REQUESTS = 96  # one per 15 minutes, per application
 SETTLING_DAYS = 7  # Amazon restates sales and traffic for about a week
 SETTLING, HISTORY = "settling", "history"
+HISTORY_ROUND_DAYS = 7  # history days of one account requested before the next account's turn
 KIOSK_ASINS_PER_QUERY = 30
 KIOSK_DAYS_PER_QUERY = 730
 _EPOCH = date(1970, 1, 1)
@@ -141,6 +142,31 @@ def plan_day(
         settling_left_out=max(0, len(settling) - left),
         history_left_out=len(history) - max(0, left - len(settling)),
     )
+
+
+def request_order(
+    days_by_account: Mapping[str, Sequence[date]],
+    last_day: date,
+    round_days: int = HISTORY_ROUND_DAYS,
+    settling_days: int = SETTLING_DAYS,
+) -> list[tuple[str, tuple[date, ...]]]:
+    """The order a run requests its (account, days) in, as `plan_day` spends a budget: every
+    account's settling days first, then history in rounds of `round_days` days per account
+    (newest first), round-robin across accounts, so no account's history waits for another's."""
+    settling, history = [], []
+    for account, days in days_by_account.items():
+        newest_first = sorted(days, reverse=True)
+        window = tuple(
+            d for d in newest_first if purpose_of(d, last_day, settling_days) == SETTLING
+        )
+        older = [d for d in newest_first if d not in window]
+        if window:
+            settling.append((account, window))
+        history.append(
+            [(account, tuple(older[i : i + round_days])) for i in range(0, len(older), round_days)]
+        )
+    rounds = [group for turn in zip_longest(*history) for group in turn if group is not None]
+    return settling + rounds
 
 
 def kiosk_queries(asins: int, days: int) -> int:

@@ -24,7 +24,14 @@ from amazon_assets.defs.business_reports.checks import sku_sums_within_document_
 from amazon_assets.defs.business_reports.commands import BUSINESS_REPORTS_JOB
 from amazon_assets.defs.business_reports.spec import BUSINESS_REPORTS
 from amazon_assets.partitions import partition_key, register_account
-from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
+from amazon_assets.settings import DEFAULT_ACCOUNT, SANDBOX_CLIENT_ID, Settings
+from amazon_assets.sources.quotas import Clock
+from amazon_assets.sources.sales_and_traffic_budget import (
+    BudgetedRequest,
+    SalesAndTrafficBudget,
+    amazon_day,
+)
+from amazon_assets.sources.state import open_state_store
 from amazon_assets_tests.test_cli import REPO_ROOT, amazon_assets, clean_env
 
 YESTERDAY = date.today() - timedelta(days=1)
@@ -274,3 +281,43 @@ def test_a_backfill_killed_mid_way_resumes_without_fetching_a_document_twice(
         truth = sandbox.marketplace.sales_and_traffic(DEFAULT_ACCOUNT, day)
         count, _, units = loaded[day]
         assert count > 0 and units == truth["units_ordered"].sum()
+
+
+def test_the_apps_96_a_day_are_counted_shown_and_never_exceeded(
+    amazon_home: Path, sandbox_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each report is counted against the app's day before it is requested; budget used and
+    left are the bronze step's metadata; when other work spent the day, the run stops with one
+    sentence before any createReport, and Dagster does not retry it."""
+    sandbox = sandbox_factory(speed=60.0)  # a simulated day is 24 real minutes
+    monkeypatch.setenv("SP_API_ENDPOINT", sandbox.url)
+    monkeypatch.setenv("SP_API_LWA_TOKEN_URL", sandbox.token_url)
+    monkeypatch.setenv("AMAZON_ASSETS_SANDBOX_SPEED", "60")
+    monkeypatch.setenv("AMAZON_ASSETS_START_DATE", (YESTERDAY - timedelta(days=40)).isoformat())
+    settings = Settings.from_env()
+    defs = build_definitions(settings)
+
+    result = run_days(defs, DAYS[-1], DAYS[-1])
+    [bronze] = [
+        m.metadata for m in result.asset_materializations_for_node("bronze__business_reports")
+    ]
+    assert bronze["sales_and_traffic_budget_used"].value == 1
+    assert bronze["sales_and_traffic_budget_left"].value == 95
+    assert bronze["sales_and_traffic_budget_settling"].value == 1
+
+    # Other runs of the app spent today's (and, should midnight pass, tomorrow's) requests.
+    budget = SalesAndTrafficBudget(
+        open_state_store(settings.state_location), f"{sandbox.url}|{SANDBOX_CLIENT_ID}"
+    )
+    today = amazon_day(Clock(60.0))
+    for day in (today, today + timedelta(days=1)):
+        while budget.used(day) < 96:
+            budget.spend(day, BudgetedRequest("another-seller", WEEK[0], "history"))
+    refused = run_days(defs, DAYS[0], DAYS[0], raise_on_error=False)
+    assert not refused.success
+    assert sandbox.calls("createReport") == 1
+    [failure] = [e for e in refused.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.event_specific_data.user_failure_data.description
+    assert "96 GET_SALES_AND_TRAFFIC_REPORT requests" in message and "waits for" in message
+    retries = [e for e in refused.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert retries == []

@@ -22,6 +22,7 @@ from amazon_assets.sources.sales_and_traffic_budget import (
     kiosk_queries,
     plan_day,
     purpose_of,
+    request_order,
     settling_requests,
     settling_window,
 )
@@ -120,3 +121,14 @@ def test_purpose_and_the_day_counted():
             return 86_400 * 3 + 5.0  # three simulated days and five seconds after the epoch
 
     assert amazon_day(Simulated(3600.0)) == date(1970, 1, 4)
+
+
+def test_a_run_requests_settling_days_first_then_history_round_robin():
+    days = [LAST - timedelta(days=i) for i in range(20)]
+    order = request_order({"a": days, "b": days[:10]}, LAST)
+    assert order[0] == ("a", tuple(days[:7])) and order[1] == ("b", tuple(days[:7]))
+    assert order[2:] == [
+        ("a", tuple(days[7:14])),
+        ("b", tuple(days[7:10])),
+        ("a", tuple(days[14:20])),
+    ]

@@ -2,7 +2,7 @@
 facts, per seller account and day (spec: `defs/business_reports/spec.py`)."""
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import polars as pl
@@ -19,9 +19,29 @@ from amazon_assets.parsers.sales_and_traffic import parse_sales_and_traffic
 from amazon_assets.partitions import days_of_accounts
 from amazon_assets.resources.lake import LakeResource
 from amazon_assets.resources.sp_api import SpApiResource
+from amazon_assets.sources.quotas import Clock
 from amazon_assets.sources.refusals import refusals_fail_permanently
+from amazon_assets.sources.sales_and_traffic_budget import (
+    BudgetedRequest,
+    SalesAndTrafficBudget,
+    amazon_day,
+    purpose_of,
+    request_order,
+)
+from amazon_assets.sources.state import open_state_store
 
 SPEC = BUSINESS_REPORTS
+
+
+def app_budget(sp_api: SpApiResource) -> SalesAndTrafficBudget | None:
+    """The app's shared GET_SALES_AND_TRAFFIC_REPORT budget (per endpoint and LWA app), or None
+    for a client that does not pace itself (benchmarks against a sandbox without quotas)."""
+    if not sp_api.pace_requests:
+        return None
+    application = f"{sp_api.endpoint.rstrip('/')}|{sp_api.client_id}"
+    return SalesAndTrafficBudget(open_state_store(sp_api.state_path), application)
+
+
 PARTITION_EXPR = {"account": "account", "day": "report_date"}
 
 
@@ -49,9 +69,24 @@ def build_business_report_assets(
         store = lake.lake()
         totals = SourceProgress()
         accounts = days_of_accounts(context.partition_keys)
-        for account, days in accounts.items():
+        budget = app_budget(sp_api)
+        clock = Clock(sp_api.clock_speed)
+        last_day = datetime.now(UTC).date() - timedelta(days=1)
+        # Settling windows first, then history round-robin across accounts (the budget's order).
+        for account, days in request_order(accounts, last_day):
+
+            def spend(day: date, account: str = account) -> None:
+                if budget is not None:
+                    purpose = purpose_of(day, last_day)
+                    budget.spend(amazon_day(clock), BudgetedRequest(account, day, purpose))
+
             progress = write_reports(
-                SPEC, sp_api.for_account(account), store, days, log=context.log.info
+                SPEC,
+                sp_api.for_account(account),
+                store,
+                days,
+                log=context.log.info,
+                before_request=spend,
             )
             totals.add(progress)
         return dg.MaterializeResult(
@@ -59,6 +94,7 @@ def build_business_report_assets(
                 "source": sp_api.source_label,
                 "accounts": dg.MetadataValue.text(", ".join(accounts)),
                 **totals.metadata(),
+                **(budget.metadata(amazon_day(clock)) if budget is not None else {}),
             }
         )
 
