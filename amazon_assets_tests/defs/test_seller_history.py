@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sqlite3
 from collections.abc import Callable
@@ -16,7 +15,12 @@ import duckdb
 import polars as pl
 import pytest
 
-from amazon_assets.commands import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from amazon_assets.cli import prepare_dagster_home
+from amazon_assets.commands import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    EVENT_BATCH_SIZE,
+)
 from amazon_assets.definitions import build_definitions
 from amazon_assets.defs.seller_history import source_job_name
 from amazon_assets.defs.seller_history.assets import FETCH, MODE_TAG
@@ -57,6 +61,7 @@ def pipeline(amazon_home: Path, seller_sandbox: SandboxServer, monkeypatch: pyte
     monkeypatch.setenv("SP_API_LWA_TOKEN_URL", seller_sandbox.token_url)
     monkeypatch.setenv("AMAZON_ASSETS_SANDBOX_SPEED", str(seller_sandbox.config.speed))
     settings = Settings.from_env()
+    prepare_dagster_home(settings)  # the embedded instance the commands use
     with dg.DagsterInstance.get() as instance:
         instance.add_dynamic_partitions(ACCOUNTS.name, list(ACCOUNT_NAMES))
     return settings, seller_definitions(settings)
@@ -68,12 +73,9 @@ def run(
     first: date,
     last: date,
     job: str = SELLER_HISTORY_JOB,
-    instance: dg.DagsterInstance | None = None,
     **tags: str,
 ) -> dg.ExecuteInProcessResult:
-    with contextlib.ExitStack() as stack:
-        if instance is None:
-            instance = stack.enter_context(dg.DagsterInstance.get())
+    with dg.DagsterInstance.get() as instance:
         return defs.resolve_job_def(job).execute_in_process(
             instance=instance,
             tags={
@@ -115,11 +117,10 @@ def days(first: date, last: date) -> list[date]:
 
 
 # Dagster stores one event per asset and (account, day) partition: 18 months of 15 assets is
-# ~8,000 materializations a run, about 25 ms each in the embedded SQLite event log and no faster
-# in PostgreSQL's (measured), plus as many "planned" events when the run starts. The backfill test
-# therefore keeps its runs' events in Dagster's in-memory instance (~5 ms an event) and has Dagster
-# announce a single-run backfill's partitions as one planned event per asset; what the test proves
-# lives in the sandbox, the lake, the report ledger and the warehouse, which are all real.
+# ~8,000 materializations a run, plus as many "planned" events when the run starts. The runs use
+# the embedded instance the commands use (`prepare_dagster_home`): its event log stores a batch of
+# materializations at once (DAGSTER_EVENT_BATCH_SIZE, amazon_assets.event_log), and Dagster
+# announces a single-run backfill's partitions as one planned event per asset.
 @pytest.mark.slow
 @pytest.mark.longest
 @pytest.mark.timeout(900)
@@ -131,8 +132,7 @@ def test_backfill_two_accounts_interrupted_then_resumed(
     settings, defs = pipeline
     first = history_start(date.today())
     monkeypatch.setenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(ACCOUNTS.name, list(ACCOUNT_NAMES))
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
     truth = seller_sandbox.seller_history
     plan = planner.plan_requests(planner.SOURCES, first, YESTERDAY)
     reports = [r for r in plan if planner.SOURCES[r.source].serving == planner.REPORT]
@@ -140,9 +140,9 @@ def test_backfill_two_accounts_interrupted_then_resumed(
 
     # Interrupt: Amazon ends each orders report FATAL, twice (the client retries once).
     seller_sandbox.faults.next_report_outcome(ORDERS_TYPE, "FATAL", times=2 * len(orders))
-    interrupted = run(defs, "default", first, YESTERDAY, instance=instance)
+    interrupted = run(defs, "default", first, YESTERDAY)
     assert not interrupted.success
-    resumed = run(defs, "default", first, YESTERDAY, instance=instance)
+    resumed = run(defs, "default", first, YESTERDAY)
     assert resumed.success
     bronze = {
         m.asset_key.path[-1]: m.metadata
@@ -150,7 +150,7 @@ def test_backfill_two_accounts_interrupted_then_resumed(
     }
     assert bronze["orders"]["documents_fetched"].value == len(orders)
     assert bronze["inventory_ledger"]["already_in_bronze"].value > 0
-    eu = run(defs, "eu", first, YESTERDAY, instance=instance)
+    eu = run(defs, "eu", first, YESTERDAY)
     assert eu.success
 
     # The report ledger: each window completed by exactly one report per account; the only
