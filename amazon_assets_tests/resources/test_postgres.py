@@ -1,5 +1,8 @@
 """The PostgreSQL warehouse IO manager against the real PostgreSQL server of this machine."""
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -183,6 +186,54 @@ def test_a_failed_write_leaves_the_day_as_it_was(resources, mart) -> None:
     )
     assert not result.success
     assert _per_day(mart) == {date(2026, 1, 7): 2}  # the delete rolled back with the COPY
+
+
+# A write whose process stops, for the parent to kill it, once the day is deleted and before the
+# COPY (the mart's type handler runs between the two, in the same transaction).
+_KILLED_MID_REPLACE = """
+import sys, time
+import dagster as dg
+import polars as pl
+from amazon_assets.resources.postgres import PostgresMartTypeHandler, PostgresWarehouseIOManager
+from amazon_assets_tests.resources.test_postgres import _fact, _rows
+
+class PausedAfterDelete(PostgresMartTypeHandler):
+    def handle_output(self, context, table_slice, obj, connection):
+        print("deleted", flush=True)
+        time.sleep(600)
+
+class PausingIOManager(PostgresWarehouseIOManager):
+    def create_io_manager(self, context):
+        manager = super().create_io_manager(context)
+        publisher = manager._handlers_by_type[pl.DataFrame].publisher
+        manager._handlers_by_type[pl.DataFrame] = PausedAfterDelete(publisher)
+        return manager
+
+dg.materialize(
+    [_fact({"2026-01-07": _rows("2026-01-07", ["S9"])})],
+    partition_key="2026-01-07",
+    resources={"io_manager": PausingIOManager(database_url=sys.argv[1])},
+)
+"""
+
+
+def test_a_process_killed_mid_replace_leaves_the_day_as_it_was(
+    resources, mart, postgres_database: str, processes
+) -> None:
+    dg.materialize(
+        [_fact({"2026-01-07": _rows("2026-01-07", ["S1", "S2"])})],
+        partition_key="2026-01-07",
+        resources=resources,
+    )
+    writer = processes(
+        [sys.executable, "-c", _KILLED_MID_REPLACE, postgres_database],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout is not None and writer.stdout.readline().strip() == "deleted"
+    writer.send_signal(signal.SIGKILL)
+    assert writer.wait(timeout=60) == -signal.SIGKILL
+    assert _per_day(mart) == {date(2026, 1, 7): 2}
 
 
 def test_postgres_types() -> None:
