@@ -53,6 +53,8 @@ SANDBOX_APPLICATION_ID = "amzn1.sp.solution.sandbox"  # the SP-API app id of its
 DEFAULT_ACCOUNT = "default"
 DEFAULT_SANDBOX_PORT = 8765
 DEFAULT_SANDBOX_SPEED = 900.0  # 15 Amazon minutes per real second: the demo takes minutes
+# A re-run reuses documents fetched this many real minutes ago (a crash's re-run, not a refresh).
+DEFAULT_REUSE_MINUTES = 10.0
 EXECUTORS = ("default", "in_process", "celery", "k8s")
 # When the ranker retrains (UTC), once that day's labels and features have landed: Mondays.
 DEFAULT_RANKER_RETRAIN_CRON = "0 6 * * 1"
@@ -200,6 +202,7 @@ class Settings:
     # Sales-and-traffic history through Data Kiosk (the app has the Brand Analytics role);
     # off: every history day is one GET_SALES_AND_TRAFFIC_REPORT of the app's 96 a day.
     data_kiosk: bool = False
+    reuse_minutes: float = DEFAULT_REUSE_MINUTES  # AMAZON_ASSETS_REUSE_MINUTES
     ranker_retrain_cron: str = DEFAULT_RANKER_RETRAIN_CRON
     alerts_webhook_url: str | None = None
     slack_webhook_url: str | None = None
@@ -348,6 +351,7 @@ class Settings:
             start_date=_date(env, "AMAZON_ASSETS_START_DATE"),
             ads_lookback_days=_int(env, "AMAZON_ASSETS_ADS_LOOKBACK_DAYS", 30, 1, 95),
             data_kiosk=_int(env, "AMAZON_ASSETS_DATA_KIOSK", 0, 0, 1) == 1,
+            reuse_minutes=_float(env, "AMAZON_ASSETS_REUSE_MINUTES", DEFAULT_REUSE_MINUTES),
             ranker_retrain_cron=_cron(
                 env, "AMAZON_ASSETS_RANKER_RETRAIN_CRON", DEFAULT_RANKER_RETRAIN_CRON
             ),

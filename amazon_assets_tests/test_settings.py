@@ -57,6 +57,7 @@ def test_real_credentials_use_amazon_endpoints(tmp_path: Path) -> None:
         ({"AMAZON_ASSETS_SANDBOX_PORT": "99999"}, "AMAZON_ASSETS_SANDBOX_PORT"),
         ({"AMAZON_ASSETS_START_DATE": "01/02/2025"}, "AMAZON_ASSETS_START_DATE"),
         ({"AMAZON_ASSETS_ADS_LOOKBACK_DAYS": "120"}, "AMAZON_ASSETS_ADS_LOOKBACK_DAYS"),
+        ({"AMAZON_ASSETS_REUSE_MINUTES": "soon"}, "AMAZON_ASSETS_REUSE_MINUTES"),
         ({"ALERTS_WEBHOOK_URL": "hooks.example.com/x"}, "ALERTS_WEBHOOK_URL"),
         ({"SLACK_WEBHOOK_URL": "slack"}, "SLACK_WEBHOOK_URL"),
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),

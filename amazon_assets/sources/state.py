@@ -1,4 +1,4 @@
-"""Persistent client state: quota buckets and the ledger of requested reports.
+"""Persistent client state: quota buckets, the ledger of requested reports, Finances pages.
 
 Both survive process restarts and are shared by every process that points at the same store:
 a SQLite file (the embedded default, `StateStore`, one machine) or a PostgreSQL database
@@ -20,6 +20,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,6 +62,14 @@ CREATE TABLE IF NOT EXISTS sales_and_traffic_budget (
     purpose TEXT NOT NULL,
     requests INTEGER NOT NULL,
     PRIMARY KEY (application, day, account, purpose)
+);
+CREATE TABLE IF NOT EXISTS finance_pages (
+    window_key TEXT NOT NULL,
+    page INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    next_token TEXT,
+    fetched_at REAL NOT NULL,
+    PRIMARY KEY (window_key, page)
 );
 CREATE TABLE IF NOT EXISTS provider_spend (
     provider TEXT NOT NULL,
@@ -424,6 +433,20 @@ class StateStore:
                 for report_id in report_ids
             )
 
+    def recent_report(
+        self, request: ReportRequest, since: float, clock: Clock
+    ) -> LedgerEntry | None:
+        """The newest report of this request completed at `since` (simulated seconds) or later:
+        a run after a crash reuses its document instead of requesting the report again."""
+        with self._connect() as connection:
+            row = connection.execute(
+                "SELECT report_id, status, created_at, clock_speed, finished_at, document_id "
+                "FROM report_ledger WHERE ledger_key = ? AND status = ? AND finished_at >= ? "
+                f"AND clock_speed = ? ORDER BY finished_at DESC, {self._SEQUENCE} DESC LIMIT 1",
+                (request.key, COMPLETED, since, clock.speed),
+            ).fetchone()
+        return LedgerEntry(*row) if row else None
+
     def report_history(self, request: ReportRequest) -> list[LedgerEntry]:
         """Every report ever requested for this request, oldest first."""
         with self._connect() as connection:
@@ -467,6 +490,49 @@ class StateStore:
                 (application, day),
             ).fetchall()
         return {(account, purpose): int(n) for account, purpose, n in rows}
+
+    # -- Finances pages of a window still being listed ---------------------------------------
+
+    def record_page(
+        self, window_key: str, page: int, payload: Mapping[str, Any], next_token: str | None
+    ) -> None:
+        """Keep one listFinancialEvents page and the token of the next the moment it arrives."""
+        with self._write() as connection:
+            connection.execute(
+                "INSERT INTO finance_pages (window_key, page, payload, next_token, fetched_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (window_key, page) DO UPDATE SET "
+                "payload = excluded.payload, next_token = excluded.next_token, "
+                "fetched_at = excluded.fetched_at",
+                (
+                    window_key,
+                    page,
+                    json.dumps(payload, separators=(",", ":")),
+                    next_token,
+                    time.time(),
+                ),
+            )
+
+    def recorded_pages(
+        self, window_key: str, since: float
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The window's pages in order and the token of the page after them, when the last one
+        was fetched at `since` (wall seconds) or later; older pages are dropped (the listing
+        starts over). ([], None) when there are none."""
+        with self._write() as connection:
+            rows = connection.execute(
+                "SELECT payload, next_token, fetched_at FROM finance_pages WHERE window_key = ? "
+                "ORDER BY page",
+                (window_key,),
+            ).fetchall()
+            if rows and rows[-1][2] >= since:
+                return [json.loads(payload) for payload, _, _ in rows], rows[-1][1]
+            connection.execute("DELETE FROM finance_pages WHERE window_key = ?", (window_key,))
+        return [], None
+
+    def forget_pages(self, window_key: str) -> None:
+        """Drop a window's pages once the document holding them is stored."""
+        with self._write() as connection:
+            connection.execute("DELETE FROM finance_pages WHERE window_key = ?", (window_key,))
 
     # -- providers' daily spending and competitive reports ------------------------------------
 
@@ -565,6 +631,14 @@ CREATE TABLE IF NOT EXISTS {_POSTGRES_SCHEMA}.sales_and_traffic_budget (
     purpose TEXT NOT NULL,
     requests INTEGER NOT NULL,
     PRIMARY KEY (application, day, account, purpose)
+);
+CREATE TABLE IF NOT EXISTS {_POSTGRES_SCHEMA}.finance_pages (
+    window_key TEXT NOT NULL,
+    page INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    next_token TEXT,
+    fetched_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (window_key, page)
 );
 CREATE TABLE IF NOT EXISTS {_POSTGRES_SCHEMA}.provider_spend (
     provider TEXT NOT NULL,
