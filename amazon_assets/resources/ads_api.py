@@ -15,12 +15,10 @@ import logging
 import re
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import dagster as dg
 import httpx
@@ -30,16 +28,15 @@ from ad_api.api.sp import AdGroupsV3, CampaignsV3, KeywordsV3, TargetsV3
 from ad_api.base import ApiResponse, Client
 from ad_api.base.exceptions import AdvertisingApiException
 
+from amazon_assets.resources.amazon_client import ClientSession
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings, env_suffix
 from amazon_assets.sources.marketplaces import MARKETPLACES
 from amazon_assets.sources.quotas import (
     MIN_REAL_REPORT_WAIT_SECONDS,
-    Clock,
     Quota,
-    ReportDeadline,
     client_quota,
 )
-from amazon_assets.sources.refusals import api_refusal, login_refusal, missing_credential
+from amazon_assets.sources.refusals import api_refusal, login_refusal
 from amazon_assets.sources.retry import (
     TRANSIENT_STATUSES,
     account_refresh_token,
@@ -50,14 +47,12 @@ from amazon_assets.sources.retry import (
     masked_secrets,
     quiet_loggers,
     redact,
-    resolve_login,
 )
 from amazon_assets.sources.state import (
     COMPLETED,
     FATAL,
     FORGOTTEN,
     ReportRequest,
-    open_state_store,
 )
 
 log = logging.getLogger(__name__)
@@ -294,15 +289,25 @@ class AdsApiResource(dg.ConfigurableResource):
             return session.list_entities(entity)
 
     def fetch_report(
-        self, report_type_id: str, day_start: date, day_end: date, *, complete: bool = True
+        self,
+        report_type_id: str,
+        day_start: date,
+        day_end: date,
+        *,
+        complete: bool = True,
+        reuse_since: datetime | None = None,
     ) -> AdsReportResult:
         """Request (or resume), wait for and download one DAILY report.
 
         With `complete=False` the ledger keeps the report open until `complete_reports`, so a
         run that fails after downloading resumes the same report instead of creating another.
+        With `reuse_since`, a report completed since then is downloaded again instead of
+        requested again (`sources.reuse`).
         """
         with _Session(self) as session:
-            return session.fetch(report_type_id, day_start, day_end, complete=complete)
+            return session.fetch(
+                report_type_id, day_start, day_end, complete=complete, reuse_since=reuse_since
+            )
 
     def complete_reports(self, report_ids: Iterable[str]) -> None:
         """Close ledger entries once their files are stored (see `fetch_report`)."""
@@ -310,27 +315,18 @@ class AdsApiResource(dg.ConfigurableResource):
             session.store.complete_reports(session.endpoint, list(report_ids), session.clock)
 
 
-class _Session:
-    """One resource call: the login, counters, pacing and the shared state file."""
+class _Session(ClientSession):
+    """One resource call on the shared client core (resources/amazon_client): its own login
+    (the library has none to share), pacing and the Ads report lifecycle."""
+
+    resource: AdsApiResource
 
     def __init__(self, resource: AdsApiResource) -> None:
-        quiet_loggers(_QUIET_LOGGERS)
-        self.resource = resource
-        self.clock = Clock(resource.clock_speed)
-        self.store = open_state_store(resource.state_path)
-        self.requests: Counter[str] = Counter()
-        self.refresh_token, self.client_id, self.client_secret, self.from_vault = resolve_login(
-            resource, missing_credential(resource.account), "ADS_API"
-        )
-        self.endpoint = resource.endpoint.rstrip("/")
-        self.host = urlsplit(self.endpoint).netloc
+        super().__init__(resource, "ADS_API", _QUIET_LOGGERS)
         self.http = httpx.Client(timeout=resource.request_timeout_seconds, follow_redirects=True)
         self._profile_id: int | None = None
 
-    def __enter__(self) -> _Session:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
+    def close(self) -> None:
         self.http.close()
 
     # -- secrets and login ---------------------------------------------------------------------
@@ -555,20 +551,10 @@ class _Session:
             report_options={"columns": ",".join(ADS_REPORT_COLUMNS[report_type_id])},
         )
 
-    def open_or_create(self, request: ReportRequest) -> str:
-        """The open report of this request from the ledger, else a new (or named) one; atomic
-        across processes (`StateStore.report_lock`)."""
-        with self.store.report_lock(request):
-            entry = self.store.open_report(request)
-            if entry is not None:
-                if (
-                    entry.clock_speed == self.clock.speed
-                    and self.clock.now() - entry.created_at < RESUME_SECONDS
-                ):
-                    log.info("Resuming %s report %s", request.report_type, entry.report_id)
-                    return entry.report_id
-                self.store.finish_report(request, entry.report_id, FORGOTTEN, self.clock)
-            return self.create(request)
+    def open_report(self, request: ReportRequest, reuse_since: datetime | None = None) -> str:
+        """The ledger's report of this request, else a new (or named) one
+        (`ClientSession.open_or_create`)."""
+        return self.open_or_create(request, self.create, RESUME_SECONDS, reuse_since)[0]
 
     def create(self, request: ReportRequest) -> str:
         """Create the report (a 425 names the identical one) and record its id."""
@@ -601,44 +587,41 @@ class _Session:
 
     def wait(self, request: ReportRequest, report_id: str) -> dict | None:
         """Poll until COMPLETED or FAILED; None when the server does not know the report."""
-        deadline = ReportDeadline(
-            self.clock,
-            self.resource.report_timeout_seconds,
-            self.resource.min_real_report_wait_seconds,
-        )
-        for polls in range(10**6):
+
+        def get() -> dict | None:
             answer = self.call(
                 "adsGetReport",
                 lambda: self.client(Reports).get_report,
                 report_id,
                 passthrough=(404,),
             )
-            if isinstance(answer, AdvertisingApiException):
-                return None
-            report = dict(answer.payload)
-            if report.get("status") in ("COMPLETED", "FAILED"):
-                return report
-            interval = POLL_INTERVALS[min(polls, len(POLL_INTERVALS) - 1)]
-            if deadline.passed_after(interval):
-                raise AdsApiError(
-                    f"{request.report_type} report {report_id} is still {report.get('status')} "
-                    f"after {self.resource.report_timeout_seconds / 3600:g} hours; the next run "
-                    "resumes polling it."
-                )
-            self.clock.sleep(interval)
-        raise AssertionError("unreachable")
+            return None if isinstance(answer, AdvertisingApiException) else dict(answer.payload)
+
+        def still_running(report: dict) -> Exception:
+            return AdsApiError(
+                f"{request.report_type} report {report_id} is still {report.get('status')} "
+                f"after {self.resource.report_timeout_seconds / 3600:g} hours; the next run "
+                "resumes polling it."
+            )
+
+        return self.poll(get, ("COMPLETED", "FAILED"), "status", POLL_INTERVALS, still_running)
 
     def fetch(
-        self, report_type_id: str, day_start: date, day_end: date, complete: bool
+        self,
+        report_type_id: str,
+        day_start: date,
+        day_end: date,
+        complete: bool,
+        reuse_since: datetime | None = None,
     ) -> AdsReportResult:
-        """Resume or create, wait for and download one report."""
+        """Resume, reuse or create, wait for and download one report."""
         request = self.ledger_request(report_type_id, day_start, day_end)
-        report_id = self.open_or_create(request)
+        report_id = self.open_report(request, reuse_since)
         report = self.wait(request, report_id)
         if report is None:
             log.info("Report %s is unknown to the server; requesting it again", report_id)
             self.store.finish_report(request, report_id, FORGOTTEN, self.clock)
-            report_id = self.open_or_create(request)
+            report_id = self.open_report(request)
             report = self.wait(request, report_id)
             if report is None:
                 raise AdsApiError(f"The Ads API lost report {report_id} it just created.")
@@ -681,24 +664,8 @@ class _Session:
 
     def _get(self, url: str) -> bytes | None:
         """GET a presigned URL without Ads API auth; None when the link is refused (expired)."""
-        for attempt in range(1, self.resource.max_attempts + 1):
-            self.requests["adsDownload"] += 1
-            try:
-                response = self.http.get(url)
-            except httpx.TransportError as error:
-                reason = type(error).__name__
-            else:
-                if response.status_code == 200:
-                    return response.content
-                if response.status_code in (401, 403):
-                    return None
-                if response.status_code not in TRANSIENT_STATUSES:
-                    raise AdsApiError(
-                        f"Downloading a report file answered HTTP {response.status_code}."
-                    )
-                reason = f"HTTP {response.status_code}"
-            self._pause("adsDownload", reason, attempt)
-        raise AssertionError("unreachable")
+        response = self.get_presigned(self.http, url, "adsDownload", _download_refused, self._pause)
+        return None if response is None else response.content
 
 
 def _lwa_error(response: httpx.Response) -> tuple[str | None, str]:
@@ -720,3 +687,7 @@ def _detail(error: AdvertisingApiException) -> str:
     if isinstance(body, bytes):
         return body.decode("utf-8", "replace")[:300]
     return str(body)[:300]
+
+
+def _download_refused(status: int) -> AdsApiError:
+    return AdsApiError(f"Downloading a report file answered HTTP {status}.")

@@ -16,7 +16,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,21 +38,25 @@ from sp_api.base.exceptions import (
     SellingApiRequestThrottledException,
 )
 
-from amazon_assets.settings import DEFAULT_ACCOUNT, US_MARKETPLACE_ID, Settings, env_suffix
+from amazon_assets.resources.amazon_client import ClientSession
+from amazon_assets.settings import (
+    DEFAULT_ACCOUNT,
+    DEFAULT_REUSE_MINUTES,
+    US_MARKETPLACE_ID,
+    Settings,
+    env_suffix,
+)
 from amazon_assets.sources.quotas import (
     MIN_REAL_REPORT_WAIT_SECONDS,
     REPORT_TYPE_QUOTAS,
     SP_API_QUOTAS,
-    Clock,
     Quota,
-    ReportDeadline,
     client_quota,
 )
 from amazon_assets.sources.refusals import (
     UNAUTHORIZED_CODES,
     api_refusal,
     login_refusal,
-    missing_credential,
 )
 from amazon_assets.sources.retry import (
     TRANSIENT_STATUSES,
@@ -64,7 +68,6 @@ from amazon_assets.sources.retry import (
     masked_secrets,
     quiet_loggers,
     redact,
-    resolve_login,
 )
 from amazon_assets.sources.signals import (
     CATALOG_INCLUDED_DATA,
@@ -77,9 +80,7 @@ from amazon_assets.sources.state import (
     COMPLETED,
     FATAL,
     FORGOTTEN,
-    LedgerEntry,
     ReportRequest,
-    open_state_store,
 )
 
 log = logging.getLogger(__name__)
@@ -304,6 +305,9 @@ class SpApiResource(dg.ConfigurableResource):
     report_timeout_seconds: float = 4 * 3600.0
     min_real_report_wait_seconds: float = MIN_REAL_REPORT_WAIT_SECONDS
     pace_requests: bool = True  # off only for benchmarks against a sandbox without quotas
+    # Finances pages recorded this many real minutes ago are resumed after a crash (the
+    # default of `reuse_since`, AMAZON_ASSETS_REUSE_MINUTES).
+    reuse_minutes: float = DEFAULT_REUSE_MINUTES
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
         return masked_secrets(super().__repr_args__())
@@ -333,6 +337,7 @@ class SpApiResource(dg.ConfigurableResource):
             state_path=settings.state_location,
             clock_speed=settings.clock_speed_of(api),
             source_label=api.source_label,
+            reuse_minutes=settings.reuse_minutes,
             **credentials,
         )
 
@@ -351,16 +356,24 @@ class SpApiResource(dg.ConfigurableResource):
         report_options: dict[str, str] | None = None,
         *,
         complete: bool = True,
+        reuse_since: datetime | None = None,
     ) -> ReportResult:
         """Request (or resume), wait for and download one report.
 
         With `complete=False` the ledger keeps the report open until `complete_reports`: a
         multi-day run that fails on a later day re-downloads the earlier days' documents on
-        retry instead of spending createReport quota on them again.
+        retry instead of spending createReport quota on them again. With `reuse_since`, a report
+        of the same request completed since then is downloaded again instead of requested again
+        (a re-run after a crash; `sources.reuse.reuse_since` says when for a run).
         """
         with _Session(self) as session:
             return session.fetch(
-                report_type, data_start, data_end, report_options or {}, complete=complete
+                report_type,
+                data_start,
+                data_end,
+                report_options or {},
+                complete=complete,
+                reuse_since=reuse_since,
             )
 
     def complete_reports(self, report_ids: Iterable[str]) -> None:
@@ -380,7 +393,7 @@ class SpApiResource(dg.ConfigurableResource):
             request = session.report_request(
                 report_type, data_start, data_end, report_options or {}
             )
-            return session.open_or_create(request)[0]
+            return session.open_report(request)[0]
 
     def list_reports(
         self,
@@ -406,16 +419,33 @@ class SpApiResource(dg.ConfigurableResource):
             return body, compression, session.charset
 
     def list_financial_events(
-        self, posted_after: datetime, posted_before: datetime
+        self,
+        posted_after: datetime,
+        posted_before: datetime,
+        *,
+        reuse_since: datetime | None = None,
     ) -> list[dict[str, Any]]:
         """Finances v0 listFinancialEvents for [posted_after, posted_before): every page's payload.
 
         Paced with the listFinancialEvents quota. Amazon answers InvalidInput when a page would
         be too large; the page size is then halved (100, 50, 25, ... 1) for that page, and grows
-        back after a run of good pages.
+        back after a run of good pages. Each page is recorded in the state store as it arrives:
+        a listing that crashed resumes from its last page's NextToken when that page was fetched
+        since `reuse_since` (default: `reuse_minutes` ago), and no page is fetched twice. The
+        pages stay recorded until `forget_financial_events`, once their document is stored.
         """
         with _Session(self) as session:
-            return session.list_financial_events(posted_after, posted_before)
+            return session.list_financial_events(
+                posted_after, posted_before, self._reuse_cutoff(reuse_since)
+            )
+
+    def forget_financial_events(self, posted_after: datetime, posted_before: datetime) -> None:
+        """Drop the recorded pages of a window whose document is now stored."""
+        with _Session(self) as session:
+            session.store.forget_pages(session.finances_window_key(posted_after, posted_before))
+
+    def _reuse_cutoff(self, reuse_since: datetime | None) -> datetime:
+        return reuse_since or datetime.now(UTC) - timedelta(minutes=self.reuse_minutes)
 
     def check_login(self) -> None:
         """Log in now: a refused credential raises `CredentialRefused` before any quota is spent
@@ -464,20 +494,13 @@ class SpApiResource(dg.ConfigurableResource):
             return session.get_item_offers_batch(asins, as_of)
 
 
-class _Session:
-    """One resource call: a Reports client, counters and the shared state file."""
+class _Session(ClientSession):
+    """One resource call: a Reports client on the shared client core (resources/amazon_client)."""
+
+    resource: SpApiResource
 
     def __init__(self, resource: SpApiResource) -> None:
-        quiet_loggers(_QUIET_LOGGERS)
-        self.resource = resource
-        self.clock = Clock(resource.clock_speed)
-        self.store = open_state_store(resource.state_path)
-        self.requests: Counter[str] = Counter()
-        self.refresh_token, self.client_id, self.client_secret, self.from_vault = resolve_login(
-            resource, missing_credential(resource.account), "SP_API"
-        )
-        self.endpoint = resource.endpoint.rstrip("/")
-        self.host = urlsplit(self.endpoint).netloc
+        super().__init__(resource, "SP_API", _QUIET_LOGGERS)
         self._clients: list[Client] = []
         self.charset: str | None = None  # of the last document downloaded
         self.client = self.sp_client(Reports)
@@ -485,10 +508,7 @@ class _Session:
             timeout=resource.request_timeout_seconds, follow_redirects=True
         )
 
-    def __enter__(self) -> _Session:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
+    def close(self) -> None:
         for client in self._clients:
             client.close()
             client._auth._transport.close()
@@ -704,25 +724,11 @@ class _Session:
             report_options=dict(report_options),
         )
 
-    def _usable(self, entry: LedgerEntry) -> bool:
-        return entry.clock_speed == self.clock.speed and (
-            self.clock.now() - entry.created_at < RETENTION_SECONDS
-        )
-
-    def open_or_create(self, request: ReportRequest) -> tuple[str, bool]:
-        """The open report of this request from the ledger, else a new one; (id, resumed).
-
-        Atomic across processes and machines sharing the store (`StateStore.report_lock`): two
-        runs asking for the same report at once create it once and both follow it.
-        """
-        with self.store.report_lock(request):
-            entry = self.store.open_report(request)
-            if entry is not None:
-                if self._usable(entry):
-                    log.info("Resuming %s report %s", request.report_type, entry.report_id)
-                    return entry.report_id, True
-                self.store.finish_report(request, entry.report_id, FORGOTTEN, self.clock)
-            return self.create(request), False
+    def open_report(
+        self, request: ReportRequest, reuse_since: datetime | None = None
+    ) -> tuple[str, bool]:
+        """The ledger's report of this request or a new one (`ClientSession.open_or_create`)."""
+        return self.open_or_create(request, self.create, RETENTION_SECONDS, reuse_since)
 
     def create(self, request: ReportRequest) -> str:
         body: dict[str, Any] = {
@@ -755,16 +761,8 @@ class _Session:
 
     def wait(self, request: ReportRequest, report_id: str, poll_first: bool) -> dict | None:
         """Poll getReport until DONE / CANCELLED / FATAL; None when the server does not know it."""
-        deadline = ReportDeadline(
-            self.clock,
-            self.resource.report_timeout_seconds,
-            self.resource.min_real_report_wait_seconds,
-        )
-        polls = 0
-        if not poll_first:
-            self.clock.sleep(POLL_INTERVALS[0])
-            polls = 1
-        while True:
+
+        def get() -> dict | None:
             response = self.call(
                 "getReport",
                 self.client.get_report,
@@ -772,22 +770,27 @@ class _Session:
                 require="processingStatus",  # a proxy's HTML error page parses as {}
                 not_found_ok=True,
             )
-            if response is None:
-                return None
-            report = dict(response.payload)
-            if report.get("processingStatus") in ("DONE", "CANCELLED", "FATAL"):
-                return report
-            interval = POLL_INTERVALS[min(polls, len(POLL_INTERVALS) - 1)]
-            polls += 1
-            if deadline.passed_after(interval):
-                hours = self.resource.report_timeout_seconds / 3600
-                raise ReportTimeoutError(
-                    f"{request.report_type} report {report_id} for "
-                    f"{describe_range(date.fromisoformat(request.data_start), date.fromisoformat(request.data_end))} "
-                    f"is still {report.get('processingStatus')} after {hours:g} hours; the next run "
-                    "resumes polling it."
-                )
-            self.clock.sleep(interval)
+            return None if response is None else dict(response.payload)
+
+        def still_running(report: dict) -> Exception:
+            hours = self.resource.report_timeout_seconds / 3600
+            return ReportTimeoutError(
+                f"{request.report_type} report {report_id} for "
+                f"{describe_range(date.fromisoformat(request.data_start), date.fromisoformat(request.data_end))} "
+                f"is still {report.get('processingStatus')} after {hours:g} hours; the next run "
+                "resumes polling it."
+            )
+
+        if not poll_first:
+            self.clock.sleep(POLL_INTERVALS[0])
+        return self.poll(
+            get,
+            ("DONE", "CANCELLED", "FATAL"),
+            "processingStatus",
+            POLL_INTERVALS,
+            still_running,
+            polls=0 if poll_first else 1,
+        )
 
     def fetch(
         self,
@@ -796,10 +799,11 @@ class _Session:
         data_end: date,
         report_options: Mapping[str, str],
         complete: bool = True,
+        reuse_since: datetime | None = None,
     ) -> ReportResult:
         request = self.report_request(report_type, data_start, data_end, report_options)
         fatal: list[tuple[str, str | None]] = []  # (report id, document excerpt)
-        report_id, resumed = self.open_or_create(request)
+        report_id, resumed = self.open_report(request, reuse_since)
         created = set() if resumed else {report_id}
         while True:
             report = self.wait(request, report_id, poll_first=resumed)
@@ -811,7 +815,7 @@ class _Session:
                     )
                 log.info("Report %s is unknown to the server; requesting it again", report_id)
                 self.store.finish_report(request, report_id, FORGOTTEN, self.clock)
-                report_id, resumed = self.open_or_create(request)
+                report_id, resumed = self.open_report(request)
                 created.add(report_id)
                 continue
             status = report["processingStatus"]
@@ -842,7 +846,7 @@ class _Session:
                 self.resource.fatal_cooldown_seconds / 60,
             )
             self.clock.sleep(self.resource.fatal_cooldown_seconds)
-            report_id, resumed = self.open_or_create(request)
+            report_id, resumed = self.open_report(request)
             created.add(report_id)
 
     def _result(
@@ -935,31 +939,23 @@ class _Session:
 
     def _get(self, url: str) -> bytes | None:
         """GET a presigned url without SP-API auth; None when the link is refused (expired)."""
+        response = self.get_presigned(
+            self.downloader, url, "downloadDocument", _download_refused, self._download_backoff
+        )
+        if response is None:
+            return None
+        self.charset = response.charset_encoding
+        return response.content
+
+    def _download_backoff(self, operation: str, reason: str, attempt: int) -> None:
         attempts = self.resource.max_attempts
-        for attempt in range(1, attempts + 1):
-            self.requests["downloadDocument"] += 1
-            try:
-                response = self.downloader.get(url)
-                if response.status_code == 200:
-                    self.charset = response.charset_encoding
-                    return response.content
-                if response.status_code in (401, 403):
-                    return None
-                if response.status_code not in TRANSIENT_STATUSES:
-                    raise SpApiError(
-                        f"Downloading a report document answered HTTP {response.status_code}."
-                    )
-                reason = f"HTTP {response.status_code}"
-            except httpx.TransportError as error:
-                reason = type(error).__name__
-            if attempt == attempts:
-                raise SpApiError(
-                    f"Downloading a report document failed {attempts} times (last: {reason}); "
-                    "retry later."
-                )
-            self.requests["retries"] += 1
-            self.clock.sleep(backoff_seconds(attempt))
-        raise AssertionError("unreachable")
+        if attempt == attempts:
+            raise SpApiError(
+                f"Downloading a report document failed {attempts} times (last: {reason}); "
+                "retry later."
+            )
+        self.requests["retries"] += 1
+        self.clock.sleep(backoff_seconds(attempt))
 
     # -- listing -------------------------------------------------------------------------------
 
@@ -1066,16 +1062,26 @@ class _Session:
 
     # -- finances ------------------------------------------------------------------------------
 
+    def finances_window_key(self, posted_after: datetime, posted_before: datetime) -> str:
+        """What names a listFinancialEvents window's recorded pages in the state store."""
+        window = _finances_window(posted_after, posted_before)
+        return json.dumps(
+            [self.endpoint, self.resource.account, window["PostedAfter"], window["PostedBefore"]],
+            separators=(",", ":"),
+        )
+
     def list_financial_events(
-        self, posted_after: datetime, posted_before: datetime
+        self, posted_after: datetime, posted_before: datetime, reuse_since: datetime
     ) -> list[dict[str, Any]]:
         client = self.sp_client(Finances, version="v0")
-        window = {
-            "PostedAfter": posted_after.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "PostedBefore": posted_before.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        }
-        pages: list[dict[str, Any]] = []
-        size, good_pages, token = FINANCES_PAGE_SIZE, 0, None
+        window = _finances_window(posted_after, posted_before)
+        window_key = self.finances_window_key(posted_after, posted_before)
+        pages, token = self.store.recorded_pages(window_key, reuse_since.timestamp())
+        if pages:
+            log.info("Resuming listFinancialEvents after %d recorded page(s)", len(pages))
+            if not token:
+                return pages
+        size, good_pages = FINANCES_PAGE_SIZE, 0
         while True:
             params = {**window, "MaxResultsPerPage": size}
             if token:
@@ -1096,10 +1102,23 @@ class _Session:
                 size, good_pages = max(1, size // 2), 0
                 self.requests["page_size_halved"] += 1
                 continue
-            pages.append(dict(response.payload))
-            token = response.payload.get("NextToken") or response.next_token
+            page = dict(response.payload)
+            token = page.get("NextToken") or response.next_token
+            self.store.record_page(window_key, len(pages), page, token)
+            pages.append(page)
             if not token:
                 return pages
             good_pages += 1
             if size < FINANCES_PAGE_SIZE and good_pages >= FINANCES_REGROW_PAGES:
                 size, good_pages = min(FINANCES_PAGE_SIZE, size * 2), 0
+
+
+def _finances_window(posted_after: datetime, posted_before: datetime) -> dict[str, str]:
+    return {
+        "PostedAfter": posted_after.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "PostedBefore": posted_before.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def _download_refused(status: int) -> SpApiError:
+    return SpApiError(f"Downloading a report document answered HTTP {status}.")
