@@ -33,6 +33,7 @@ from amazon_assets.resources.lake import LakeResource
 from amazon_assets.resources.sp_api import SpApiResource
 from amazon_assets.sources import planner
 from amazon_assets.sources.refusals import refusals_fail_permanently
+from amazon_assets.sources.reuse import run_reuse_since
 
 MODE_TAG = "amazon_assets/seller_history_mode"
 BACKFILL, REFRESH, FETCH = "backfill", "refresh", "fetch"
@@ -107,6 +108,7 @@ def _bronze_assets(
         mode = context.run.tags.get(MODE_TAG, BACKFILL)
         store = lake.lake()
         ranges = days_by_account(context.partition_keys)
+        reuse_since = run_reuse_since(context, sp_api.reuse_minutes)
 
         def fetch(account: str) -> dict[str, SourceProgress]:
             first, last = ranges[account]
@@ -119,6 +121,7 @@ def _bronze_assets(
                 store,
                 skip_stored=mode == BACKFILL,
                 log=context.log.info,
+                reuse_since=reuse_since,
             )
             return fetcher.run(plan)
 

@@ -13,7 +13,8 @@ run at once in threads: createReport, getReportDocument and listFinancialEvents 
 persisted token buckets (`SpApiResource`), so the account's work finishes close to the bound the
 slowest bucket imposes. Resume: a planned window already in bronze is skipped; one whose report
 was created but not stored is resumed from the report ledger (`fetch_report(complete=False)`,
-closed with `complete_reports` once stored).
+closed with `complete_reports` once stored); a Finances window resumes after its last recorded
+page (pages are kept in the state store as they arrive, dropped once the document is stored).
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class AccountFetcher:
         skip_stored: bool,
         log: Callable[[str], None] = lambda message: None,
         today: date | None = None,
+        reuse_since: datetime | None = None,
     ) -> None:
         self.sp_api = sp_api
         self.lake = lake
@@ -81,6 +83,7 @@ class AccountFetcher:
         self.skip_stored = skip_stored
         self.log = log
         self.today = today or datetime.now(UTC).date()
+        self.reuse_since = reuse_since  # see sources/reuse.py
         self.progress: dict[str, SourceProgress] = {}
         self._lock = threading.Lock()
 
@@ -141,7 +144,9 @@ class AccountFetcher:
     def _report(self, request: PlannedRequest) -> None:
         report_type = SOURCES[request.source].report_type
         assert report_type is not None
-        result = self.sp_api.fetch_report(report_type, request.start, request.end, complete=False)
+        result = self.sp_api.fetch_report(
+            report_type, request.start, request.end, complete=False, reuse_since=self.reuse_since
+        )
         document = bronze_document(
             request.source, request.start, result, self.sp_api.source_label, self.account
         )
@@ -152,7 +157,9 @@ class AccountFetcher:
     def _finances(self, request: PlannedRequest) -> None:
         posted_after = datetime.combine(request.start, datetime.min.time(), UTC)
         posted_before = datetime.combine(request.end + timedelta(days=1), datetime.min.time(), UTC)
-        pages = self.sp_api.list_financial_events(posted_after, posted_before)
+        pages = self.sp_api.list_financial_events(
+            posted_after, posted_before, reuse_since=self.reuse_since
+        )
         stored = {
             "PostedAfter": posted_after.isoformat(),
             "PostedBefore": posted_before.isoformat(),
@@ -176,6 +183,7 @@ class AccountFetcher:
             },
         )
         self._store(request.source, document, {"listFinancialEvents": len(pages)})
+        self.sp_api.forget_financial_events(posted_after, posted_before)
 
     def _settlements(self, stored: list[StoredDocument]) -> None:
         """List the settlement reports Amazon holds; download those not yet in bronze."""
