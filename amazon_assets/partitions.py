@@ -58,19 +58,17 @@ def partition_key(account: str, day: date) -> str:
 
 def days_by_account(partition_keys: Sequence[str]) -> dict[str, tuple[date, date]]:
     """The first and last day a run covers per account, from its (account, day) keys."""
-    days: dict[str, list[date]] = defaultdict(list)
-    for key in partition_keys:
-        multi = key if isinstance(key, dg.MultiPartitionKey) else _parse_key(key)
-        dimensions = multi.keys_by_dimension
-        days[dimensions["account"]].append(date.fromisoformat(dimensions["day"]))
-    return {account: (min(d), max(d)) for account, d in sorted(days.items())}
+    return {
+        account: (days[0], days[-1]) for account, days in days_of_accounts(partition_keys).items()
+    }
 
 
 def days_of_accounts(partition_keys: Sequence[str]) -> dict[str, list[date]]:
     """The days a run covers per account, from its (account, day) keys."""
     days: dict[str, list[date]] = defaultdict(list)
     for key in partition_keys:
-        dimensions = _parse_key(str(key)).keys_by_dimension
+        multi = key if isinstance(key, dg.MultiPartitionKey) else _parse_key(key)
+        dimensions = multi.keys_by_dimension
         days[dimensions["account"]].append(date.fromisoformat(dimensions["day"]))
     return {account: sorted(d) for account, d in sorted(days.items())}
 
