@@ -209,3 +209,34 @@ def test_two_days_of_own_and_competitor_snapshots_load_once_then_reload_without_
     assert len(documents) == 2  # every fetch kept in bronze
     reparsed = parse_product_signals(documents[0].read_bytes(), DAYS[0], facts["ingested_at"][0])
     assert reparsed.facts.height == n_asins and reparsed.quarantine.is_empty()
+
+
+def test_each_account_is_its_own_partition(
+    amazon_home: Path, sandbox_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run of one account writes its (account, day) partitions and leaves the others' rows."""
+    sandbox = sandbox_factory(accounts=("default", "acme"))
+    monkeypatch.setenv("AMAZON_ASSETS_SANDBOX_PORT", str(sandbox.port))
+    monkeypatch.setenv("SP_API_ENDPOINT", sandbox.url)
+    monkeypatch.setenv("SP_API_LWA_TOKEN_URL", sandbox.token_url)
+    monkeypatch.setenv("AMAZON_ASSETS_SANDBOX_SPEED", str(sandbox.config.speed))
+    monkeypatch.setenv("AMAZON_ASSETS_START_DATE", (YESTERDAY - timedelta(days=20)).isoformat())
+    settings = Settings.from_env()
+    defs = build_definitions(settings)
+    warehouse = WarehouseResource(kind="duckdb", database=str(settings.warehouse_path))
+    for account in ("default", "acme"):
+        asins = sandbox.marketplace.products(account)["asin"].unique().sort().to_list()[:3]
+        track(warehouse, settings.bigquery_dataset, account, [(asin, None) for asin in asins])
+
+    assert run_days(defs, DAYS[1], DAYS[1], account="default").success
+    assert run_days(defs, DAYS[1], DAYS[1], account="acme").success
+    assert run_days(defs, DAYS[1], DAYS[1], account="acme").success  # again: replaced
+
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+        rows = conn.execute(
+            "select account, count(*) from amazon_econ.fact_product_snapshot group by 1 order by 1"
+        ).fetchall()
+    assert rows == [("acme", 3), ("default", 3)]
+    for account in ("default", "acme"):
+        folder = settings.lake_root / PRODUCT_SIGNALS.lake_prefix(account) / f"run_date={DAYS[1]}"
+        assert len(list(folder.glob("report_id=*/_meta.json"))) == (2 if account == "acme" else 1)
