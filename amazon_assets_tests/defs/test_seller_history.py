@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sqlite3
 from collections.abc import Callable
@@ -73,9 +74,12 @@ def run(
     first: date,
     last: date,
     job: str = SELLER_HISTORY_JOB,
+    instance: dg.DagsterInstance | None = None,
     **tags: str,
 ) -> dg.ExecuteInProcessResult:
-    with dg.DagsterInstance.get() as instance:
+    with contextlib.ExitStack() as stack:
+        if instance is None:
+            instance = stack.enter_context(dg.DagsterInstance.get())
         return defs.resolve_job_def(job).execute_in_process(
             instance=instance,
             tags={
