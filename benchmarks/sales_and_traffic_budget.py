@@ -4,6 +4,7 @@ shared by `--accounts` sellers, with and without Data Kiosk.
     python benchmarks/sales_and_traffic_budget.py [--accounts 20] [--asins 200] [--months 18]
                                                   [--days 2] [--history-speed 600]
                                                   [--refresh-speed 3600]
+                                                  [--only history|refresh]
 
 Everything runs for real against the sandbox (in this process, Amazon's quotas on) through
 python-amazon-sp-api over HTTP, the client pacing itself from the state store:
@@ -264,11 +265,12 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=2, help="simulated days of daily refresh")
     parser.add_argument("--history-speed", type=float, default=600.0)
     parser.add_argument("--refresh-speed", type=float, default=3600.0)
+    parser.add_argument("--only", choices=("history", "refresh"), help="run one part")
     args = parser.parse_args()
+    parts = [p for p in (history, refresh) if args.only in (None, p.__name__)]
     with tempfile.TemporaryDirectory() as directory:
-        home = Path(directory)
-        throttled = history(args, home)["throttled"] + refresh(args, home)["throttled"]
-    print(f"429s answered by the sandbox (every operation, both parts): {throttled:g}")
+        throttled = sum(part(args, Path(directory))["throttled"] for part in parts)
+    print(f"429s answered by the sandbox (every operation, {len(parts)} part(s)): {throttled:g}")
 
 
 if __name__ == "__main__":
