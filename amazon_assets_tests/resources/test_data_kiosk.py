@@ -200,3 +200,22 @@ def test_the_document_is_jsonl_of_amazons_trends_objects(sandbox, tmp_path):
     }
     assert first["startDate"] == first["endDate"] == day.isoformat()
     assert set(first["sales"]) >= {"orderedProductSales", "unitsOrdered", "totalOrderItems"}
+
+
+def test_the_sandbox_enforces_createquerys_burst_of_15(sandbox_factory, tmp_path):
+    """A client that does not pace itself gets its 16th createQuery answered 429 QuotaExceeded
+    (Amazon's clock: the next token comes a minute later)."""
+    sandbox = sandbox_factory(speed=1.0, queue_seconds=1e12)
+    resource = _resource(sandbox, tmp_path / "state.sqlite").model_copy(
+        update={"pace_requests": False, "max_attempts": 1}
+    )
+    day = sandbox.config.today - timedelta(days=3)
+    text = trends_query("ATVPDKIKX0DER", _asins(sandbox, 2), day, day)
+    with _Session(resource) as session:
+        client = session.sp_client(DataKiosk)
+        for _ in range(15):
+            session.call("createQuery", client.create_query, query=text, require="queryId")
+        with pytest.raises(SpApiError, match="429 QuotaExceeded"):
+            session.call("createQuery", client.create_query, query=text)
+    assert sandbox.app.calls("createQuery") == 16
+    assert sandbox.app.throttled("createQuery") == 1
