@@ -12,23 +12,38 @@ dynamic partitions or write of asset tags) and, while a command's run executes, 
 partitions (seller accounts) as the run first read them: Dagster lists them again for every day
 and account-partitioned input of a step, 480 queries in a 60-day mart run. Everything else, and
 every other read, is Dagster's own SQLite storage, in the same files.
+
+Its connections: Dagster builds a new SQLAlchemy engine (and initializes its dialect) for every
+read and write of a database file, then disposes of it; this storage keeps one engine per
+recently used file (still without a pool: every use opens and closes its SQLite connection, as
+before, so other processes see the same files as with Dagster's storage). The files are in WAL
+mode (Dagster sets it); their connections commit with `synchronous=NORMAL`, SQLite's
+recommendation for WAL: a commit no longer waits for the disk, a killed process loses nothing,
+and a power cut may lose the last events but never corrupts the file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as db
 from dagster import DagsterInstance
 from dagster._core.events import DagsterEventType
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._serdes import ConfigurableClassData
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
 
+# Engines kept: the index's, the running run's and a few runs the UI reads.
+_KEPT_ENGINES = 8
 _BATCHED_TYPES = (
     {DagsterEventType.ASSET_MATERIALIZATION},
     {DagsterEventType.ASSET_OBSERVATION},
@@ -61,6 +76,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         self._tables_seen: set[str] = set()
         # Dynamic partitions by definition name while a run executes (`run_snapshot`), else None.
         self._dynamic_partitions: dict[str, Sequence[str]] | None = None
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
         super().__init__(base_dir, inst_data=inst_data)
 
     @classmethod
@@ -68,6 +84,40 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
     ) -> BatchedSqliteEventLogStorage:
         return cls(config_value["base_dir"], inst_data=inst_data)
+
+    def _engine(self, shard: str) -> Engine:
+        """The shard's engine, created on first use (callers hold `_db_lock`)."""
+        engine = self._engines.get(shard)
+        if engine is None:
+            engine = db.create_engine(
+                self.conn_string_for_shard(shard),
+                poolclass=NullPool,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+            )
+            db.event.listen(engine, "connect", _commit_without_waiting_for_disk)
+            self._engines[shard] = engine
+            if len(self._engines) > _KEPT_ENGINES:
+                self._engines.popitem(last=False)[1].dispose()
+        else:
+            self._engines.move_to_end(shard)
+        return engine
+
+    @contextlib.contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        # Dagster's own, with the shard's kept engine instead of a new one per call.
+        with self._db_lock:
+            engine = self._engine(shard)
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            with engine.connect() as connection, connection.begin():
+                yield connection
+
+    def dispose(self) -> None:
+        with self._db_lock:
+            while self._engines:
+                self._engines.popitem()[1].dispose()
+        super().dispose()
 
     def has_table(self, table_name: str) -> bool:
         # Dagster asks before every read of dynamic partitions and every write of asset tags,
@@ -130,3 +180,9 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             self._store_asset_event_tags(connection, events, event_ids)
             # The asset's row keeps its latest event: the batch's last, as on PostgreSQL.
             self._store_asset_event(connection, events[-1], event_ids[-1])
+
+
+def _commit_without_waiting_for_disk(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
