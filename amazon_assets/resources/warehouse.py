@@ -39,6 +39,7 @@ from dagster_gcp.bigquery.io_manager import BigQueryClient, BigQueryIOManager
 
 from amazon_assets import interrupts
 from amazon_assets.errors import PermanentError
+from amazon_assets.run_metadata import COLUMN_SCHEMA, ROW_COUNT, column_schema, rows_per_partition
 
 if TYPE_CHECKING:
     from amazon_assets.settings import Settings
@@ -322,10 +323,8 @@ def normalize_loaded(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _output_metadata(frame: pl.DataFrame) -> dict[str, Any]:
-    schema = dg.TableSchema(
-        columns=[dg.TableColumn(name=n, type=str(t)) for n, t in frame.schema.items()]
-    )
-    return {"dagster/row_count": len(frame), "dagster/column_schema": schema}
+    # The run's rows; the IO manager adds each partition's and the column schema (run_metadata).
+    return {ROW_COUNT: len(frame)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -434,10 +433,35 @@ class _WarehouseDbIOManager(DbIOManager):
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         with dg.partition_loading_context(dynamic_partitions_store=_instance(context)):
             super().handle_output(context, obj)
+            if isinstance(obj, pl.DataFrame):
+                _add_partition_metadata(context, obj)
 
     def load_input(self, context: dg.InputContext) -> object:
         with dg.partition_loading_context(dynamic_partitions_store=_instance(context)):
             return super().load_input(context)
+
+
+def _add_partition_metadata(context: dg.OutputContext, frame: pl.DataFrame) -> None:
+    """Each partition's row count on its own materialization and the column schema once, on the
+    run's last partition (see amazon_assets.run_metadata); all of it on a one-partition write."""
+    keys = context.asset_partition_keys if context.has_asset_partitions else []
+    schema = {COLUMN_SCHEMA: column_schema(frame)}
+    try:
+        step = context.step_context
+    except Exception:  # a context built by hand in a unit test has no step
+        step = None
+    if len(keys) < 2 or step is None:
+        context.add_output_metadata(schema)
+        return
+    counts = rows_per_partition(
+        frame,
+        context.asset_partitions_def,
+        (context.definition_metadata or {}).get("partition_expr"),
+        keys,
+    )
+    for key, rows in (counts or {}).items():
+        step.add_asset_metadata({ROW_COUNT: rows}, asset_key=context.asset_key, partition_key=key)
+    step.add_asset_metadata(schema, asset_key=context.asset_key, partition_key=keys[-1])
 
 
 def _instance(context: dg.OutputContext | dg.InputContext) -> dg.DagsterInstance | None:
@@ -474,11 +498,11 @@ class _PublishingDbIOManager(_WarehouseDbIOManager):
 
     def __init__(self, *, publisher, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._publisher = publisher
+        self.publisher = publisher
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         super().handle_output(context, obj)
-        self._publisher.after_commit(context.log)
+        self.publisher.after_commit(context.log)
 
 
 class DuckDBMartTypeHandler(DuckDBPolarsWarehouseTypeHandler):
@@ -496,16 +520,29 @@ class DuckDBMartTypeHandler(DuckDBPolarsWarehouseTypeHandler):
 
 class DuckDBMartIOManager(DuckDBWarehouseIOManager):
     """The mart in the DuckDB warehouse file; every write also tells the product API
-    (resources/mart_changes.py): a change record, a parquet snapshot, a Redis message."""
+    (resources/mart_changes.py): a change record, then at the end of the run a parquet snapshot
+    of the tables written and a Redis message."""
 
     serving_dir: str | None = None
     redis_url: str | None = None
     changes_channel: str | None = None
 
-    def create_io_manager(self, context) -> DbIOManager:
+    @contextmanager
+    def yield_for_execution(
+        self, context: dg.InitResourceContext
+    ) -> Iterator[_PublishingDbIOManager]:
+        io_manager = self.create_io_manager(context)
+        try:
+            yield io_manager
+        finally:
+            io_manager.publisher.finish(context.log)
+
+    def create_io_manager(self, context) -> _PublishingDbIOManager:
         from amazon_assets.resources.mart_changes import ChangePublisher
 
-        publisher = ChangePublisher(self.redis_url, self.changes_channel, self.serving_dir)
+        publisher = ChangePublisher(
+            self.redis_url, self.changes_channel, self.serving_dir, self.database
+        )
         return _PublishingDbIOManager(
             publisher=publisher,
             db_client=WarehouseDuckDbClient(),

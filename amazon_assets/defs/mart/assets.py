@@ -49,6 +49,7 @@ from amazon_assets.partitions import PLANNED_PER_ASSET_TAGS
 from amazon_assets.quality import keys_not_null_and_unique
 from amazon_assets.resources.postgres import connect, copy_frame, create_if_missing
 from amazon_assets.resources.warehouse import WarehouseResource, _duckdb_connection, quote
+from amazon_assets.run_metadata import add_run_summary
 from amazon_assets.tracking import TRACKED_TABLE
 
 QUALITY_KEY = dg.AssetKey(["mart", "data_quality_daily"])
@@ -231,9 +232,9 @@ def build_mart_assets(
         except MissingBusinessReportsError as error:
             raise dg.Failure(str(error)) from None
         mart, tracked = built.mart, built.tracked
-        yield dg.Output(
-            mart,
-            metadata={
+        add_run_summary(
+            context,
+            {
                 "rows": mart.height,
                 "asins": mart.select("account", "asin").n_unique(),
                 "tracked_asins": 0
@@ -245,6 +246,7 @@ def build_mart_assets(
                 "preview": _preview(mart),
             },
         )
+        yield dg.Output(mart)
         yield keys_not_null_and_unique(MART_KEY, mart, MART_KEYS, "keys_unique")
         yield money_has_one_currency(mart)
 
@@ -260,8 +262,9 @@ def build_mart_assets(
     ) -> pl.DataFrame:
         """Coverage per source (ASINs with data / tracked ASINs) and anomalies, per day and account."""
         quality = data_quality_daily(mart)
-        context.add_output_metadata(
-            {**quality_metadata(quality), "rows": quality.height, "preview": _preview(quality, 12)}
+        add_run_summary(
+            context,
+            {**quality_metadata(quality), "rows": quality.height, "preview": _preview(quality, 12)},
         )
         return quality
 
@@ -278,8 +281,9 @@ def build_mart_assets(
         """Rolling features per ASIN and day (BSR trend, price volatility, review velocity...)."""
         first, end = run_days(context)
         features = in_days(features_asin_daily(mart.lazy()).collect(), first, end)
-        context.add_output_metadata(
-            {"rows": features.height, "mart_rows_read": mart.height, "preview": _preview(features)}
+        add_run_summary(
+            context,
+            {"rows": features.height, "mart_rows_read": mart.height, "preview": _preview(features)},
         )
         return features
 
@@ -296,7 +300,7 @@ def build_mart_assets(
         """Explosive score (weighted robust z-scores) and rank within category, per day."""
         scores = score_baseline_daily(features.lazy(), config.score_config()).collect()
         top = scores.sort("explosive_score", descending=True, nulls_last=True).head(10)
-        context.add_output_metadata({"rows": scores.height, "top_10": _preview(top, 10)})
+        add_run_summary(context, {"rows": scores.height, "top_10": _preview(top, 10)})
         return scores
 
     @dg.asset(
@@ -327,7 +331,8 @@ def build_mart_assets(
             ) from error
         by_kind = dict(found.group_by("kind").len().rows())
         asin_days = in_days(mart, first, end).height
-        context.add_output_metadata(
+        add_run_summary(
+            context,
             {
                 "alerts": found.height,
                 "notified": new.height,
@@ -337,7 +342,7 @@ def build_mart_assets(
                 "channels": dg.MetadataValue.text(", ".join(notifier_resource.targets)),
                 **{f"alerts_{kind}": by_kind.get(kind, 0) for kind in ALERT_KINDS},
                 "preview": _preview(found, 10),
-            }
+            },
         )
         return found
 
@@ -367,13 +372,14 @@ def build_mart_assets(
             comparison = _typed_empty(COMPETITOR_COMPARISON_SCHEMA)
         else:
             comparison = competitor_comparison_daily(mart.lazy(), pairs).collect()
-        context.add_output_metadata(
+        add_run_summary(
+            context,
             {
                 "rows": comparison.height,
                 "own_asins_compared": valid.height,
                 "own_asins_skipped": skipped.height,
                 "preview": _preview(comparison),
-            }
+            },
         )
         return comparison
 
