@@ -9,10 +9,12 @@ so no asset has code of its own for it:
    the days rewritten and the run. Its `change_id` is the table's version: the API's ETags and
    cache entries are keyed on it, so they are equal on every worker.
 2. DuckDB only: DuckDB lets one process hold a file that is being written, so the API never opens
-   the warehouse. `export_serving_table` writes each table the API reads to parquet under
+   the warehouse. `export_serving_tables` writes each table the API reads to parquet under
    `$AMAZON_ASSETS_HOME/serving/` and swaps a manifest naming the current files; API workers
-   read those files.
-3. `publish_changes`, after the commit: a Redis pub/sub message on
+   read those files. It runs once per run (per step process with a multi-process executor), when
+   the IO manager is torn down, for the tables the run wrote: a table written several times in a
+   run is exported once, and the API sees the run's tables change together.
+3. `publish_changes`, after the commit (DuckDB: after the export): a Redis pub/sub message on
    `<AMAZON_ASSETS_REDIS_PREFIX>:mart_changes`, so workers refresh at once instead of at their
    next poll of `mart.table_changes` (which also works without Redis).
 """
@@ -286,30 +288,51 @@ def publish_changes(redis_url: str, channel: str, changes: Sequence[MartChange])
 
 
 class ChangePublisher:
-    """Records each mart write in its transaction and announces the batch after the commit."""
+    """Records each mart write in its transaction and announces it after the commit; on DuckDB,
+    exports the serving snapshot of the tables written and announces them when the run ends."""
 
     def __init__(
-        self, redis_url: str | None, channel: str | None, serving_dir: str | None = None
+        self,
+        redis_url: str | None,
+        channel: str | None,
+        serving_dir: str | None = None,
+        database: str | None = None,
     ) -> None:
         self.redis_url = redis_url
         self.channel = channel
         self.serving_dir = Path(serving_dir) if serving_dir else None
+        self.database = database
         self.pending: list[MartChange] = []
 
     def on_write(
         self, connection: Any, dialect: Dialect, table_slice: TableSlice, context: Any
     ) -> dict[str, Any]:
-        """Inside the write: the change record (and the DuckDB snapshot); metadata for the UI."""
+        """Inside the write: the change record; metadata for the UI."""
         change = record_change(connection, dialect, table_slice, _run_id(context))
         self.pending.append(change)
         metadata: dict[str, Any] = {"serving_change_id": change.change_id}
         if self.serving_dir is not None and change.table in SERVING_TABLES:
-            export_serving_tables(connection, self.serving_dir, [change.table], change.change_id)
             metadata["serving_snapshot"] = str(self.serving_dir)
         return metadata
 
     def after_commit(self, log: Any) -> None:
-        """Announce what was committed; a Redis failure costs workers one poll, not the run."""
+        """Announce what was committed (DuckDB: at `finish`, once the snapshot holds it)."""
+        if self.serving_dir is None:
+            self._announce(log)
+
+    def finish(self, log: Any) -> None:
+        """At the end of the run: export the serving tables it wrote, then announce them."""
+        if self.serving_dir is not None and self.pending:
+            from amazon_assets.resources.warehouse import _duckdb_connection
+
+            tables = {change.table for change in self.pending}
+            change_id = max(change.change_id for change in self.pending)
+            with _duckdb_connection(str(self.database), read_only=True) as connection:
+                export_serving_tables(connection, self.serving_dir, tables, change_id)
+        self._announce(log)
+
+    def _announce(self, log: Any) -> None:
+        # A Redis failure costs workers one poll, not the run.
         changes, self.pending = self.pending, []
         if not (changes and self.redis_url and self.channel):
             return
