@@ -39,7 +39,6 @@ from amazon_assets.ml.ranker import (
     train_ranker,
 )
 from amazon_assets.ml.split import DateSplit, SplitConfig, temporal_split
-from amazon_assets.ml.tuning import TuningConfig, best_params, study_summary, tune_ranker
 from amazon_assets.partitions import PLANNED_PER_ASSET_TAGS
 from amazon_assets.resources.lake import LakeIOManager
 from amazon_assets.settings import DEFAULT_RANKER_RETRAIN_CRON
@@ -257,6 +256,9 @@ def build_ml_assets(
         lake_io_manager: dg.ResourceParam[LakeIOManager],
     ) -> dg.MaterializeResult:
         """An optuna study of the ranker's parameters (resumed if it exists); best params to the lake."""
+        # Imported here: optuna is a second of every command's start, and only this asset uses it.
+        from amazon_assets.ml.tuning import TuningConfig, best_params, study_summary, tune_ranker
+
         frame = _labelled(features, labels)
         split = _split(frame, label_config)
         study = tune_ranker(
