@@ -227,6 +227,7 @@ def main() -> None:
     args = parser.parse_args()
     home = args.home.resolve()
     build_home(home, args.skus, args.days, args.port)
+    load_before = os.getloadavg()
     dagster = dagster_run(home, args.days, args.port, args.dagster_pg)
     one_day = dagster_run(home, 1, args.port, args.dagster_pg)
     starts = python_start(home, args.port)
@@ -260,8 +261,9 @@ def main() -> None:
         f"  1-day ingest mart: command {one_day['command']:.1f} s, run {one_day['run']:.1f} s "
         f"({one_day['events']:.0f} events stored)"
     )
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    print(f"  load average now                      {load} ({os.cpu_count()} cores)")
+    for when, loads in (("before the runs", load_before), ("now", os.getloadavg())):
+        load = ", ".join(f"{value:.1f}" for value in loads)
+        print(f"  load average {when:24s} {load} (1, 5, 15 min; {os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":
