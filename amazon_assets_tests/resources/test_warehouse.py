@@ -12,15 +12,17 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from amazon_assets.resources.warehouse import (
+from amazon_assets.resources.bigquery import (
     BigQueryPolarsWarehouseTypeHandler,
     BigQueryWarehouseIOManager,
-    DuckDBWarehouseIOManager,
     WarehouseBigQueryClient,
-    WarehouseDuckDbClient,
-    WarehouseResource,
     bigquery_load_job_config,
     bigquery_replace_script,
+)
+from amazon_assets.resources.warehouse import (
+    DuckDBWarehouseIOManager,
+    WarehouseDuckDbClient,
+    WarehouseResource,
     create_table_sql,
     sql_type,
     warehouse_from_settings,
