@@ -18,6 +18,7 @@ from amazon_assets.defs.business_reports.commands import BUSINESS_REPORTS_JOB
 from amazon_assets.defs.mart.assets import LOOKBACK_DAYS, MART_JOB
 from amazon_assets.partitions import daily_partitions
 from amazon_assets.resources.postgres import mart_warehouse_from_settings
+from amazon_assets.resources.warehouse import warehouse_kept_open
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 
 
@@ -35,7 +36,8 @@ def ingest_mart(settings: Settings, args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     # Silver only: the mart never calls Amazon, so no sandbox is needed.
-    result = run_job(defs, MART_JOB, first.isoformat(), last.isoformat())
+    with warehouse_kept_open(settings):
+        result = run_job(defs, MART_JOB, first.isoformat(), last.isoformat())
     print(
         f"mart: {first}..{last} rebuilt in {time.monotonic() - started:.1f}s into "
         f"{'postgres' if settings.database_url else 'duckdb'}; {check_summary(result)}"
@@ -90,7 +92,10 @@ def demo(context: DemoContext) -> list[str]:
             context.defs, BUSINESS_REPORTS_JOB, DEFAULT_ACCOUNT, history_first, history_last
         )
         lines.append(f"business reports for the windows' history: {history_first}..{history_last}")
-    result = run_job(context.defs, MART_JOB, history_first.isoformat(), context.last.isoformat())
+    with warehouse_kept_open(settings):
+        result = run_job(
+            context.defs, MART_JOB, history_first.isoformat(), context.last.isoformat()
+        )
     lines.append(
         f"mart + features + score + alerts + comparison for {history_first}..{context.last} "
         f"({time.monotonic() - started:.1f}s); {check_summary(result)}"
