@@ -1,4 +1,4 @@
-"""Rows per partition key of a multi-day write: the row count each day's materialization carries."""
+"""Rows per day of a multi-day write: the row count each day's materialization carries."""
 
 from datetime import date
 
@@ -25,22 +25,12 @@ def test_daily_partitions_count_their_own_days_and_zero_for_empty_ones() -> None
     }
 
 
-def test_account_by_day_partitions_count_each_pair() -> None:
-    partitions = dg.MultiPartitionsDefinition({"account": ACCOUNTS, "day": DAYS})
-    frame = _frame([("acme", date(2026, 1, 1)), ("globex", date(2026, 1, 1))] * 2)
-    keys = [
-        dg.MultiPartitionKey({"account": account, "day": "2026-01-01"})
-        for account in ("acme", "globex")
-    ] + [dg.MultiPartitionKey({"account": "acme", "day": "2026-01-02"})]
-    counts = rows_per_partition(
-        frame, partitions, {"account": "account", "day": "report_date"}, keys
-    )
-    assert counts == {keys[0]: 2, keys[1]: 2, keys[2]: 0}
-
-
 def test_rows_that_cannot_be_told_apart_give_no_counts() -> None:
     frame = _frame([("acme", date(2026, 1, 1))])
     months = dg.MonthlyPartitionsDefinition(start_date="2026-01-01")
     assert rows_per_partition(frame, months, "report_date", ["2026-01-01"]) is None
     assert rows_per_partition(frame, DAYS, "day_of_report", ["2026-01-01"]) is None
     assert rows_per_partition(frame, DAYS, "report_date::date", ["2026-01-01"]) is None
+    by_account = dg.MultiPartitionsDefinition({"account": ACCOUNTS, "day": DAYS})
+    key = dg.MultiPartitionKey({"account": "acme", "day": "2026-01-01"})
+    assert rows_per_partition(frame, by_account, {"day": "report_date"}, [key]) is None
