@@ -16,16 +16,20 @@ every other read, is Dagster's own SQLite storage, in the same files.
 Its connections: Dagster builds a new SQLAlchemy engine (and initializes its dialect) for every
 read and write of a database file, then disposes of it; this storage keeps one engine per
 recently used file (still without a pool: every use opens and closes its SQLite connection, as
-before, so other processes see the same files as with Dagster's storage). The files are in WAL
-mode (Dagster sets it); their connections commit with `synchronous=NORMAL`, SQLite's
-recommendation for WAL: a commit no longer waits for the disk, a killed process loses nothing,
-and a power cut may lose the last events but never corrupts the file.
+before). The files are in WAL mode (Dagster sets it), where closing a file's last connection
+checkpoints the WAL into the file and deletes it, so every event paid a checkpoint and the next
+one recreated the WAL: this storage also keeps one idle connection per kept file, never in a
+transaction, so it holds no lock and other processes see the files as before. Its connections
+commit with `synchronous=NORMAL`, SQLite's recommendation for WAL: a commit no longer waits for
+the disk, a killed process loses nothing, and a power cut may lose the last events but never
+corrupts the file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -77,6 +81,9 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         # Dynamic partitions by definition name while a run executes (`run_snapshot`), else None.
         self._dynamic_partitions: dict[str, Sequence[str]] | None = None
         self._engines: OrderedDict[str, Engine] = OrderedDict()
+        # The idle connection kept open per kept engine, and the process that opened them.
+        self._idle: dict[str, sqlite3.Connection] = {}
+        self._pid = os.getpid()
         super().__init__(base_dir, inst_data=inst_data)
 
     @classmethod
@@ -97,7 +104,9 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             db.event.listen(engine, "connect", _commit_without_waiting_for_disk)
             self._engines[shard] = engine
             if len(self._engines) > _KEPT_ENGINES:
-                self._engines.popitem(last=False)[1].dispose()
+                evicted, old = self._engines.popitem(last=False)
+                old.dispose()
+                self._close_idle(evicted)
         else:
             self._engines.move_to_end(shard)
         return engine
@@ -110,13 +119,24 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
+            if shard not in self._idle and os.getpid() == self._pid:
+                idle = sqlite3.connect(self.path_for_shard(shard), check_same_thread=False)
+                idle.execute("PRAGMA schema_version").fetchone()  # opens the file and its WAL
+                self._idle[shard] = idle
             with engine.connect() as connection, connection.begin():
                 yield connection
+
+    def _close_idle(self, shard: str) -> None:
+        idle = self._idle.pop(shard, None)
+        if idle is not None and os.getpid() == self._pid:  # never a connection from before a fork
+            idle.close()
 
     def dispose(self) -> None:
         with self._db_lock:
             while self._engines:
-                self._engines.popitem()[1].dispose()
+                shard, engine = self._engines.popitem()
+                engine.dispose()
+                self._close_idle(shard)
         super().dispose()
 
     def has_table(self, table_name: str) -> bool:
