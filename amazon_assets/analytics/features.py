@@ -59,6 +59,10 @@ ASIN_FEATURES: tuple[str, ...] = (
     "bsr_onset_1d",
     "bsr_onset_3d",
     "bsr_onset_7d",
+    "bsr_onset_worst_3d",
+    "bsr_onset_worst_5d",
+    "sessions_onset_worst_3d",
+    "sessions_onset_worst_5d",
     "rank_vs_traffic_onset_1d",
     "rank_vs_traffic_onset_3d",
     "price_vs_median_30d",
@@ -80,6 +84,8 @@ PEER_RELATIVE = (
     "bsr_onset_1d",
     "bsr_onset_3d",
     "bsr_onset_7d",
+    "bsr_onset_worst_3d",
+    "bsr_onset_worst_5d",
 )
 FEATURE_COLUMNS: tuple[str, ...] = ASIN_FEATURES + tuple(
     f"{name}_vs_peers" for name in PEER_RELATIVE
@@ -151,6 +157,17 @@ def _onset(log_value: str, days: int) -> pl.Expr:
     else:
         recent = _roll(value, "median", days)
     return recent - _roll(value, "median", BASELINE_DAYS, prior=True)
+
+
+def _onset_worst(log_value: str, days: int, worst: str) -> pl.Expr:
+    """The weakest of the last `days` in-stock days against the same baseline as _onset (`worst`
+    is "max" for a rank, where lower is better, "min" for traffic): it moves only when every one
+    of those days moved, which a deal of 1 to 3 days or a spike of a few days does not, and a
+    take-off, whose growth builds day after day, does."""
+    value = pl.col(log_value)
+    return _roll(value, worst, days, min_samples=days) - _roll(
+        value, "median", BASELINE_DAYS, prior=True
+    )
 
 
 def _slope(y: str, t: str, days: int) -> pl.Expr:
@@ -288,6 +305,10 @@ def features_asin_daily(mart: pl.LazyFrame) -> pl.LazyFrame:
             _onset("_log_bsr_in", 1).alias("bsr_onset_1d"),
             _onset("_log_bsr_in", 3).alias("bsr_onset_3d"),
             _onset("_log_bsr_in", 7).alias("bsr_onset_7d"),
+            _onset_worst("_log_bsr_in", 3, "max").alias("bsr_onset_worst_3d"),
+            _onset_worst("_log_bsr_in", 5, "max").alias("bsr_onset_worst_5d"),
+            _onset_worst("_log_sessions_in", 3, "min").alias("sessions_onset_worst_3d"),
+            _onset_worst("_log_sessions_in", 5, "min").alias("sessions_onset_worst_5d"),
             # The rank follows sales: a rank that improves more than the traffic grows means
             # buyers convert better (a product catching on), which a spike of visits does not.
             (-_onset("_log_bsr_in", 1) - _onset("_log_sessions_in", 1)).alias(

@@ -149,6 +149,28 @@ def test_onset_compares_the_last_days_with_the_in_stock_median_of_four_weeks() -
     assert _at(features, "days_since_stock_out", 9) is None
 
 
+def test_worst_day_onset_moves_for_growth_that_lasts_not_for_a_spike() -> None:
+    # Rank 1000 for four weeks; then a 3-day spike to rank 100 (days 28..30) and back, and from
+    # day 35 on a lasting climb to rank 500, 250, 125, 100, 100.
+    n = 40
+    bsr = [1000] * 28 + [100] * 3 + [1000] * 4 + [500, 250, 125, 100, 100]
+    sessions = [9] * 28 + [99] * 3 + [9] * 4 + [19, 39, 79, 99, 99]
+    features = _features(one_asin(n, sessions=sessions, bsr=bsr))
+    # The spike's last day: its 3 days all moved, its 5 days did not.
+    assert _at(features, "bsr_onset_worst_3d", 30) == pytest.approx(math.log(100 / 1000))
+    assert _at(features, "bsr_onset_worst_5d", 30) == pytest.approx(0.0)
+    assert _at(features, "sessions_onset_worst_5d", 30) == pytest.approx(0.0)
+    # The climb's fifth day: the weakest of its 5 days is its first (rank 500), against the
+    # median of the 28 days before, in which the spike's 3 days do not move the median.
+    assert _at(features, "bsr_onset_worst_5d", 39) == pytest.approx(math.log(500 / 1000))
+    assert _at(features, "sessions_onset_worst_5d", 39) == pytest.approx(
+        math.log(20) - math.log(10)
+    )
+    assert _at(features, "sessions_onset_worst_3d", 39) == pytest.approx(
+        math.log(80) - math.log(10)
+    )
+
+
 def test_peer_relative_features_subtract_the_category_days_median() -> None:
     # Three ASINs of one category whose traffic doubles, triples and stays flat on day 28: a
     # season lifting them all would move the median, not the gaps.
