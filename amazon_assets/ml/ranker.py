@@ -39,6 +39,11 @@ DEFAULT_PARAMS: Mapping[str, Any] = {
     # One metric only: LightGBM's early stopping stops on whichever watched metric stalls first.
     "eval_at": [20],
     "lambdarank_truncation_level": 20,
+    # Gains of relevance 0..4 (LightGBM's default is 2^r - 1: 0, 1, 3, 7, 15). A user wants the
+    # products taking off (growth above 3.5x, relevance 4, which a take-off reaches within days)
+    # at the top, not the many products a quarter or half up (relevance 1: an ad push, a season,
+    # noise): those gain nothing, and relevance 4 counts double.
+    "label_gain": [0, 0, 1, 7, 31],
     "learning_rate": 0.05,
     "num_leaves": 31,
     "min_data_in_leaf": 100,
