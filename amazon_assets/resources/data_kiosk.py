@@ -11,6 +11,7 @@ not count against GET_SALES_AND_TRAFFIC_REPORT's 96 requests a day.
 from __future__ import annotations
 
 import gzip
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -24,7 +25,6 @@ from amazon_assets.resources.sp_api import (
     SpApiResource,
     _Session,
 )
-from amazon_assets.sources.quotas import ReportDeadline
 
 DATASET = "analytics_salesAndTraffic_2024_04_24"
 MAX_ASINS_PER_QUERY = 30  # MarketplaceAsinFilter.asins
@@ -100,39 +100,67 @@ class KioskResult:
         return gzip.decompress(self.body) if self.body[:2] == b"\x1f\x8b" else self.body
 
 
+def by_asin_query(marketplace_id: str, start: date, end: date) -> str:
+    """The GraphQL of one salesAndTrafficByAsin query: every child ASIN with traffic over
+    [start, end], summed (which ASINs the account sells)."""
+    if (end - start).days + 1 > MAX_DAYS_PER_QUERY or end < start:
+        raise ValueError(f"A query covers 1 to {MAX_DAYS_PER_QUERY} days; got {start}..{end}.")
+    return (
+        f"query {{{DATASET} {{salesAndTrafficByAsin("
+        f'startDate:"{start.isoformat()}" endDate:"{end.isoformat()}" aggregateBy:CHILD '
+        f'marketplaceIds:["{marketplace_id}"]'
+        f"){{startDate endDate marketplaceId parentAsin childAsin}}}}}}"
+    )
+
+
 def fetch_trends(
     resource: SpApiResource, asins: Sequence[str], data_start: date, data_end: date
 ) -> KioskResult:
     """Create a salesAndTrafficTrends query for the resource's account, wait for it and download
     its document."""
     text = trends_query(resource.marketplace_id, asins, data_start, data_end)
+    return _run_query(resource, text, tuple(asins), data_start, data_end)
+
+
+def fetch_child_asins(resource: SpApiResource, data_start: date, data_end: date) -> KioskResult:
+    """The salesAndTrafficByAsin document of the account over [data_start, data_end]: one line
+    per child ASIN with traffic in the range (`child_asins` reads it)."""
+    text = by_asin_query(resource.marketplace_id, data_start, data_end)
+    return _run_query(resource, text, (), data_start, data_end)
+
+
+def child_asins(document: bytes) -> list[str]:
+    """The child ASINs of a salesAndTrafficByAsin document (JSONL, gzipped or not), sorted."""
+    text = gzip.decompress(document) if document[:2] == b"\x1f\x8b" else document
+    lines = text.decode("utf-8").splitlines()
+    return sorted({json.loads(line)["childAsin"] for line in lines if line.strip()})
+
+
+def _run_query(
+    resource: SpApiResource, text: str, asins: tuple[str, ...], data_start: date, data_end: date
+) -> KioskResult:
+    """createQuery, getQuery until final (the client core's polling), then the document."""
     with _Session(resource) as session:
         client = session.sp_client(DataKiosk)
         created = session.call("createQuery", client.create_query, query=text, require="queryId")
         assert created is not None
         query_id = created.payload["queryId"]
-        deadline = ReportDeadline(
-            session.clock,
-            resource.report_timeout_seconds,
-            resource.min_real_report_wait_seconds,
-        )
-        polls = 0
-        while True:
+
+        def get() -> dict | None:
             answer = session.call("getQuery", client.get_query, query_id)
             assert answer is not None
-            status = answer.payload.get("processingStatus")
-            if status in TERMINAL:
-                break
-            wait = POLL_INTERVALS[min(polls, len(POLL_INTERVALS) - 1)]
-            if deadline.passed_after(wait):
-                raise SpApiError(
-                    f"Data Kiosk query {query_id} for account {resource.account!r} is still "
-                    f"{status} after {resource.report_timeout_seconds:.0f} s; run again to wait "
-                    "for a new one."
-                )
-            session.clock.sleep(wait)
-            polls += 1
-        payload = answer.payload
+            return dict(answer.payload)
+
+        def still_running(query: dict) -> Exception:
+            return SpApiError(
+                f"Data Kiosk query {query_id} for account {resource.account!r} is still "
+                f"{query.get('processingStatus')} after {resource.report_timeout_seconds:.0f} s; "
+                "run again to wait for a new one."
+            )
+
+        payload = session.poll(get, TERMINAL, "processingStatus", POLL_INTERVALS, still_running)
+        assert payload is not None  # get never answers None
+        status = payload["processingStatus"]
         if status == "FATAL":
             error = _download(session, client, payload.get("errorDocumentId"))
             if error[:2] == b"\x1f\x8b":
@@ -149,7 +177,7 @@ def fetch_trends(
             status=status,
             document_id=document_id,
             body=body,
-            asins=tuple(asins),
+            asins=asins,
             data_start=data_start,
             data_end=data_end,
             fetched_at=datetime.now(UTC),

@@ -1,5 +1,7 @@
 """Data Kiosk 2023-11-15 (createQuery, getQuery, getQueries, cancelQuery, getDocument) serving
-`analytics_salesAndTraffic_2024_04_24.salesAndTrafficTrends` from the marketplace's truth.
+`analytics_salesAndTraffic_2024_04_24.salesAndTrafficTrends` (child ASIN by day, for up to 30
+ASINs) and `salesAndTrafficByAsin` (every child ASIN with traffic over the range, summed: how a
+client learns which ASINs an account sells) from the marketplace's truth.
 
 Amazon's model: selling-partner-api-models, models/data-kiosk-api-model/dataKiosk_2023-11-15.json
 (operations, quotas, the Query object) and schemas/data-kiosk/
@@ -52,7 +54,11 @@ STATUSES = ("IN_QUEUE", "IN_PROGRESS", "DONE", "CANCELLED", "FATAL")
 RETENTION = timedelta(days=30)  # @resultRetention(duration: "P30D") on every field
 _CACHED_RANGES = 4  # an account's ASIN batches ask for the same days one after another
 
-_TRENDS = re.compile(rf"{DATASET}\s*\{{\s*salesAndTrafficTrends\s*\((?P<arguments>[^)]*)\)", re.S)
+TRENDS, BY_ASIN = "salesAndTrafficTrends", "salesAndTrafficByAsin"
+_QUERY = re.compile(
+    rf"{DATASET}\s*\{{\s*(?P<operation>{TRENDS}|{BY_ASIN})\s*\((?P<arguments>[^)]*)\)", re.S
+)
+_MARKETPLACE_IDS = re.compile(r"marketplaceIds\s*:\s*\[([^\]]*)\]")
 _STRING = re.compile(r'(\w+)\s*:\s*"([^"]*)"')
 _ENUM = re.compile(r"(\w+)\s*:\s*([A-Z_]+)\b")
 _FILTER = re.compile(r"\{([^{}]*)\}")
@@ -71,17 +77,19 @@ class TrendsQuery:
     date_aggregation: str
     asin_aggregation: str
     marketplace_id: str
-    asins: tuple[str, ...]
+    asins: tuple[str, ...]  # empty for salesAndTrafficByAsin (every ASIN)
+    operation: str = TRENDS
 
 
 def parse_trends_query(text: str) -> TrendsQuery:
-    """The arguments of a salesAndTrafficTrends query, or QueryError naming the problem."""
+    """The arguments of a salesAndTrafficTrends or salesAndTrafficByAsin query, or QueryError
+    naming the problem."""
     if len(re.sub(r"\s+", "", text)) > MAX_QUERY_CHARACTERS:
         raise QueryError(f"The query is longer than {MAX_QUERY_CHARACTERS} characters.")
-    match = _TRENDS.search(text)
+    match = _QUERY.search(text)
     if match is None:
         raise QueryError(
-            f"The sandbox's Data Kiosk serves {DATASET} salesAndTrafficTrends queries only."
+            f"The sandbox's Data Kiosk serves {DATASET} {TRENDS} and {BY_ASIN} queries only."
         )
     arguments = match["arguments"]
     filters = _FILTER.findall(arguments)
@@ -95,6 +103,8 @@ def parse_trends_query(text: str) -> TrendsQuery:
         raise QueryError("startDate and endDate must be dates (YYYY-MM-DD).") from None
     if end < start:
         raise QueryError("endDate must not be before startDate.")
+    if match["operation"] == BY_ASIN:
+        return _by_asin_query(start, end, enums, arguments)
     date_aggregation = enums.get("dateAggregation")
     asin_aggregation = enums.get("asinAggregation")
     if date_aggregation != "DAY":
@@ -113,6 +123,43 @@ def parse_trends_query(text: str) -> TrendsQuery:
             f"A filter holds 1 to {MAX_ASINS_PER_FILTER} child ASINs; got {len(asins)}."
         )
     return TrendsQuery(start, end, date_aggregation, asin_aggregation, marketplace, asins)
+
+
+def _by_asin_query(start: date, end: date, enums: dict[str, str], arguments: str) -> TrendsQuery:
+    if enums.get("aggregateBy") != "CHILD":
+        raise QueryError(f"aggregateBy {enums.get('aggregateBy')!r}: the sandbox serves CHILD.")
+    listed = _MARKETPLACE_IDS.search(arguments)
+    marketplaces = re.findall(r'"([^"]+)"', listed[1]) if listed else []
+    if len(marketplaces) != 1:
+        raise QueryError(
+            "marketplaceIds must hold exactly one marketplace (the sandbox serves one)."
+        )
+    return TrendsQuery(start, end, "", "CHILD", marketplaces[0], (), BY_ASIN)
+
+
+def by_asin_rows(
+    facts: pl.DataFrame, start: date, end: date, marketplace_id: str, currency: str, b2b: bool
+) -> list[dict[str, Any]]:
+    """One SalesAndTrafficByAsin object per child ASIN with traffic over the range, summed over
+    it (shares divide by the range's totals)."""
+    sums = asin_sums(facts, ["parent_asin", "asin"]).filter(pl.col("sessions") > 0)
+    totals = asin_totals(facts.with_columns(range=pl.lit(1)), ["range"]).row(0, named=True)
+    totals = {name[6:]: value for name, value in totals.items() if name.startswith("total_")}
+    rows = []
+    for r in sums.sort("asin").iter_rows(named=True):
+        sales, traffic = asin_metrics(r, totals, currency, b2b)
+        rows.append(
+            {
+                "startDate": start.isoformat(),
+                "endDate": end.isoformat(),
+                "marketplaceId": marketplace_id,
+                "parentAsin": r["parent_asin"],
+                "childAsin": r["asin"],
+                "sales": sales,
+                "traffic": traffic,
+            }
+        )
+    return rows
 
 
 def trends_rows(
@@ -211,13 +258,20 @@ class DataKioskSandbox:
             if first > last:
                 return  # DONE without a document: no data for the range
             home = self.app.config.home_of(query.account)
-            rows = trends_rows(
-                self._range_facts(query.account, first, last),
-                spec.asins,
-                spec.marketplace_id,
-                home.currency,
-                self.app.config.b2b,
-            )
+            facts = self._range_facts(query.account, first, last)
+            if spec.operation == BY_ASIN:
+                rows = by_asin_rows(
+                    facts,
+                    spec.start,
+                    spec.end,
+                    spec.marketplace_id,
+                    home.currency,
+                    self.app.config.b2b,
+                )
+            else:
+                rows = trends_rows(
+                    facts, spec.asins, spec.marketplace_id, home.currency, self.app.config.b2b
+                )
             if rows:
                 document_id = f"amzn1.tortuga.4.na.{uuid.uuid4()}"
                 with self._lock:
