@@ -19,9 +19,16 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from amazon_assets.ingestion.spec import DocumentSpec
+from amazon_assets.resources.data_kiosk import (
+    KioskResult,
+    child_asins,
+    fetch_child_asins,
+    fetch_trends,
+)
 from amazon_assets.resources.lake import (
     SIDECAR_NAME,
     BronzeDocument,
@@ -30,6 +37,7 @@ from amazon_assets.resources.lake import (
     write_document,
 )
 from amazon_assets.resources.sp_api import ReportResult, SpApiResource
+from amazon_assets.sources.sales_and_traffic_budget import kiosk_batches
 
 # Long enough to cover a run's retries and a resume after a crash; short against the daily
 # refresh, which must fetch restated days again.
@@ -66,6 +74,34 @@ def bronze_document(
     )
 
 
+def kiosk_bronze_document(
+    spec: DocumentSpec, result: KioskResult, source_label: str, account: str
+) -> BronzeDocument:
+    """The lake record of one Data Kiosk query's document (b"" when Amazon had no data): its
+    bytes as downloaded, the range and the ASINs it was asked for."""
+    gzipped = result.body[:2] == b"\x1f\x8b"
+    return BronzeDocument(
+        source=spec.name,
+        day=result.data_start,
+        report_id=result.query_id,
+        status="DONE",
+        body=result.body,
+        content_type="application/gzip" if gzipped else "application/x-ndjson",
+        fetched_at=result.fetched_at,
+        metadata={
+            "report_type": spec.report_type,
+            "data_document_id": result.document_id,
+            "compression": "GZIP" if gzipped else None,
+            "data_start": result.data_start.isoformat(),
+            "data_end": result.data_end.isoformat(),
+            "account": account,
+            "report_options": dict(spec.report_options),
+            "asins": list(result.asins),
+            "source": source_label,
+        },
+    )
+
+
 @dataclass(frozen=True, eq=False)  # one object per sidecar: hashed by identity
 class StoredDocument:
     """A document's sidecar: enough to choose documents without reading bodies."""
@@ -88,6 +124,11 @@ class StoredDocument:
     @property
     def report_id(self) -> str | None:
         return self.meta.get("report_id")
+
+    @property
+    def asins(self) -> tuple[str, ...]:
+        """The child ASINs a Data Kiosk query was asked for (empty for a report)."""
+        return tuple(self.meta["metadata"].get("asins") or ())
 
     @property
     def report_options(self) -> dict[str, str]:
@@ -183,7 +224,8 @@ def write_reports(
 ) -> SourceProgress:
     """One report per window starting at each of `first_days` (newest first: when quotas bite,
     the days users look at arrive first), each stored as it arrives; stored ones reused.
-    `before_request(day)` runs before each report is requested (a budget may refuse it)."""
+    `before_request(day)` runs before each createReport sent to Amazon (a budget may refuse
+    it); a report resumed from the ledger is no new request and does not run it."""
     account = sp_api.account
     prefix = spec.lake_prefix(account)
     progress = SourceProgress()
@@ -200,10 +242,13 @@ def write_reports(
         ):
             progress.skipped += 1
             continue
-        if before_request is not None:
-            before_request(start)
         result = sp_api.fetch_report(
-            spec.report_type, start, end, dict(spec.report_options), complete=False
+            spec.report_type,
+            start,
+            end,
+            dict(spec.report_options),
+            complete=False,
+            before_create=None if before_request is None else partial(before_request, start),
         )
         document = bronze_document(
             spec.name, start, result, sp_api.source_label, account, spec.report_options
@@ -215,4 +260,70 @@ def write_reports(
             f"{account} {start}: report {result.report_id} {result.status} "
             f"({progress.done} of {len(first_days)} days in bronze)"
         )
+    return progress
+
+
+def kiosk_ranges(days: Sequence[date], window_days: int) -> list[tuple[date, date]]:
+    """[first, last] ranges of at most `window_days` covering `days`, newest first."""
+    ranges: list[tuple[date, date]] = []
+    if not days:
+        return ranges
+    oldest, end = min(days), max(days)
+    while end >= oldest:
+        start = max(oldest, end - timedelta(days=window_days - 1))
+        ranges.append((start, end))
+        end = start - timedelta(days=1)
+    return ranges
+
+
+def write_kiosk_history(
+    trends: DocumentSpec,
+    asins_spec: DocumentSpec,
+    sp_api: SpApiResource,
+    lake: Lake,
+    days: Sequence[date],
+    log: Callable[[str], None] = lambda message: None,
+) -> SourceProgress:
+    """The Data Kiosk documents of `days`: per range of at most two years, the account's child
+    ASINs (salesAndTrafficByAsin), then one salesAndTrafficTrends query per 30 of them, each
+    stored as it arrives; stored ones reused (a resumed backfill asks again for nothing)."""
+    account = sp_api.account
+    progress = SourceProgress()
+    now = datetime.now(UTC)
+
+    def stored_for(spec: DocumentSpec, start: date, end: date) -> list[StoredDocument]:
+        return [
+            doc
+            for doc in stored_documents(lake, spec.lake_prefix(account), start, start)
+            if (doc.data_start, doc.data_end) == (start, end) and reusable(spec, doc, now)
+        ]
+
+    def store(spec: DocumentSpec, result: KioskResult) -> None:
+        document = kiosk_bronze_document(spec, result, sp_api.source_label, account)
+        gzipped = document.metadata["compression"] == "GZIP"
+        write_document(lake, spec.lake_prefix(account), document, spec.file_name(gzipped))
+        progress.stored(document, result.requests)
+
+    for start, end in kiosk_ranges(days, trends.window_days):
+        progress.planned += 1
+        listed = stored_for(asins_spec, start, end)
+        if listed:
+            progress.skipped += 1
+            asins = child_asins(listed[-1].read(lake).body)
+        else:
+            result = fetch_child_asins(sp_api, start, end)
+            store(asins_spec, result)
+            asins = child_asins(result.body)
+        stored = {doc.asins for doc in stored_for(trends, start, end)}
+        for batch in kiosk_batches(asins):
+            progress.planned += 1
+            if batch in stored:
+                progress.skipped += 1
+                continue
+            result = fetch_trends(sp_api, batch, start, end)
+            store(trends, result)
+            log(
+                f"{account} {start}..{end}: Data Kiosk query {result.query_id} for "
+                f"{len(batch)} ASINs ({progress.done} of {progress.planned} documents in bronze)"
+            )
     return progress

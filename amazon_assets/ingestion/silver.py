@@ -1,9 +1,11 @@
-"""The silver loader's choice: for each (account, day), the newest stored document covering it."""
+"""The silver loader's choice: for each (account, day), the newest stored document covering it
+(`newest_documents`); for documents that each hold a part of a day (Data Kiosk queries of 30
+ASINs), the newest of each part (`newest_document_parts`)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from datetime import date, timedelta
 
 from amazon_assets.ingestion.bronze import StoredDocument, stored_documents
@@ -36,6 +38,23 @@ def choose_documents(
     return dict(chosen)
 
 
+def _stored_with_options(
+    spec: DocumentSpec, lake: Lake, account: str, first: date, last: date
+) -> list[StoredDocument]:
+    """The account's documents of `spec` whose window can cover a day of [first, last] (only
+    their sidecars are read), fetched with the spec's options."""
+    return [
+        doc
+        for doc in stored_documents(
+            lake,
+            spec.lake_prefix(account),
+            first - timedelta(days=spec.window_days - 1),
+            last,
+        )
+        if doc.report_options == dict(spec.report_options)
+    ]
+
+
 def newest_documents(
     spec: DocumentSpec, lake: Lake, account: str, days: Iterable[date]
 ) -> tuple[dict[date, StoredDocument], list[date]]:
@@ -46,16 +65,7 @@ def newest_documents(
     if not days:
         return {}, []
     first, last = days[0], days[-1]
-    stored = [
-        doc
-        for doc in stored_documents(
-            lake,
-            spec.lake_prefix(account),
-            first - timedelta(days=spec.window_days - 1),
-            last,
-        )
-        if doc.report_options == dict(spec.report_options)
-    ]
+    stored = _stored_with_options(spec, lake, account, first, last)
     wanted = set(days)
     by_day = {
         day: document
@@ -64,3 +74,30 @@ def newest_documents(
         if day in wanted
     }
     return by_day, [day for day in days if day not in by_day]
+
+
+def newest_document_parts(
+    spec: DocumentSpec,
+    lake: Lake,
+    account: str,
+    days: Iterable[date],
+    part: Callable[[StoredDocument], Hashable],
+) -> tuple[dict[StoredDocument, list[date]], list[date]]:
+    """For each of `days`, the newest stored document of each `part` covering it (a Data Kiosk
+    query's ASINs: the day is the union of its parts), grouped by document; and the days no
+    stored document covers."""
+    days = sorted(set(days))
+    if not days:
+        return {}, []
+    first, last = days[0], days[-1]
+    parts: dict[Hashable, list[StoredDocument]] = defaultdict(list)
+    for doc in _stored_with_options(spec, lake, account, first, last):
+        parts[part(doc)].append(doc)
+    wanted = set(days)
+    chosen: dict[StoredDocument, list[date]] = {}
+    for documents in parts.values():
+        for document, covered in choose_documents(documents, first, last).items():
+            if kept := [day for day in covered if day in wanted]:
+                chosen[document] = kept
+    covered_days = {day for kept in chosen.values() for day in kept}
+    return chosen, [day for day in days if day not in covered_days]

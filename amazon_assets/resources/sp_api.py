@@ -308,6 +308,9 @@ class SpApiResource(dg.ConfigurableResource):
     # Finances pages recorded this many real minutes ago are resumed after a crash (the
     # default of `reuse_since`, AMAZON_ASSETS_REUSE_MINUTES).
     reuse_minutes: float = DEFAULT_REUSE_MINUTES
+    # The app has the Brand Analytics role (AMAZON_ASSETS_DATA_KIOSK): sales-and-traffic history
+    # comes from Data Kiosk (`resources/data_kiosk.py`).
+    data_kiosk: bool = False
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
         return masked_secrets(super().__repr_args__())
@@ -338,6 +341,7 @@ class SpApiResource(dg.ConfigurableResource):
             clock_speed=settings.clock_speed_of(api),
             source_label=api.source_label,
             reuse_minutes=settings.reuse_minutes,
+            data_kiosk=settings.data_kiosk,
             **credentials,
         )
 
@@ -357,8 +361,12 @@ class SpApiResource(dg.ConfigurableResource):
         *,
         complete: bool = True,
         reuse_since: datetime | None = None,
+        before_create: Callable[[], None] | None = None,
     ) -> ReportResult:
         """Request (or resume), wait for and download one report.
+
+        `before_create()` runs before each createReport actually sent to Amazon, not for a
+        report resumed or reused from the ledger (a budget counts only real requests).
 
         With `complete=False` the ledger keeps the report open until `complete_reports`: a
         multi-day run that fails on a later day re-downloads the earlier days' documents on
@@ -374,6 +382,7 @@ class SpApiResource(dg.ConfigurableResource):
                 report_options or {},
                 complete=complete,
                 reuse_since=reuse_since,
+                before_create=before_create,
             )
 
     def complete_reports(self, report_ids: Iterable[str]) -> None:
@@ -725,10 +734,20 @@ class _Session(ClientSession):
         )
 
     def open_report(
-        self, request: ReportRequest, reuse_since: datetime | None = None
+        self,
+        request: ReportRequest,
+        reuse_since: datetime | None = None,
+        before_create: Callable[[], None] | None = None,
     ) -> tuple[str, bool]:
-        """The ledger's report of this request or a new one (`ClientSession.open_or_create`)."""
-        return self.open_or_create(request, self.create, RETENTION_SECONDS, reuse_since)
+        """The ledger's report of this request or a new one (`ClientSession.open_or_create`);
+        `before_create()` runs only when a new one is requested."""
+
+        def create(request: ReportRequest) -> str:
+            if before_create is not None:
+                before_create()
+            return self.create(request)
+
+        return self.open_or_create(request, create, RETENTION_SECONDS, reuse_since)
 
     def create(self, request: ReportRequest) -> str:
         body: dict[str, Any] = {
@@ -800,10 +819,11 @@ class _Session(ClientSession):
         report_options: Mapping[str, str],
         complete: bool = True,
         reuse_since: datetime | None = None,
+        before_create: Callable[[], None] | None = None,
     ) -> ReportResult:
         request = self.report_request(report_type, data_start, data_end, report_options)
         fatal: list[tuple[str, str | None]] = []  # (report id, document excerpt)
-        report_id, resumed = self.open_report(request, reuse_since)
+        report_id, resumed = self.open_report(request, reuse_since, before_create)
         created = set() if resumed else {report_id}
         while True:
             report = self.wait(request, report_id, poll_first=resumed)
@@ -815,7 +835,7 @@ class _Session(ClientSession):
                     )
                 log.info("Report %s is unknown to the server; requesting it again", report_id)
                 self.store.finish_report(request, report_id, FORGOTTEN, self.clock)
-                report_id, resumed = self.open_report(request)
+                report_id, resumed = self.open_report(request, before_create=before_create)
                 created.add(report_id)
                 continue
             status = report["processingStatus"]
@@ -846,7 +866,7 @@ class _Session(ClientSession):
                 self.resource.fatal_cooldown_seconds / 60,
             )
             self.clock.sleep(self.resource.fatal_cooldown_seconds)
-            report_id, resumed = self.open_report(request)
+            report_id, resumed = self.open_report(request, before_create=before_create)
             created.add(report_id)
 
     def _result(

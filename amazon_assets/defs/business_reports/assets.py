@@ -1,5 +1,6 @@
-"""Business reports (GET_SALES_AND_TRAFFIC_REPORT, SKU granularity): bronze documents and silver
-facts, per seller account and day (spec: `defs/business_reports/spec.py`)."""
+"""Business reports (GET_SALES_AND_TRAFFIC_REPORT, SKU granularity; Data Kiosk's
+salesAndTrafficTrends for the history when the app has the role): bronze documents, silver facts
+and day statuses, per seller account and day (specs: `defs/business_reports/spec.py`)."""
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -11,17 +12,35 @@ from amazon_assets.defs.business_reports.checks import (
     business_report_check_specs,
     evaluate_business_report_checks,
 )
-from amazon_assets.defs.business_reports.spec import BUSINESS_REPORTS
-from amazon_assets.ingestion.bronze import SourceProgress, write_reports
-from amazon_assets.ingestion.silver import newest_documents
-from amazon_assets.parsers.quarantine import ACCOUNT_QUARANTINE_SCHEMA
+from amazon_assets.defs.business_reports.spec import (
+    BUSINESS_REPORTS,
+    DATA_KIOSK_ASINS,
+    DATA_KIOSK_TRENDS,
+    DAY_STATUS_TABLE,
+)
+from amazon_assets.ingestion.bronze import (
+    SourceProgress,
+    StoredDocument,
+    write_kiosk_history,
+    write_reports,
+)
+from amazon_assets.ingestion.silver import newest_document_parts, newest_documents
+from amazon_assets.parsers.data_kiosk import (
+    DAY_STATUS_SCHEMA,
+    PROVISIONAL,
+    day_status,
+    parse_sales_and_traffic_trends,
+)
+from amazon_assets.parsers.quarantine import ACCOUNT_QUARANTINE_SCHEMA, quarantine_frame
 from amazon_assets.parsers.sales_and_traffic import parse_sales_and_traffic
 from amazon_assets.partitions import days_of_accounts
-from amazon_assets.resources.lake import LakeResource
+from amazon_assets.resources.lake import Lake, LakeResource
 from amazon_assets.resources.sp_api import SpApiResource
 from amazon_assets.sources.quotas import Clock
 from amazon_assets.sources.refusals import refusals_fail_permanently
 from amazon_assets.sources.sales_and_traffic_budget import (
+    HISTORY,
+    KIOSK_DAYS_PER_QUERY,
     BudgetedRequest,
     SalesAndTrafficBudget,
     amazon_day,
@@ -31,6 +50,7 @@ from amazon_assets.sources.sales_and_traffic_budget import (
 from amazon_assets.sources.state import open_state_store
 
 SPEC = BUSINESS_REPORTS
+KIOSK = DATA_KIOSK_TRENDS
 
 
 def app_budget(sp_api: SpApiResource) -> SalesAndTrafficBudget | None:
@@ -43,6 +63,58 @@ def app_budget(sp_api: SpApiResource) -> SalesAndTrafficBudget | None:
 
 
 PARTITION_EXPR = {"account": "account", "day": "report_date"}
+
+
+def kiosk_history(days_by_account: dict[str, list[date]], last_day: date) -> dict[str, list[date]]:
+    """The days of each account Data Kiosk serves: history (before the settling window) within
+    the two years a query may reach back."""
+    oldest = last_day - timedelta(days=KIOSK_DAYS_PER_QUERY - 1)
+    return {
+        account: kept
+        for account, days in days_by_account.items()
+        if (kept := [d for d in days if d >= oldest and purpose_of(d, last_day) == HISTORY])
+    }
+
+
+def _kiosk_rows(
+    store: Lake,
+    account: str,
+    chosen: dict[StoredDocument, list[date]],
+    ingested_at: datetime,
+    statuses: dict[tuple[str, date], str],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Facts and refused lines of the chosen Data Kiosk documents, each for its chosen days; a
+    child ASIN in two documents of a day (its batch changed) comes from the newest. Records each
+    day's status in `statuses` (provisional if any part of the day is)."""
+    facts, quarantine = [], []
+    for stored in sorted(chosen, key=lambda d: (d.fetched_at, d.sidecar_key), reverse=True):
+        days = chosen[stored]
+        parsed = parse_sales_and_traffic_trends(
+            stored.read(store).body,
+            query_id=stored.report_id or "",
+            account=account,
+            data_start=stored.data_start,
+            data_end=stored.data_end,
+            asins=stored.asins,
+            fetched_at=stored.fetched_at,
+            settle_days=KIOSK.lookback_days,
+            ingested_at=ingested_at,
+        )
+        facts.append(parsed.facts.filter(pl.col("report_date").is_in(days)))
+        quarantine.append(parsed.quarantine.filter(pl.col("report_date").is_in(days)))
+        for day, status in (
+            parsed.days.filter(pl.col("report_date").is_in(days))
+            .select("report_date", "status")
+            .iter_rows()
+        ):
+            if statuses.get((account, day)) != PROVISIONAL:
+                statuses[(account, day)] = status
+    fact_frame = (
+        pl.concat(facts).unique(["report_date", "asin"], keep="first", maintain_order=True)
+        if facts
+        else pl.DataFrame(schema=SPEC.schema)
+    )
+    return fact_frame, pl.concat(quarantine) if quarantine else quarantine_frame([])
 
 
 def build_business_report_assets(
@@ -64,16 +136,23 @@ def build_business_report_assets(
     def business_reports(
         context: dg.AssetExecutionContext, sp_api: SpApiResource, lake: LakeResource
     ) -> dg.MaterializeResult:
-        """Raw sales and traffic documents, one per account and day, exactly as Amazon served
-        them (gzip JSON), each written to the lake the moment it arrives."""
+        """Raw sales and traffic documents exactly as Amazon served them, each written to the
+        lake the moment it arrives: one SKU report (gzip JSON) per account and day, and with
+        Data Kiosk on, the history as salesAndTrafficTrends documents (JSONL, 30 child ASINs
+        and up to two years each)."""
         store = lake.lake()
         totals = SourceProgress()
         accounts = days_of_accounts(context.partition_keys)
         budget = app_budget(sp_api)
         clock = Clock(sp_api.clock_speed)
         last_day = datetime.now(UTC).date() - timedelta(days=1)
+        kiosk_days = kiosk_history(accounts, last_day) if sp_api.data_kiosk else {}
+        reports_days = {
+            account: [d for d in days if d not in set(kiosk_days.get(account, ()))]
+            for account, days in accounts.items()
+        }
         # Settling windows first, then history round-robin across accounts (the budget's order).
-        for account, days in request_order(accounts, last_day):
+        for account, days in request_order(reports_days, last_day):
 
             def spend(day: date, account: str = account) -> None:
                 if budget is not None:
@@ -89,6 +168,18 @@ def build_business_report_assets(
                 before_request=spend,
             )
             totals.add(progress)
+        # History from Data Kiosk: a few queries per account, outside the reports' budget.
+        for account, days in kiosk_days.items():
+            totals.add(
+                write_kiosk_history(
+                    KIOSK,
+                    DATA_KIOSK_ASINS,
+                    sp_api.for_account(account),
+                    store,
+                    days,
+                    log=context.log.info,
+                )
+            )
         return dg.MaterializeResult(
             metadata={
                 "source": sp_api.source_label,
@@ -114,12 +205,20 @@ def build_business_report_assets(
             "facts": out(
                 SPEC.silver_table,
                 "Sales and traffic per SKU and day, typed; one row per "
-                f"({', '.join(SPEC.natural_key)}).",
+                f"({', '.join(SPEC.natural_key)}). Days from Data Kiosk (history) are per child "
+                "ASIN, msku null.",
                 SPEC.cluster_by,
             ),
             "quarantine": out(
                 SPEC.quarantine_table,
                 "Rows of business-report documents that could not be typed, with the reason.",
+                ("account",),
+            ),
+            "day_status": out(
+                DAY_STATUS_TABLE,
+                "Each account's day: provisional (Amazon may still restate it; an empty "
+                "provisional day is not a zero) or settled, and its rows in "
+                f"{SPEC.silver_table}.",
                 ("account",),
             ),
         },
@@ -131,16 +230,24 @@ def build_business_report_assets(
     def fact_business_reports_us(
         context: dg.AssetExecutionContext, lake: LakeResource
     ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-        """Parse the newest stored document of each (account, day) into typed facts; malformed
-        rows go to quarantine."""
+        """Parse the newest stored SKU report of each (account, day), else (history) the newest
+        Data Kiosk documents covering it, into typed facts; malformed rows go to quarantine;
+        each day is marked provisional or settled."""
         store = lake.lake()
         ingested_at = datetime.now(UTC)
         facts, quarantine, totals, document_rows = [], [], {}, {}
+        statuses: dict[tuple[str, date], str] = {}
         missing: list[str] = []
         for account, days in days_of_accounts(context.partition_keys).items():
-            chosen, uncovered = newest_documents(SPEC, store, account, days)
+            chosen, without_report = newest_documents(SPEC, store, account, days)
+            kiosk, uncovered = newest_document_parts(
+                KIOSK, store, account, without_report, part=lambda doc: doc.asins
+            )
             missing += [f"{account} {day}" for day in uncovered]
             for day, stored in sorted(chosen.items()):
+                statuses[(account, day)] = day_status(
+                    day, stored.fetched_at.date(), SPEC.lookback_days
+                )
                 document = stored.read(store)
                 if document.status != "DONE":
                     continue  # CANCELLED: Amazon had no data for the day, an empty partition
@@ -155,6 +262,11 @@ def build_business_report_assets(
                 quarantine.append(parsed.quarantine.with_columns(account=pl.lit(account)))
                 totals[(account, day)] = parsed.by_date_totals
                 document_rows[(account, day)] = parsed.document_rows
+            kiosk_facts, kiosk_quarantine = _kiosk_rows(
+                store, account, kiosk, ingested_at, statuses
+            )
+            facts.append(kiosk_facts)
+            quarantine.append(kiosk_quarantine.with_columns(account=pl.lit(account)))
         if missing:
             raise dg.Failure(
                 f"No bronze business report for {', '.join(missing)}: materialize "
@@ -187,6 +299,26 @@ def build_business_report_assets(
             quarantine_frame,
             output_name="quarantine",
             metadata={"rows": quarantine_frame.height},
+        )
+        rows = {
+            (account, day): n
+            for account, day, n in fact_frame.group_by("account", "report_date").len().iter_rows()
+        }
+        day_frame = pl.DataFrame(
+            [
+                (day, account, status, rows.get((account, day), 0))
+                for (account, day), status in sorted(statuses.items())
+            ],
+            schema=DAY_STATUS_SCHEMA,
+            orient="row",
+        )
+        yield dg.Output(
+            day_frame,
+            output_name="day_status",
+            metadata={
+                "days": day_frame.height,
+                "provisional_days": day_frame.filter(pl.col("status") == PROVISIONAL).height,
+            },
         )
         yield from evaluate_business_report_checks(
             dataset, fact_frame, quarantine_frame, document_rows, totals

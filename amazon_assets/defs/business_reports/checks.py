@@ -19,6 +19,7 @@ from amazon_assets.quality import keys_not_null_and_unique
 
 SILVER_TABLE = BUSINESS_REPORTS.silver_table
 KEY_COLUMNS = BUSINESS_REPORTS.natural_key
+KIOSK_NOT_NULL = tuple(column for column in KEY_COLUMNS if column != "msku")
 # Per-document numbers are keyed by (account, report day).
 AccountDay = tuple[str, date]
 
@@ -35,7 +36,8 @@ def business_report_check_specs(dataset: str) -> list[dg.AssetCheckSpec]:
             "keys_not_null_and_unique",
             asset=asset,
             blocking=True,
-            description=f"({', '.join(KEY_COLUMNS)}) is non-null and unique.",
+            description=f"({', '.join(KEY_COLUMNS)}) is unique and non-null (msku is null on "
+            "Data Kiosk's child-ASIN rows).",
         ),
         dg.AssetCheckSpec(
             "buy_box_percentage_in_range",
@@ -203,7 +205,8 @@ def evaluate_business_report_checks(
 ) -> Iterator[dg.AssetCheckResult]:
     """Every check above, for the days one run wrote."""
     key = _key(dataset)
-    yield keys_not_null_and_unique(key, facts, KEY_COLUMNS)
+    # msku is null on Data Kiosk's rows (child ASIN level); the other key columns never are.
+    yield keys_not_null_and_unique(key, facts, KEY_COLUMNS, not_null=KIOSK_NOT_NULL)
     yield buy_box_percentage_in_range(key, facts)
     yield unit_session_percentage_not_negative(key, facts)
     yield every_document_row_loaded(key, facts, quarantine, document_rows)
