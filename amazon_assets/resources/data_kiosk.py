@@ -23,7 +23,7 @@ from amazon_assets.resources.sp_api import (
     POLL_INTERVALS,
     SpApiError,
     SpApiResource,
-    _Session,
+    SpApiSession,
 )
 
 DATASET = "analytics_salesAndTraffic_2024_04_24"
@@ -140,7 +140,7 @@ def _run_query(
     resource: SpApiResource, text: str, asins: tuple[str, ...], data_start: date, data_end: date
 ) -> KioskResult:
     """createQuery, getQuery until final (the client core's polling), then the document."""
-    with _Session(resource) as session:
+    with SpApiSession(resource) as session:
         client = session.sp_client(DataKiosk)
         created = session.call("createQuery", client.create_query, query=text, require="queryId")
         assert created is not None
@@ -185,7 +185,7 @@ def _run_query(
         )
 
 
-def _download(session: _Session, client: DataKiosk, document_id: str | None) -> bytes:
+def _download(session: SpApiSession, client: DataKiosk, document_id: str | None) -> bytes:
     """The document's bytes (HTTP clients undo the gzip Amazon names in Content-Encoding); a
     fresh presigned URL for each attempt, since one lives five minutes."""
     if not document_id:
@@ -195,7 +195,7 @@ def _download(session: _Session, client: DataKiosk, document_id: str | None) -> 
             "getDocument", client.get_document, document_id, require="documentUrl"
         )
         assert answer is not None
-        body = session._get(answer.payload["documentUrl"])
+        body = session.get_presigned_body(answer.payload["documentUrl"])
         if body is not None:
             return body
     raise SpApiError(

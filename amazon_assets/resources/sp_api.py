@@ -374,7 +374,7 @@ class SpApiResource(dg.ConfigurableResource):
         of the same request completed since then is downloaded again instead of requested again
         (a re-run after a crash; `sources.reuse.reuse_since` says when for a run).
         """
-        with _Session(self) as session:
+        with SpApiSession(self) as session:
             return session.fetch(
                 report_type,
                 data_start,
@@ -387,7 +387,7 @@ class SpApiResource(dg.ConfigurableResource):
 
     def complete_reports(self, report_ids: Iterable[str]) -> None:
         """Close ledger entries once their documents are stored (see `fetch_report`)."""
-        with _Session(self) as session:
+        with SpApiSession(self) as session:
             session.store.complete_reports(session.endpoint, list(report_ids), session.clock)
 
     def request_report(
@@ -398,7 +398,7 @@ class SpApiResource(dg.ConfigurableResource):
         report_options: dict[str, str] | None = None,
     ) -> str:
         """Create a report and record its id in the ledger (or return the open one); no waiting."""
-        with _Session(self) as session:
+        with SpApiSession(self) as session:
             request = session.report_request(
                 report_type, data_start, data_end, report_options or {}
             )
@@ -411,19 +411,19 @@ class SpApiResource(dg.ConfigurableResource):
         processing_statuses: Iterable[str] = ("DONE",),
     ) -> list[dict]:
         """Reports Amazon holds (getReports, every page), e.g. settlements it generated itself."""
-        with _Session(self) as session:
+        with SpApiSession(self) as session:
             return session.list_reports(
                 list(report_types), created_since, list(processing_statuses)
             )
 
     def download_document(self, document_id: str) -> tuple[bytes, str | None]:
         """A report document's bytes as served and its compression ("GZIP" or None)."""
-        with _Session(self) as session:
+        with SpApiSession(self) as session:
             return session.download(document_id)
 
     def fetch_document(self, document_id: str) -> tuple[bytes, str | None, str | None]:
         """A report document's bytes as served, its compression and its charset."""
-        with _Session(self) as session:
+        with SpApiSession(self) as session:
             body, compression = session.download(document_id)
             return body, compression, session.charset
 
@@ -443,14 +443,14 @@ class SpApiResource(dg.ConfigurableResource):
         since `reuse_since` (default: `reuse_minutes` ago), and no page is fetched twice. The
         pages stay recorded until `forget_financial_events`, once their document is stored.
         """
-        with _Session(self) as session:
+        with SpApiSession(self) as session:
             return session.list_financial_events(
                 posted_after, posted_before, self._reuse_cutoff(reuse_since)
             )
 
     def forget_financial_events(self, posted_after: datetime, posted_before: datetime) -> None:
         """Drop the recorded pages of a window whose document is now stored."""
-        with _Session(self) as session:
+        with SpApiSession(self) as session:
             session.store.forget_pages(session.finances_window_key(posted_after, posted_before))
 
     def _reuse_cutoff(self, reuse_since: datetime | None) -> datetime:
@@ -459,7 +459,7 @@ class SpApiResource(dg.ConfigurableResource):
     def check_login(self) -> None:
         """Log in now: a refused credential raises `CredentialRefused` before any quota is spent
         (a transient login failure is left to the calls, which retry it)."""
-        with _Session(self) as session, contextlib.suppress(_LoginRetry, httpx.TransportError):
+        with SpApiSession(self) as session, contextlib.suppress(_LoginRetry, httpx.TransportError):
             session.login()
 
     def for_account(self, account: str) -> SpApiResource:
@@ -488,7 +488,7 @@ class SpApiResource(dg.ConfigurableResource):
         Amazon answers with the current catalog; `as_of` (a past day's state) works against the
         sandbox only.
         """
-        with _Session(self) as session:
+        with SpApiSession(self) as session:
             return session.search_catalog_items(asins, as_of)
 
     def get_item_offers_batch(
@@ -499,12 +499,13 @@ class SpApiResource(dg.ConfigurableResource):
         Items Amazon answers 429 or 5xx for inside a batch are asked again in a later batch.
         `as_of` works against the sandbox only, as in `search_catalog_items`.
         """
-        with _Session(self) as session:
+        with SpApiSession(self) as session:
             return session.get_item_offers_batch(asins, as_of)
 
 
-class _Session(ClientSession):
-    """One resource call: a Reports client on the shared client core (resources/amazon_client)."""
+class SpApiSession(ClientSession):
+    """One resource call: a Reports client on the shared client core (resources/amazon_client);
+    the other SP-API sections (Data Kiosk, `resources/data_kiosk.py`) call through it too."""
 
     resource: SpApiResource
 
@@ -943,7 +944,7 @@ class _Session(ClientSession):
                 require="url",
             ).payload
             compression = document.get("compressionAlgorithm") or None
-            body = self._get(document["url"])
+            body = self.get_presigned_body(document["url"])
             if body is None:
                 problem = "the download link had expired"
                 continue
@@ -957,7 +958,7 @@ class _Session(ClientSession):
             f"{DOWNLOAD_ATTEMPTS} attempts (last: {problem}); retry later."
         )
 
-    def _get(self, url: str) -> bytes | None:
+    def get_presigned_body(self, url: str) -> bytes | None:
         """GET a presigned url without SP-API auth; None when the link is refused (expired)."""
         response = self.get_presigned(
             self.downloader, url, "downloadDocument", _download_refused, self._download_backoff

@@ -17,7 +17,7 @@ from amazon_assets.resources.data_kiosk import (
     fetch_trends,
     trends_query,
 )
-from amazon_assets.resources.sp_api import SpApiError, SpApiResource, _Session
+from amazon_assets.resources.sp_api import SpApiError, SpApiResource, SpApiSession
 from amazon_assets.sandbox.sales_and_traffic import build_sales_and_traffic
 from amazon_assets.settings import (
     SANDBOX_CLIENT_ID,
@@ -97,7 +97,7 @@ def test_quotas_hold_with_zero_429s_and_queries_are_listed_and_cancelled(sandbox
     resource = _resource(sandbox, tmp_path / "state.sqlite")
     asins = _asins(sandbox, 5)
     last = sandbox.config.today - timedelta(days=30)
-    with _Session(resource) as session:
+    with SpApiSession(resource) as session:
         client = session.sp_client(DataKiosk)
         ids = [
             session.call(
@@ -132,7 +132,7 @@ def test_more_than_30_asins_are_refused_by_the_sandbox(sandbox, tmp_path):
     text = trends_query("ATVPDKIKX0DER", asins[:30], day, day).replace(
         f'"{asins[0]}"', f'"{asins[0]}","{asins[30]}"'
     )
-    with _Session(resource) as session, pytest.raises(SpApiError, match="1 to 30 child ASINs"):
+    with SpApiSession(resource) as session, pytest.raises(SpApiError, match="1 to 30 child ASINs"):
         client = session.sp_client(DataKiosk)
         session.call("createQuery", client.create_query, query=text)
     with pytest.raises(ValueError, match="1 to 30 ASINs"):
@@ -211,7 +211,7 @@ def test_the_sandbox_enforces_createquerys_burst_of_15(sandbox_factory, tmp_path
     )
     day = sandbox.config.today - timedelta(days=3)
     text = trends_query("ATVPDKIKX0DER", _asins(sandbox, 2), day, day)
-    with _Session(resource) as session:
+    with SpApiSession(resource) as session:
         client = session.sp_client(DataKiosk)
         for _ in range(15):
             session.call("createQuery", client.create_query, query=text, require="queryId")
