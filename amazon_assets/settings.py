@@ -53,8 +53,10 @@ SANDBOX_APPLICATION_ID = "amzn1.sp.solution.sandbox"  # the SP-API app id of its
 DEFAULT_ACCOUNT = "default"
 DEFAULT_SANDBOX_PORT = 8765
 DEFAULT_SANDBOX_SPEED = 900.0  # 15 Amazon minutes per real second: the demo takes minutes
-# A re-run reuses documents fetched this many real minutes ago (a crash's re-run, not a refresh).
-DEFAULT_REUSE_MINUTES = 10.0
+# A re-run by hand reuses documents fetched this many real minutes ago (`sources.reuse`): time to
+# notice a crash and launch again; one sales-and-traffic report per 15 minutes makes re-requesting
+# costly, while Amazon restates days over days, not within the hour.
+DEFAULT_REUSE_MINUTES = 60.0
 EXECUTORS = ("default", "in_process", "celery", "k8s")
 # When the ranker retrains (UTC), once that day's labels and features have landed: Mondays.
 DEFAULT_RANKER_RETRAIN_CRON = "0 6 * * 1"

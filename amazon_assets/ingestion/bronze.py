@@ -7,9 +7,10 @@ before the write resumes the open report (no second createReport); a crash after
 document stored and reuses it (no request at all).
 
 A stored document is reused instead of fetched again when it is final (fetched after Amazon
-stopped restating its days, `DocumentSpec.settled`) or was fetched within `REUSE_WITHIN` (by an
-interrupted run, or the run before a step retry). The daily refresh therefore fetches again the
-days Amazon may still restate, and a backfill resumed after a crash fetches only what is missing.
+stopped restating its days, `DocumentSpec.settled`) or was fetched since the run's `reuse_since`
+(`sources.reuse`: the run's start, or a re-run's last minutes). The daily refresh therefore
+fetches again the days Amazon may still restate, and a backfill resumed after a crash fetches only
+what is missing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -38,10 +39,6 @@ from amazon_assets.resources.lake import (
 )
 from amazon_assets.resources.sp_api import ReportResult, SpApiResource
 from amazon_assets.sources.sales_and_traffic_budget import kiosk_batches
-
-# Long enough to cover a run's retries and a resume after a crash; short against the daily
-# refresh, which must fetch restated days again.
-REUSE_WITHIN = timedelta(hours=1)
 
 
 def bronze_document(
@@ -164,12 +161,12 @@ def stored_documents(
     return sorted(stored, key=lambda d: (d.fetched_at, d.sidecar_key))
 
 
-def reusable(spec: DocumentSpec, document: StoredDocument, now: datetime) -> bool:
+def reusable(spec: DocumentSpec, document: StoredDocument, *, reuse_since: datetime) -> bool:
     """Whether a stored document stands for its window instead of a new request (module doc)."""
     if document.report_options != dict(spec.report_options):
         return False
     fetched = document.fetched_at
-    return spec.settled(document.data_end, fetched.date()) or now - fetched < REUSE_WITHIN
+    return spec.settled(document.data_end, fetched.date()) or fetched >= reuse_since
 
 
 @dataclass
@@ -221,9 +218,12 @@ def write_reports(
     first_days: Sequence[date],
     log: Callable[[str], None] = lambda message: None,
     before_request: Callable[[date], None] | None = None,
+    *,
+    reuse_since: datetime,
 ) -> SourceProgress:
     """One report per window starting at each of `first_days` (newest first: when quotas bite,
-    the days users look at arrive first), each stored as it arrives; stored ones reused.
+    the days users look at arrive first), each stored as it arrives; stored ones reused (settled,
+    or fetched since `reuse_since`: `sources.reuse`).
     `before_request(day)` runs before each createReport sent to Amazon (a budget may refuse
     it); a report resumed from the ledger is no new request and does not run it."""
     account = sp_api.account
@@ -232,12 +232,12 @@ def write_reports(
     if not first_days:
         return progress
     stored = stored_documents(lake, prefix, min(first_days), max(first_days))
-    now = datetime.now(UTC)
     for day in sorted(first_days, reverse=True):
         start, end = spec.window(day)
         progress.planned += 1
         if any(
-            (doc.data_start, doc.data_end) == (start, end) and reusable(spec, doc, now)
+            (doc.data_start, doc.data_end) == (start, end)
+            and reusable(spec, doc, reuse_since=reuse_since)
             for doc in stored
         ):
             progress.skipped += 1
@@ -283,19 +283,22 @@ def write_kiosk_history(
     lake: Lake,
     days: Sequence[date],
     log: Callable[[str], None] = lambda message: None,
+    *,
+    reuse_since: datetime,
 ) -> SourceProgress:
     """The Data Kiosk documents of `days`: per range of at most two years, the account's child
     ASINs (salesAndTrafficByAsin), then one salesAndTrafficTrends query per 30 of them, each
-    stored as it arrives; stored ones reused (a resumed backfill asks again for nothing)."""
+    stored as it arrives; stored ones reused as by `write_reports` (a resumed backfill asks
+    again for nothing)."""
     account = sp_api.account
     progress = SourceProgress()
-    now = datetime.now(UTC)
 
     def stored_for(spec: DocumentSpec, start: date, end: date) -> list[StoredDocument]:
         return [
             doc
             for doc in stored_documents(lake, spec.lake_prefix(account), start, start)
-            if (doc.data_start, doc.data_end) == (start, end) and reusable(spec, doc, now)
+            if (doc.data_start, doc.data_end) == (start, end)
+            and reusable(spec, doc, reuse_since=reuse_since)
         ]
 
     def store(spec: DocumentSpec, result: KioskResult) -> None:

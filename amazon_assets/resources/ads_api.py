@@ -29,7 +29,7 @@ from ad_api.base import ApiResponse, Client
 from ad_api.base.exceptions import AdvertisingApiException
 
 from amazon_assets.resources.amazon_client import ClientSession
-from amazon_assets.settings import DEFAULT_ACCOUNT, Settings, env_suffix
+from amazon_assets.settings import DEFAULT_ACCOUNT, DEFAULT_REUSE_MINUTES, Settings, env_suffix
 from amazon_assets.sources.marketplaces import MARKETPLACES
 from amazon_assets.sources.quotas import (
     MIN_REAL_REPORT_WAIT_SECONDS,
@@ -234,6 +234,9 @@ class AdsApiResource(dg.ConfigurableResource):
     page_size: int = 100  # maxResults of entity list calls
     report_timeout_seconds: float = 4 * 3600.0
     min_real_report_wait_seconds: float = MIN_REAL_REPORT_WAIT_SECONDS
+    # A re-run reuses reports completed this many real minutes ago (`sources.reuse`,
+    # AMAZON_ASSETS_REUSE_MINUTES).
+    reuse_minutes: float = DEFAULT_REUSE_MINUTES
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
         return masked_secrets(super().__repr_args__())
@@ -258,6 +261,7 @@ class AdsApiResource(dg.ConfigurableResource):
             # when the SP-API is the sandbox.
             clock_speed=settings.clock_speed_of(api),
             source_label=api.source_label,
+            reuse_minutes=settings.reuse_minutes,
             **credentials,
         )
 

@@ -16,7 +16,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -69,6 +69,7 @@ from amazon_assets.sources.retry import (
     quiet_loggers,
     redact,
 )
+from amazon_assets.sources.reuse import recent_since
 from amazon_assets.sources.signals import (
     CATALOG_INCLUDED_DATA,
     ITEM_OFFERS_URI,
@@ -305,8 +306,8 @@ class SpApiResource(dg.ConfigurableResource):
     report_timeout_seconds: float = 4 * 3600.0
     min_real_report_wait_seconds: float = MIN_REAL_REPORT_WAIT_SECONDS
     pace_requests: bool = True  # off only for benchmarks against a sandbox without quotas
-    # Finances pages recorded this many real minutes ago are resumed after a crash (the
-    # default of `reuse_since`, AMAZON_ASSETS_REUSE_MINUTES).
+    # A re-run reuses what was fetched this many real minutes ago (`sources.reuse`,
+    # AMAZON_ASSETS_REUSE_MINUTES); also the default `reuse_since` of Finances pages.
     reuse_minutes: float = DEFAULT_REUSE_MINUTES
     # The app has the Brand Analytics role (AMAZON_ASSETS_DATA_KIOSK): sales-and-traffic history
     # comes from Data Kiosk (`resources/data_kiosk.py`).
@@ -454,7 +455,7 @@ class SpApiResource(dg.ConfigurableResource):
             session.store.forget_pages(session.finances_window_key(posted_after, posted_before))
 
     def _reuse_cutoff(self, reuse_since: datetime | None) -> datetime:
-        return reuse_since or datetime.now(UTC) - timedelta(minutes=self.reuse_minutes)
+        return reuse_since or recent_since(self.reuse_minutes)
 
     def check_login(self) -> None:
         """Log in now: a refused credential raises `CredentialRefused` before any quota is spent

@@ -1,10 +1,14 @@
 """When a run may reuse a document fetched before it instead of asking Amazon again.
 
+The project's one reuse rule (issue 15), for every source: the contract's bronze writer (lake
+documents), seller history and advertising bronze (reports in the ledger, Finances pages).
+
 A re-run after a crash should not spend createReport quota (one sales-and-traffic report per 15
 minutes for the whole app) on documents fetched minutes ago, while a scheduled refresh exists to
 fetch restated days again. The rule: a run reuses what was fetched since its own start (a step's
 retry) or in the last `reuse_minutes` (AMAZON_ASSETS_REUSE_MINUTES); a run launched by a schedule
-or a sensor reuses only what it fetched itself.
+or a sensor reuses only what it fetched itself. Lake documents of settled days are reused whatever
+their age (`ingestion.bronze.reusable`): Amazon no longer restates them.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import dagster as dg
 
 # Tags Dagster puts on the runs its schedules and sensors launch.
 _AUTOMATION_TAGS = ("dagster/schedule_name", "dagster/sensor_name")
+# Tag of a re-execution (run_retries after a failure, or by hand): the first run of its chain.
+ROOT_RUN_TAG = "dagster/root_run_id"
 
 
 def reuse_since(
@@ -27,10 +33,19 @@ def reuse_since(
     return min(run_start, now - timedelta(minutes=reuse_minutes))
 
 
-def run_reuse_since(context: dg.AssetExecutionContext, reuse_minutes: float) -> datetime:
-    """`reuse_since` for the run a step belongs to (its start as the instance recorded it)."""
+def recent_since(reuse_minutes: float) -> datetime:
+    """`reuse_since` for a call outside any run: what was fetched in the last `reuse_minutes`."""
     now = datetime.now(UTC)
-    record = context.instance.get_run_record_by_id(context.run_id)
+    return reuse_since(now, {}, reuse_minutes, now)
+
+
+def run_reuse_since(context: dg.AssetExecutionContext, reuse_minutes: float) -> datetime:
+    """`reuse_since` for the run a step belongs to, from its start as the instance recorded it;
+    a re-execution starts when its root run did (a retried scheduled run reuses what the failed
+    one fetched)."""
+    now = datetime.now(UTC)
+    root_run_id = context.run.tags.get(ROOT_RUN_TAG, context.run_id)
+    record = context.instance.get_run_record_by_id(root_run_id)
     started = record.start_time if record is not None else None
     run_start = datetime.fromtimestamp(started, UTC) if started else now
     return reuse_since(run_start, context.run.tags, reuse_minutes, now)

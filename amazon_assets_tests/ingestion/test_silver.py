@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from amazon_assets.defs.business_reports.spec import BUSINESS_REPORTS
-from amazon_assets.ingestion.bronze import REUSE_WITHIN, reusable, stored_documents
+from amazon_assets.ingestion.bronze import reusable, stored_documents
 from amazon_assets.ingestion.silver import newest_documents
 from amazon_assets.resources.lake import SIDECAR_NAME, BronzeDocument, LocalLake, write_document
 
@@ -77,12 +77,13 @@ def test_the_newest_document_with_the_specs_options_covers_each_day(tmp_path: Pa
     assert newest_documents(SPEC, lake, "acme", [later]) == ({}, [later])
 
 
-def test_a_document_is_reused_when_final_or_fetched_within_the_hour(tmp_path: Path) -> None:
+def test_a_document_is_reused_when_final_or_fetched_since_reuse_since(tmp_path: Path) -> None:
     lake = LocalLake(tmp_path)
     today = NOW.date()
+    since = NOW - timedelta(hours=1)  # `sources.reuse.reuse_since` of the run
     recent, restated, settled = (today - timedelta(days=n) for n in (2, 3, 20))
-    store(lake, recent, NOW - REUSE_WITHIN + timedelta(minutes=1))
-    store(lake, restated, NOW - REUSE_WITHIN - timedelta(minutes=1))  # Amazon may restate it
+    store(lake, recent, since + timedelta(minutes=1))
+    store(lake, restated, since - timedelta(minutes=1))  # Amazon may restate it
     # Fetched after Amazon stopped restating the day (lookback 7 days): final.
     store(lake, settled, NOW - timedelta(days=10))
     store(lake, recent, NOW, options={"asinGranularity": "CHILD"})
@@ -91,8 +92,8 @@ def test_a_document_is_reused_when_final_or_fetched_within_the_hour(tmp_path: Pa
         doc.data_start: doc for doc in documents if doc.report_options["asinGranularity"] == "SKU"
     }
 
-    assert reusable(SPEC, by_day[recent], NOW)
-    assert not reusable(SPEC, by_day[restated], NOW)
-    assert reusable(SPEC, by_day[settled], NOW)
+    assert reusable(SPEC, by_day[recent], reuse_since=since)
+    assert not reusable(SPEC, by_day[restated], reuse_since=since)
+    assert reusable(SPEC, by_day[settled], reuse_since=since)
     [other_options] = [doc for doc in documents if doc.report_options["asinGranularity"] == "CHILD"]
-    assert not reusable(SPEC, other_options, NOW)  # never stands for another request
+    assert not reusable(SPEC, other_options, reuse_since=since)  # never stands for another request

@@ -59,6 +59,7 @@ from amazon_assets.resources.lake import (
 )
 from amazon_assets.resources.warehouse import WarehouseResource
 from amazon_assets.sources.refusals import refusals_fail_permanently
+from amazon_assets.sources.reuse import run_reuse_since
 
 # "Most report types support 95 days" (Ads API reporting v3). One day of margin: Amazon counts
 # days in the profile's time zone, which may already be a day behind UTC.
@@ -148,13 +149,16 @@ def _bronze_report_asset(
         requests: Counter[str] = Counter()
         documents, too_old, total_bytes = 0, 0, 0
         by_account = run_days(context.partition_keys)
+        reuse_since = run_reuse_since(context, ads_api.reuse_minutes)
         for account, days in by_account.items():
             account_api = ads_api.for_account(account)
             profile = _profile(account_api)
             report_ids = []
             # Newest first: the days users look at (and that Amazon still restates) arrive first.
             for day in sorted((d for d in days if d >= oldest), reverse=True):
-                result = account_api.fetch_report(report_type_id, day, day, complete=False)
+                result = account_api.fetch_report(
+                    report_type_id, day, day, complete=False, reuse_since=reuse_since
+                )
                 document = BronzeDocument(
                     source=QUARANTINE_SOURCE_PREFIX + report_type_id,
                     day=day,

@@ -38,6 +38,7 @@ from amazon_assets.resources.lake import Lake, LakeResource
 from amazon_assets.resources.sp_api import SpApiResource
 from amazon_assets.sources.quotas import Clock
 from amazon_assets.sources.refusals import refusals_fail_permanently
+from amazon_assets.sources.reuse import run_reuse_since
 from amazon_assets.sources.sales_and_traffic_budget import (
     HISTORY,
     KIOSK_DAYS_PER_QUERY,
@@ -151,6 +152,7 @@ def build_business_report_assets(
             account: [d for d in days if d not in set(kiosk_days.get(account, ()))]
             for account, days in accounts.items()
         }
+        reuse_since = run_reuse_since(context, sp_api.reuse_minutes)
         # Settling windows first, then history round-robin across accounts (the budget's order).
         for account, days in request_order(reports_days, last_day):
 
@@ -166,6 +168,7 @@ def build_business_report_assets(
                 days,
                 log=context.log.info,
                 before_request=spend,
+                reuse_since=reuse_since,
             )
             totals.add(progress)
         # History from Data Kiosk: a few queries per account, outside the reports' budget.
@@ -178,6 +181,7 @@ def build_business_report_assets(
                     store,
                     days,
                     log=context.log.info,
+                    reuse_since=reuse_since,
                 )
             )
         return dg.MaterializeResult(
