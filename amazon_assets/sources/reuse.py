@@ -6,8 +6,9 @@ documents), seller history and advertising bronze (reports in the ledger, Financ
 A re-run after a crash should not spend createReport quota (one sales-and-traffic report per 15
 minutes for the whole app) on documents fetched minutes ago, while a scheduled refresh exists to
 fetch restated days again. The rule: a run reuses what was fetched since its own start (a step's
-retry) or in the last `reuse_minutes` (AMAZON_ASSETS_REUSE_MINUTES); a run launched by a schedule
-or a sensor reuses only what it fetched itself. Lake documents of settled days are reused whatever
+retry; for a re-execution, its root run's start) or in the last `reuse_minutes`
+(AMAZON_ASSETS_REUSE_MINUTES); a run launched by a schedule or a sensor reuses only what its own
+chain of runs fetched. Lake documents of settled days are reused whatever
 their age (`ingestion.bronze.reusable`): Amazon no longer restates them.
 """
 
