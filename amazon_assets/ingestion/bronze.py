@@ -24,6 +24,7 @@ from functools import partial
 from typing import Any
 
 from amazon_assets.ingestion.spec import DocumentSpec
+from amazon_assets.parsers.compression import is_gzip
 from amazon_assets.resources.data_kiosk import (
     KioskResult,
     child_asins,
@@ -76,7 +77,7 @@ def kiosk_bronze_document(
 ) -> BronzeDocument:
     """The lake record of one Data Kiosk query's document (b"" when Amazon had no data): its
     bytes as downloaded, the range and the ASINs it was asked for."""
-    gzipped = result.body[:2] == b"\x1f\x8b"
+    gzipped = is_gzip(result.body)
     return BronzeDocument(
         source=spec.name,
         day=result.data_start,

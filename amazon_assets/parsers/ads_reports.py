@@ -12,9 +12,7 @@ must look at (cost >= 0, clicks <= impressions) are asset checks, not refusals, 
 
 from __future__ import annotations
 
-import gzip
 import json
-import zlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -22,6 +20,7 @@ from typing import Any
 
 import polars as pl
 
+from amazon_assets.parsers.compression import CorruptGzipError, gunzipped
 from amazon_assets.parsers.quarantine import (
     QuarantineRecord,
     as_utc,
@@ -183,9 +182,8 @@ class _RowError(Exception):
 def load_report_rows(document: bytes, report_id: str) -> list[Any]:
     """The rows of a v3 report body, gzip or plain JSON, numbers with a point read as Decimal."""
     try:
-        text = gzip.decompress(document) if document[:2] == b"\x1f\x8b" else document
-        rows = json.loads(text, parse_float=Decimal)
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError, json.JSONDecodeError) as error:
+        rows = json.loads(gunzipped(document), parse_float=Decimal)
+    except (CorruptGzipError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise MalformedAdsReportError(
             report_id, f"the body is not gzip JSON ({error}); re-fetch the report."
         ) from error

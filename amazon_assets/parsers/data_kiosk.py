@@ -16,9 +16,7 @@ is provisional, never a zero.
 
 from __future__ import annotations
 
-import gzip
 import json
-import zlib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -26,6 +24,7 @@ from typing import Any
 
 import polars as pl
 
+from amazon_assets.parsers.compression import CorruptGzipError, gunzipped
 from amazon_assets.parsers.quarantine import QuarantineRecord, as_utc, json_text, quarantine_frame
 from amazon_assets.parsers.sales_and_traffic import (
     SALES_AND_TRAFFIC_SCHEMA,
@@ -167,14 +166,10 @@ def parse_sales_and_traffic_trends(
 
 
 def _lines(document: bytes, query_id: str) -> list[str]:
-    data = bytes(document)
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (EOFError, OSError, zlib.error) as error:
-            raise MalformedDocumentError(
-                query_id, f"the gzip document does not decompress ({error}); download it again."
-            ) from error
+    try:
+        data = gunzipped(document)
+    except CorruptGzipError as error:
+        raise MalformedDocumentError(query_id, f"{error}; download it again.") from error
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:

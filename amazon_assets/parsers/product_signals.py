@@ -19,6 +19,7 @@ from typing import Any
 
 import polars as pl
 
+from amazon_assets.parsers.compression import gunzipped
 from amazon_assets.parsers.quarantine import QuarantineRecord, as_utc, json_text, quarantine_frame
 
 QUARANTINE_SOURCE = "product_signals"
@@ -174,7 +175,7 @@ def parse_product_signals(
     document: bytes, snapshot_date: date, ingested_at: datetime, document_id: str = ""
 ) -> ParsedSignals:
     """One row per (account, tracked ASIN) of a day's signal document (gzip or plain JSON)."""
-    body = json.loads(gzip.decompress(document) if document[:2] == b"\x1f\x8b" else document)
+    body = json.loads(gunzipped(document))
     ingested_at = as_utc(ingested_at)
     rows: list[dict[str, Any]] = []
     refused: list[QuarantineRecord] = []

@@ -19,9 +19,7 @@ A broken document raises MalformedDocumentError; a broken row goes to quarantine
 
 from __future__ import annotations
 
-import gzip
 import json
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -30,6 +28,7 @@ from typing import Any
 
 import polars as pl
 
+from amazon_assets.parsers.compression import CorruptGzipError, gunzipped
 from amazon_assets.parsers.quarantine import (
     QuarantineRecord,
     as_utc,
@@ -240,14 +239,10 @@ def parse_sales_and_traffic(
 
 
 def _load_json(document: bytes, report_id: str) -> dict[str, Any]:
-    data = bytes(document)
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (EOFError, OSError, zlib.error) as error:
-            raise MalformedDocumentError(
-                report_id, f"the gzip document does not decompress ({error}); re-download it."
-            ) from error
+    try:
+        data = gunzipped(document)
+    except CorruptGzipError as error:
+        raise MalformedDocumentError(report_id, f"{error}; re-download it.") from error
     if not data.strip():
         raise MalformedDocumentError(report_id, "the document is empty, not a JSON report.")
     try:

@@ -10,7 +10,6 @@ not count against GET_SALES_AND_TRAFFIC_REPORT's 96 requests a day.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from datetime import UTC, date, datetime
 
 from sp_api.api import DataKiosk
 
+from amazon_assets.parsers.compression import gunzipped
 from amazon_assets.resources.sp_api import (
     DOWNLOAD_ATTEMPTS,
     POLL_INTERVALS,
@@ -97,7 +97,7 @@ class KioskResult:
 
     def content(self) -> bytes:
         """The JSONL decompressed."""
-        return gzip.decompress(self.body) if self.body[:2] == b"\x1f\x8b" else self.body
+        return gunzipped(self.body)
 
 
 def by_asin_query(marketplace_id: str, start: date, end: date) -> str:
@@ -131,8 +131,7 @@ def fetch_child_asins(resource: SpApiResource, data_start: date, data_end: date)
 
 def child_asins(document: bytes) -> list[str]:
     """The child ASINs of a salesAndTrafficByAsin document (JSONL, gzipped or not), sorted."""
-    text = gzip.decompress(document) if document[:2] == b"\x1f\x8b" else document
-    lines = text.decode("utf-8").splitlines()
+    lines = gunzipped(document).decode("utf-8").splitlines()
     return sorted({json.loads(line)["childAsin"] for line in lines if line.strip()})
 
 
@@ -162,9 +161,7 @@ def _run_query(
         assert payload is not None  # get never answers None
         status = payload["processingStatus"]
         if status == "FATAL":
-            error = _download(session, client, payload.get("errorDocumentId"))
-            if error[:2] == b"\x1f\x8b":
-                error = gzip.decompress(error)
+            error = gunzipped(_download(session, client, payload.get("errorDocumentId")))
             raise DataKioskQueryError(
                 f"Data Kiosk ended query {query_id} ({data_start}..{data_end}, {len(asins)} "
                 f"ASINs) FATAL for account {resource.account!r}: "

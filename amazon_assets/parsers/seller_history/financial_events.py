@@ -37,9 +37,7 @@ Identical amounts may legitimately repeat within a window, so the natural key en
 
 from __future__ import annotations
 
-import gzip
 import json
-import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -48,6 +46,7 @@ from typing import Any
 
 import polars as pl
 
+from amazon_assets.parsers.compression import CorruptGzipError, gunzipped
 from amazon_assets.parsers.quarantine import (
     ACCOUNTING_SCHEMA,
     QuarantineRecord,
@@ -555,14 +554,10 @@ class PageCount:
 
 def load_financial_events(document: bytes, document_id: str) -> dict[str, Any]:
     """The stored query window: PostedAfter, PostedBefore and the pages (amounts as Decimal)."""
-    data = bytes(document)
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (EOFError, OSError, zlib.error) as error:
-            raise MalformedDocumentError(
-                f"document {document_id} does not gunzip ({error})."
-            ) from None
+    try:
+        data = gunzipped(document)
+    except CorruptGzipError as error:
+        raise MalformedDocumentError(f"document {document_id}: {error}.") from None
     try:
         stored = json.loads(data, parse_float=Decimal)
     except ValueError as error:

@@ -25,15 +25,14 @@ Work is done column by column in polars, so a million-line ledger parses in seco
 from __future__ import annotations
 
 import csv
-import gzip
 import io
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 import polars as pl
 
+from amazon_assets.parsers.compression import CorruptGzipError, gunzipped
 from amazon_assets.parsers.quarantine import QUARANTINE_SCHEMA, as_utc
 
 MONEY = pl.Decimal(18, 2)
@@ -107,14 +106,10 @@ class TsvDocument:
 
 def decode(document: bytes, charset: str | None) -> str:
     """The document's text: gunzipped if needed, decoded with its charset (or UTF-8, else cp1252)."""
-    data = bytes(document)
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (EOFError, OSError, zlib.error) as error:
-            raise MalformedDocumentError(
-                f"the gzip document does not decompress ({error}); re-download it."
-            ) from error
+    try:
+        data = gunzipped(document)
+    except CorruptGzipError as error:
+        raise MalformedDocumentError(f"{error}; re-download it.") from error
     if charset:
         try:
             return data.decode(_codec(charset))
