@@ -14,7 +14,9 @@ import pytest
 
 from amazon_assets.definitions import build_definitions
 from amazon_assets.defs.business_reports.spec import BUSINESS_REPORTS, DAY_STATUS_TABLE
+from amazon_assets.defs.mart.sources import build_mart_for_days
 from amazon_assets.resources.sp_api import SpApiResource
+from amazon_assets.resources.warehouse import WarehouseResource
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 from amazon_assets_tests.defs.test_business_reports import YESTERDAY, run_days
 
@@ -129,3 +131,48 @@ def test_a_report_resumed_from_the_ledger_spends_none_of_the_96(kiosk_pipeline, 
         m.metadata for m in result.asset_materializations_for_node("bronze__business_reports")
     ]
     assert bronze["sales_and_traffic_budget_used"].value == 0
+
+
+def test_the_mart_prices_data_kiosk_days_by_asin(kiosk_pipeline, sandbox) -> None:
+    """History days come from Data Kiosk (child ASIN rows, `msku` null): their fees come from
+    the ASIN's SKUs' estimates, not zero because no SKU matched."""
+    settings, defs = kiosk_pipeline
+    assert run_days(defs, HISTORY[0], SETTLING[-1]).success
+    skus = _silver(
+        settings,
+        "select distinct account, msku as sku, asin from amazon_econ.fact_business_reports_us "
+        "where msku is not null",
+    )
+    assert skus.height > 0
+    # A fee preview seen on every history day (as the daily refresh stores it): each ASIN's
+    # first SKU 2.00 a unit, any other SKU of it 4.00.
+    first_sku = pl.col("sku") == pl.col("sku").min().over("asin")
+    estimates = skus.with_columns(
+        estimated_fee_total=pl.when(first_sku).then(Decimal("2.00")).otherwise(Decimal("4.00")),
+        currency=pl.lit("USD"),
+    ).join(pl.DataFrame({"report_date": HISTORY}), how="cross")
+    with duckdb.connect(str(settings.warehouse_path)) as conn:
+        conn.register("planted", estimates.to_arrow())
+        conn.execute("CREATE TABLE amazon_econ.fact_fee_preview AS SELECT * FROM planted")
+    per_unit = {
+        asin: sum(fees) / len(fees)
+        for asin, fees in estimates.filter(pl.col("report_date") == HISTORY[0])
+        .group_by("asin")
+        .agg(pl.col("estimated_fee_total"))
+        .iter_rows()
+    }
+
+    warehouse = WarehouseResource(kind="duckdb", database=str(settings.warehouse_path))
+    mart = build_mart_for_days(
+        warehouse, settings.bigquery_dataset, HISTORY[0], HISTORY[-1] + timedelta(days=1)
+    ).mart
+    checked = 0
+    for day in HISTORY:
+        truth = _child_truth(sandbox, day)
+        for row in mart.filter(pl.col("report_date") == day).iter_rows(named=True):
+            units, sales = truth.get(row["asin"], (None, None))
+            assert (row["units_ordered"], row["ordered_product_sales"]) == (units, sales)
+            if units and row["asin"] in per_unit:
+                assert row["fees"] == (units * per_unit[row["asin"]]).quantize(Decimal("0.01"))
+                checked += 1
+    assert checked > len(HISTORY)

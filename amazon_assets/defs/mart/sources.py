@@ -54,7 +54,7 @@ SOURCES: dict[str, SilverSource] = {
     ),
     "fee_preview": SilverSource(
         "fact_fee_preview",
-        "report_date, account, sku AS msku, estimated_fee_total, currency AS currency_code",
+        "report_date, account, sku AS msku, asin, estimated_fee_total, currency AS currency_code",
         lookback_days=FEE_PREVIEW_MAX_AGE_DAYS,
     ),
     "returns": SilverSource("fact_customer_returns", "report_date AS day, account, asin, quantity"),
@@ -129,9 +129,12 @@ def mart_spine(
 
 
 def fees_from_preview(fee_preview: pl.DataFrame, business: pl.DataFrame) -> pl.DataFrame:
-    """Estimated Amazon fees per SKU sale: units x the SKU's latest per-unit fee estimate up to
-    that day, as (account, asin, day, amount, currency_code) rows for build_mart_asin_daily's
-    `fees`.
+    """Estimated Amazon fees per sale: units x the latest per-unit fee estimate up to that day,
+    as (account, asin, day, amount, currency_code) rows for build_mart_asin_daily's `fees`.
+
+    A SKU row is priced with its SKU's estimate. A Data Kiosk row (history: child ASIN level,
+    `msku` null) is priced with its ASIN's: the mean estimate of the ASIN's SKUs that day, since
+    the document does not say which SKUs sold its units.
 
     A sale without an estimate in the week before it has no row: inside the days the fee source
     covers the mart reads that as zero, the one case where an unknown fee looks like no fee.
@@ -141,10 +144,17 @@ def fees_from_preview(fee_preview: pl.DataFrame, business: pl.DataFrame) -> pl.D
         .select(
             pl.col("account").cast(pl.String),
             pl.col("msku").cast(pl.String),
+            pl.col("asin").cast(pl.String),
             pl.col("report_date").alias("estimated_on"),
             pl.col("estimated_fee_total").cast(MONEY).alias("fee_per_unit"),
             pl.col("currency_code").cast(pl.String),
         )
+        .sort("estimated_on")
+    )
+    by_asin = (
+        estimates.filter(pl.col("asin").is_not_null())
+        .group_by("account", "asin", "estimated_on", "currency_code")
+        .agg((pl.col("fee_per_unit").sum() / pl.len()).cast(MONEY).alias("fee_per_unit"))
         .sort("estimated_on")
     )
     sales = (
@@ -152,20 +162,17 @@ def fees_from_preview(fee_preview: pl.DataFrame, business: pl.DataFrame) -> pl.D
         .select(
             pl.col("account").cast(pl.String),
             pl.col("msku").cast(pl.String),
-            "asin",
+            pl.col("asin").cast(pl.String),
             "report_date",
             "units_ordered",
         )
         .sort("report_date")
     )
-    priced = sales.join_asof(
-        estimates,
-        left_on="report_date",
-        right_on="estimated_on",
-        by=["account", "msku"],
-        strategy="backward",
-        tolerance=timedelta(days=FEE_PREVIEW_MAX_AGE_DAYS),
-        check_sortedness=False,  # both sides are sorted by day just above
+    priced = pl.concat(
+        [
+            _priced(sales.filter(pl.col("msku").is_not_null()), estimates, ["account", "msku"]),
+            _priced(sales.filter(pl.col("msku").is_null()), by_asin, ["account", "asin"]),
+        ]
     )
     return priced.filter(pl.col("fee_per_unit").is_not_null()).select(
         "account",
@@ -174,6 +181,19 @@ def fees_from_preview(fee_preview: pl.DataFrame, business: pl.DataFrame) -> pl.D
         (pl.col("fee_per_unit") * pl.col("units_ordered")).cast(MONEY).alias("amount"),
         "currency_code",
     )
+
+
+def _priced(sales: pl.DataFrame, estimates: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """`sales` with the latest of `estimates` (matched on `by`) of the week up to each day."""
+    return sales.join_asof(
+        estimates.select(*by, "estimated_on", "fee_per_unit", "currency_code"),
+        left_on="report_date",
+        right_on="estimated_on",
+        by=by,
+        strategy="backward",
+        tolerance=timedelta(days=FEE_PREVIEW_MAX_AGE_DAYS),
+        check_sortedness=False,  # both sides are sorted by day
+    ).select("account", "asin", "report_date", "units_ordered", "fee_per_unit", "currency_code")
 
 
 def competitor_pairs(tracked: pl.DataFrame | None) -> pl.DataFrame:
