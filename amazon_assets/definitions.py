@@ -19,7 +19,8 @@ from amazon_assets.defs.ml.assets import (
 from amazon_assets.defs.product_signals.definitions import build_product_signals_definitions
 from amazon_assets.defs.seller_history import build_seller_history_definitions
 from amazon_assets.notifiers import AlertNotifierResource
-from amazon_assets.partitions import daily_partitions
+from amazon_assets.onboarding import OnboardingScope, build_onboarding_sensor
+from amazon_assets.partitions import account_day_partitions, daily_partitions
 from amazon_assets.resources.ads_api import AdsApiResource
 from amazon_assets.resources.lake import LakeIOManager, LakeResource
 from amazon_assets.resources.postgres import mart_warehouse_from_settings
@@ -27,6 +28,7 @@ from amazon_assets.resources.sp_api import SpApiResource
 from amazon_assets.resources.warehouse import warehouse_from_settings
 from amazon_assets.settings import ConfigError, Settings
 from amazon_assets.sources.reviews import ApifyDatasetReviews
+from amazon_assets.sources.sales_and_traffic_budget import SETTLING_DAYS
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
@@ -64,13 +66,32 @@ def build_source_definitions(
     """The domains that pull from Amazon: bronze documents and silver facts."""
     lake_kind, warehouse_kind = _storage_kinds(settings)
     dataset = settings.bigquery_dataset
+    business_reports = build_business_reports_definitions(
+        partitions, dataset, lake_kind, warehouse_kind
+    )
+    product_signals = build_product_signals_definitions(
+        partitions, dataset, lake_kind, warehouse_kind
+    )
+    seller_history = build_seller_history_definitions(settings, partitions)
+    onboarding = build_onboarding_sensor(
+        [
+            OnboardingScope.of(seller_history),
+            # Without Data Kiosk every day is one of the app's 96 reports a day: the settling
+            # window only (see amazon_assets/onboarding.py).
+            OnboardingScope.of(business_reports, None if settings.data_kiosk else SETTLING_DAYS),
+            # Amazon's catalog and prices describe the present: the newest day only.
+            OnboardingScope.of(product_signals, 1),
+        ],
+        account_day_partitions(partitions),
+    )
     return dg.Definitions.merge(
-        build_business_reports_definitions(partitions, dataset, lake_kind, warehouse_kind),
-        build_product_signals_definitions(partitions, dataset, lake_kind, warehouse_kind),
+        business_reports,
+        product_signals,
         build_advertising_definitions(
             partitions, dataset, lake_kind, warehouse_kind, settings.ads_lookback_days
         ),
-        build_seller_history_definitions(settings, partitions),
+        seller_history,
+        dg.Definitions(sensors=[onboarding]),
     )
 
 

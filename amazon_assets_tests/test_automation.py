@@ -18,7 +18,7 @@ from dagster._core.test_utils import create_run_for_test
 
 from amazon_assets.automation import AUTOMATION_SENSOR, FRESHNESS_SENSOR
 from amazon_assets.definitions import build_definitions
-from amazon_assets.defs.seller_history.sensors import ONBOARDING_SENSOR
+from amazon_assets.onboarding import ONBOARDING_SENSOR
 from amazon_assets.partitions import partition_key, register_account
 from amazon_assets.settings import DEFAULT_ACCOUNT, ConfigError, Settings
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from amazon_assets.defs.seller_history.sensors import ONBOARDING_SENSOR
+from amazon_assets.onboarding import ONBOARDING_SENSOR
 from amazon_assets.sandbox import SandboxConfig, SandboxServer
 from amazon_assets.sources.vault import CredentialVault
 from amazon_assets_tests.api.onboarding import (

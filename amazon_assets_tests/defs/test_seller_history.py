@@ -27,7 +27,7 @@ from amazon_assets.defs.seller_history import source_job_name
 from amazon_assets.defs.seller_history.assets import FETCH, MODE_TAG
 from amazon_assets.defs.seller_history.commands import add_account
 from amazon_assets.defs.seller_history.schedules import SELLER_HISTORY_JOB
-from amazon_assets.defs.seller_history.sensors import ONBOARDING_SENSOR
+from amazon_assets.onboarding import ONBOARDING_SENSOR
 from amazon_assets.partitions import ACCOUNTS, daily_partitions, history_start, partition_key
 from amazon_assets.resources.sp_api import SpApiResource
 from amazon_assets.sandbox import SandboxServer
@@ -276,9 +276,20 @@ def test_finance_pages_are_halved_when_amazon_says_too_large(pipeline, seller_sa
     assert events == truth["event_id"].n_unique()
 
 
+def _onboarded(result: dg.SensorResult, key: dg.AssetKey) -> dict[str, list[str]]:
+    """The (account, day) keys of `key` each of the sensor's backfills covers, by account."""
+    accounts = {}
+    for request in result.run_requests:
+        keys = sorted(request.asset_graph_subset.get_partitions_subset(key).get_partition_keys())
+        accounts[keys[0].split("|")[0]] = keys
+    return accounts
+
+
 def test_accounts_add_registers_a_partition_and_the_sensor_backfills_it(pipeline) -> None:
-    """Through `evaluate_tick`, which validates the requests as the daemon does; an account
-    that already has seller history counts as onboarded (no surprise 18-month backfill)."""
+    """Through `evaluate_tick`, which validates the requests as the daemon does: a new account
+    gets its seller history (every day), business reports (without Data Kiosk the 7-day settling
+    window: the app's 96 reports a day cannot pay 18 months) and product signals (the newest day,
+    all Amazon serves); an account that already has data counts as onboarded."""
     settings, defs = pipeline
     repository = defs.get_repository_def()
     sensor = repository.get_sensor_def(ONBOARDING_SENSOR)
@@ -294,17 +305,21 @@ def test_accounts_add_registers_a_partition_and_the_sensor_backfills_it(pipeline
         context = dg.build_sensor_context(instance=instance, repository_def=repository)
         result = sensor.evaluate_tick(context)
     assert not result.skip_message
-    subsets = [request.asset_graph_subset for request in result.run_requests]
-    accounts = {}
-    for subset in subsets:
-        keys = list(
-            subset.get_partitions_subset(dg.AssetKey(["bronze", "orders"])).get_partition_keys()
-        )
-        accounts[keys[0].split("|")[0]] = keys
-    assert sorted(accounts) == ["default", "newshop"]
-    days = len(daily_partitions(settings).get_partition_keys())
-    assert all(len(keys) == days for keys in accounts.values())
-    assert all(key.startswith("newshop|") for key in accounts["newshop"])
+    days = daily_partitions(settings).get_partition_keys()
+    orders = _onboarded(result, dg.AssetKey(["bronze", "orders"]))
+    assert sorted(orders) == ["default", "newshop"]
+    assert orders["newshop"] == [f"newshop|{day}" for day in days]
+    assert len(orders["default"]) == len(days)
+    for key, newest in (
+        (["bronze", "business_reports"], 7),
+        (["amazon_econ", "fact_business_reports_us"], 7),
+        (["amazon_econ", "business_reports_day_status_us"], 7),
+        (["bronze", "product_signals"], 1),
+        (["amazon_econ", "fact_product_snapshot"], 1),
+    ):
+        assert _onboarded(result, dg.AssetKey(key))["newshop"] == [
+            f"newshop|{day}" for day in days[-newest:]
+        ], key
     assert all(r.tags[MODE_TAG] == "backfill" for r in result.run_requests)
     assert json.loads(result.cursor) == ["default", "eu", "newshop"]
     with dg.DagsterInstance.get() as instance:
@@ -314,3 +329,29 @@ def test_accounts_add_registers_a_partition_and_the_sensor_backfills_it(pipeline
             )
         )
     assert not again.run_requests
+
+
+def test_with_data_kiosk_a_new_account_gets_its_whole_sales_and_traffic_history(
+    pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Data Kiosk serves the history outside the 96-a-day budget: every day is onboarded; an
+    account with business reports only (no seller history) counts as onboarded too."""
+    monkeypatch.setenv("AMAZON_ASSETS_DATA_KIOSK", "1")
+    settings = Settings.from_env()
+    repository = build_definitions(settings).get_repository_def()
+    with dg.DagsterInstance.get() as instance:
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                dg.AssetKey(["bronze", "business_reports"]),
+                partition=partition_key("eu", YESTERDAY),
+            )
+        )
+        result = repository.get_sensor_def(ONBOARDING_SENSOR).evaluate_tick(
+            dg.build_sensor_context(instance=instance, repository_def=repository)
+        )
+    days = daily_partitions(settings).get_partition_keys()
+    business = _onboarded(result, dg.AssetKey(["amazon_econ", "fact_business_reports_us"]))
+    assert business == {"default": [f"default|{day}" for day in days]}
+    assert _onboarded(result, dg.AssetKey(["bronze", "product_signals"])) == {
+        "default": [f"default|{days[-1]}"]
+    }

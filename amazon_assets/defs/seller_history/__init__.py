@@ -13,7 +13,6 @@ from amazon_assets.defs.seller_history.schedules import (
     SELLER_HISTORY_JOB,
     build_seller_history_schedule,
 )
-from amazon_assets.defs.seller_history.sensors import build_onboarding_sensor
 from amazon_assets.defs.seller_history.silver import SETTLEMENT_SUMMARIES, TABLES
 from amazon_assets.partitions import account_day_partitions
 from amazon_assets.settings import Settings
@@ -36,7 +35,8 @@ def source_asset_keys(dataset: str, source: str) -> list[dg.AssetKey]:
 def build_seller_history_definitions(
     settings: Settings, partitions: dg.TimeWindowPartitionsDefinition
 ) -> dg.Definitions:
-    """Assets, checks, jobs, the daily schedule and the onboarding sensor (no resources)."""
+    """Assets, checks, jobs and the daily schedule (no resources; a new account's backfill is
+    `amazon_assets/onboarding.py`'s)."""
     seller = account_day_partitions(partitions)
     dataset = settings.bigquery_dataset
     assets = build_seller_history_assets(
@@ -65,5 +65,4 @@ def build_seller_history_definitions(
         assets=assets,
         jobs=[job, *source_jobs],
         schedules=[build_seller_history_schedule(job, partitions)],
-        sensors=[build_onboarding_sensor(assets, seller)],
     )
