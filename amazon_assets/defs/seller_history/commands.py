@@ -104,8 +104,9 @@ def add_account(settings: Settings, args: argparse.Namespace) -> int:
         print(f"account {name} is already registered")
         return 0
     print(
-        f"account {name} registered; the seller_account_onboarding sensor starts its "
-        f"{HISTORY_MONTHS}-month backfill (or run `amazon-assets backfill --account {name}`)"
+        f"account {name} registered; the seller_account_onboarding sensor starts its backfill: "
+        f"{HISTORY_MONTHS} months of seller history, sales and traffic, product signals (or run "
+        f"`amazon-assets backfill --account {name}` for its seller history)"
     )
     return 0
 
