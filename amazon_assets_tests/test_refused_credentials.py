@@ -102,6 +102,7 @@ def test_the_instance_does_not_retry_a_refused_run_but_retries_other_failures(
             asset_selection=[
                 dg.AssetKey(["amazon_econ", "fact_business_reports_us"]),
                 dg.AssetKey(["amazon_econ", "quarantine_business_reports_us"]),
+                dg.AssetKey(["amazon_econ", "business_reports_day_status_us"]),
             ],
             raise_on_error=False,
         )
