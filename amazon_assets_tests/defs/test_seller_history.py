@@ -49,9 +49,12 @@ def seller_definitions(settings: Settings) -> dg.Definitions:
 def seller_sandbox(sandbox_factory: Callable[..., SandboxServer]) -> SandboxServer:
     """Two accounts, the second serving Windows-1252 documents; few SKUs; a clock fast enough for
     18 months of quotas in seconds, slow enough that the sandbox's real document building never
-    outlasts the client's 4-hour report wait."""
+    outlasts the client's 4-hour report wait, and that a second and a half of a busy host's
+    scheduling between a quota token and its request's arrival stays within the client's
+    reserve (`client_quota`: at 600x createReport's reserve covers 0.76 s, and 429s were seen
+    beside the deployment test)."""
     return sandbox_factory(
-        accounts=ACCOUNT_NAMES, skus_per_account=8, speed=600.0, encodings=(("eu", "cp1252"),)
+        accounts=ACCOUNT_NAMES, skus_per_account=8, speed=200.0, encodings=(("eu", "cp1252"),)
     )
 
 

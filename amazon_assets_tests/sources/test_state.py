@@ -158,14 +158,14 @@ def test_settle_charges_only_the_time_beyond_the_tolerance(tmp_path: Path) -> No
 
 
 def test_client_quota_reserves_the_burst_an_arrival_delay_needs() -> None:
-    # Half a real second at speed 30 is 15 simulated seconds: 7.4 finance tokens of the 30.
-    finances = client_quota(Quota(rate=0.5, burst=30), speed=30)
+    # 1.5 real seconds at speed 10 is 15 simulated seconds: 7.4 finance tokens of the 30.
+    finances = client_quota(Quota(rate=0.5, burst=30), speed=10)
     assert finances.rate == pytest.approx(0.495)
     assert finances.burst == pytest.approx(30 - 0.495 * 15)
     assert finances.tolerance == pytest.approx(15)
     # getReport (2/s) would need 30 of its 15 tokens: half the burst is the most it gives up.
-    polls = client_quota(Quota(rate=2.0, burst=15), speed=30)
+    polls = client_quota(Quota(rate=2.0, burst=15), speed=10)
     assert polls.burst == pytest.approx(7.5) and polls.tolerance == pytest.approx(7.5 / 1.98)
     # A bucket of one token keeps it whole (a client needs one to send anything): no tolerance.
-    single = client_quota(Quota(rate=1 / 900, burst=1), speed=30)
+    single = client_quota(Quota(rate=1 / 900, burst=1), speed=10)
     assert (single.burst, single.tolerance) == (1, 0)
