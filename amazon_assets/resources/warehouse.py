@@ -376,6 +376,24 @@ class WarehouseDuckDbClient(DuckDbClient):
         return f"{table_slice.schema}.{table_slice.table}"
 
 
+def create_or_widen_duckdb_table(
+    connection: duckdb.DuckDBPyConnection, table_slice: TableSlice, schema: Mapping[str, Any]
+) -> None:
+    """The slice's table, created from `schema` if missing, with the columns it lacks added."""
+    table = duckdb_table(table_slice)
+    connection.execute(create_table_sql(table, schema, "duckdb"))
+    existing = [
+        row[0]
+        for row in connection.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = ? AND table_name = ?",
+            [table_slice.schema, table_slice.table],
+        ).fetchall()
+    ]
+    for statement in add_columns_sql(table, missing_columns(schema, existing, "duckdb"), "duckdb"):
+        connection.execute(statement)
+
+
 class DuckDBPolarsWarehouseTypeHandler(DbTypeHandler[pl.DataFrame]):
     """Writes polars frames by column name into a table created from the frame's schema."""
 
@@ -388,19 +406,7 @@ class DuckDBPolarsWarehouseTypeHandler(DbTypeHandler[pl.DataFrame]):
             return _output_metadata(frame)
         check_rows_in_window(frame, table_slice)
         table = duckdb_table(table_slice)
-        connection.execute(create_table_sql(table, frame.schema, "duckdb"))
-        existing = [
-            row[0]
-            for row in connection.execute(
-                "SELECT column_name FROM information_schema.columns"
-                " WHERE table_schema = ? AND table_name = ?",
-                [table_slice.schema, table_slice.table],
-            ).fetchall()
-        ]
-        for statement in add_columns_sql(
-            table, missing_columns(frame.schema, existing, "duckdb"), "duckdb"
-        ):
-            connection.execute(statement)
+        create_or_widen_duckdb_table(connection, table_slice, frame.schema)
         if len(frame):
             connection.register("_warehouse_frame", frame.to_arrow())
             try:
@@ -431,6 +437,16 @@ class _WarehouseDbIOManager(DbIOManager):
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         with dg.partition_loading_context(dynamic_partitions_store=_instance(context)):
+            if isinstance(self._db_client, WarehouseDuckDbClient) and _has_columns(obj):
+                # DuckDB cannot commit a delete and an ALTER TABLE of one table in one
+                # transaction ("another transaction has altered this table"): columns a newer
+                # version adds (new features) are added in their own transaction first.
+                table_slice = self._get_table_slice(context, context)
+                with self._db_client.connect(context, table_slice) as connection:
+                    self._db_client.ensure_schema_exists(context, table_slice, connection)
+                    create_or_widen_duckdb_table(
+                        connection, table_slice, conform(obj, "duckdb").schema
+                    )
             super().handle_output(context, obj)
             if isinstance(obj, pl.DataFrame):
                 _add_partition_metadata(context, obj)
@@ -438,6 +454,10 @@ class _WarehouseDbIOManager(DbIOManager):
     def load_input(self, context: dg.InputContext) -> object:
         with dg.partition_loading_context(dynamic_partitions_store=_instance(context)):
             return super().load_input(context)
+
+
+def _has_columns(obj: object) -> bool:
+    return isinstance(obj, pl.DataFrame) and bool(obj.columns)
 
 
 def _add_partition_metadata(context: dg.OutputContext, frame: pl.DataFrame) -> None:

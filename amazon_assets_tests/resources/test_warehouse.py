@@ -121,6 +121,28 @@ def test_rematerializing_a_day_replaces_it(database: str, warehouse: WarehouseRe
     assert day_two["ordered_product_sales"].to_list() == [Decimal("5.00")] * 3
 
 
+def test_rewriting_a_day_with_a_new_column_widens_the_table(
+    database: str, warehouse: WarehouseResource
+) -> None:
+    # A newer version adds a column (e.g. a feature) to a table that holds the day already:
+    # DuckDB refused to commit the day's delete with the ALTER TABLE in one transaction.
+    resources = {"io_manager": DuckDBWarehouseIOManager(database=database)}
+    frames = {day: _rows(day, ["S1", "S2"]) for day in ("2026-01-01", "2026-01-02")}
+    dg.materialize([_fact(frames)], resources=resources, tags=_range("2026-01-01", "2026-01-02"))
+
+    frames["2026-01-02"] = _rows("2026-01-02", ["S1", "S2"]).with_columns(
+        sessions_onset=pl.lit(0.5)
+    )
+    result = dg.materialize([_fact(frames)], partition_key="2026-01-02", resources=resources)
+
+    assert result.success
+    assert _per_day(warehouse) == {date(2026, 1, 1): 2, date(2026, 1, 2): 2}
+    rows = warehouse.query(
+        "SELECT report_date, sessions_onset FROM amazon_econ.fact_sales ORDER BY report_date"
+    )
+    assert rows["sessions_onset"].to_list() == [None, None, 0.5, 0.5]
+
+
 def test_downstream_loads_its_partition_range_as_polars(database: str) -> None:
     resources = {
         "io_manager": DuckDBWarehouseIOManager(database=database),
