@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -376,9 +377,10 @@ def _home(env: Mapping[str, str]) -> Path:
     home = Path(env.get("AMAZON_ASSETS_HOME") or ".amazon_assets").expanduser().resolve()
     try:
         home.mkdir(parents=True, exist_ok=True)
-        probe = home / ".write-probe"
-        probe.write_text("ok")
-        probe.unlink()
+        # A probe of its own: processes starting together (two commands, test workers) removed
+        # each other's shared probe file and read that as "not writable".
+        with tempfile.NamedTemporaryFile(dir=home, prefix=".write-probe-"):
+            pass
     except OSError as error:
         raise ConfigError(
             f"AMAZON_ASSETS_HOME is not a writable directory: {home} ({error.strerror or error})."

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
 
+import amazon_assets.settings as settings_module
 from amazon_assets.settings import AMAZON_LWA_TOKEN_URL, ConfigError, Settings
 
 
@@ -140,3 +142,19 @@ def test_app_credentials_alone_take_tokens_from_the_vault(tmp_path: Path) -> Non
     assert settings.oauth.sp_api_application_id == "amzn1.sp.solution.real"
     assert settings.oauth.sp_api_draft
     assert settings.oauth.ads_api_consent_url.endswith(f":{settings.sandbox_port}/ap/oa")
+
+
+def _resolve_home_repeatedly(home: str) -> int:
+    for _ in range(300):
+        settings_module._home({"AMAZON_ASSETS_HOME": home})
+    return 300
+
+
+def test_processes_starting_together_each_find_the_home_writable(tmp_path: Path) -> None:
+    # Test workers (and commands started together) probed the home with one shared file name
+    # and removed each other's probe: "AMAZON_ASSETS_HOME is not a writable directory".
+    home = str(tmp_path / "new-home")
+    with ProcessPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(_resolve_home_repeatedly, [home] * 4))
+    assert results == [300] * 4
+    assert not [p.name for p in Path(home).iterdir()]  # no probe left behind
