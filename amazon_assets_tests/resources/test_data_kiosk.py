@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -17,30 +16,12 @@ from amazon_assets.resources.data_kiosk import (
     fetch_trends,
     trends_query,
 )
-from amazon_assets.resources.sp_api import SpApiError, SpApiResource, SpApiSession
+from amazon_assets.resources.sp_api import SpApiError, SpApiSession
 from amazon_assets.sandbox.sales_and_traffic import build_sales_and_traffic
-from amazon_assets.settings import (
-    SANDBOX_CLIENT_ID,
-    SANDBOX_CLIENT_SECRET,
-    SANDBOX_REFRESH_TOKEN_PREFIX,
-)
 from amazon_assets.sources.refusals import CredentialRefused
+from amazon_assets_tests.resources.test_sp_api import _resource
 
 KIOSK_OPERATIONS = ("createQuery", "getQuery", "getQueries", "cancelQuery", "getDocument")
-
-
-def _resource(sandbox, state_path: Path, account: str = "default") -> SpApiResource:
-    return SpApiResource(
-        endpoint=sandbox.url,
-        lwa_token_url=sandbox.token_url,
-        refresh_token=SANDBOX_REFRESH_TOKEN_PREFIX + account,
-        client_id=SANDBOX_CLIENT_ID,
-        client_secret=SANDBOX_CLIENT_SECRET,
-        state_path=str(state_path),
-        clock_speed=sandbox.config.speed,
-        source_label="sandbox",
-        account=account,
-    )
 
 
 def _asins(sandbox, n: int) -> list[str]:

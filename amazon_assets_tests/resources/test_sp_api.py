@@ -34,11 +34,12 @@ SKU_DAILY = {"dateGranularity": "DAY", "asinGranularity": "SKU"}
 OPERATIONS = ("createReport", "getReport", "getReports", "getReportDocument", "downloadDocument")
 
 
-def _resource(sandbox, state_path: Path, **overrides) -> SpApiResource:
+def _resource(sandbox, state_path: Path, account: str = "default", **overrides) -> SpApiResource:
     values = {
+        "account": account,
         "endpoint": sandbox.url,
         "lwa_token_url": sandbox.token_url,
-        "refresh_token": SANDBOX_REFRESH_TOKEN_PREFIX + "default",
+        "refresh_token": SANDBOX_REFRESH_TOKEN_PREFIX + account,
         "client_id": SANDBOX_CLIENT_ID,
         "client_secret": SANDBOX_CLIENT_SECRET,
         "state_path": str(state_path),
