@@ -405,8 +405,7 @@ class DuckDBPolarsWarehouseTypeHandler(DbTypeHandler[pl.DataFrame]):
             context.log.warning("The frame has no columns: nothing to create or write.")
             return _output_metadata(frame)
         check_rows_in_window(frame, table_slice)
-        table = duckdb_table(table_slice)
-        create_or_widen_duckdb_table(connection, table_slice, frame.schema)
+        table = duckdb_table(table_slice)  # created or widened before the write's transaction
         if len(frame):
             connection.register("_warehouse_frame", frame.to_arrow())
             try:
