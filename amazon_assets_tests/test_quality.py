@@ -60,6 +60,7 @@ def _seller_key_check(facts: pl.DataFrame) -> dg.AssetCheckResult:
             pl.DataFrame(schema=ACCOUNT_QUARANTINE_SCHEMA),
             None,
             pl.DataFrame(schema=ACCOUNTING_SCHEMA),
+            facts.clear(),
         )
         if result.check_name == "keys_not_null_and_unique"
     ]

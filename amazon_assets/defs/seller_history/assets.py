@@ -205,7 +205,8 @@ def _silver_asset(
                 "document_rows": sum(b.document_rows for b in batches),
                 "quarantined_rows": quarantine.height,
                 "refused_rows": refused_rows(quarantine).height,
-                "repeated_key_rows_dropped": sum(b.repeated_key_rows for b in batches),
+                "identical_rows_dropped": sum(b.identical_rows_dropped for b in batches),
+                "conflicting_key_rows_quarantined": sum(b.key_conflicts.height for b in batches),
                 "preview": dg.MetadataValue.md(_preview(facts)),
             },
         )
@@ -215,7 +216,10 @@ def _silver_asset(
             summaries = pl.concat([b.summaries for b in batches if b.summaries is not None])
             yield dg.Output(summaries, output_name="summaries", metadata={"rows": summaries.height})
         accounting = pl.concat([b.accounting for b in batches])
-        yield from evaluate_seller_checks(dataset, source, facts, quarantine, summaries, accounting)
+        key_conflicts = pl.concat([b.key_conflicts for b in batches])
+        yield from evaluate_seller_checks(
+            dataset, source, facts, quarantine, summaries, accounting, key_conflicts
+        )
 
     return silver
 

@@ -141,11 +141,19 @@ def evaluate_seller_checks(
     quarantine: pl.DataFrame,
     summaries: pl.DataFrame | None,
     accounting: pl.DataFrame,
+    key_conflicts: pl.DataFrame,
 ) -> Iterator[dg.AssetCheckResult]:
-    """Every check of one source, for the partitions one run wrote."""
+    """Every check of one source, for the partitions one run wrote. The key check sees the rows
+    the documents gave: `facts` plus `key_conflicts`, the rows repeating a key with different
+    values that silver set apart into quarantine (`silver.load_silver`)."""
     table = TABLES[source]
     asset = _key(dataset, table.table)
-    yield keys_not_null_and_unique(asset, facts, table.key, not_null=("account", "report_date"))
+    yield keys_not_null_and_unique(
+        asset,
+        pl.concat([facts, key_conflicts]),
+        table.key,
+        not_null=("account", "report_date"),
+    )
     yield rows_accounted_for(asset, accounting_check_name(source), accounting)
     yield no_quarantined_rows(asset, quarantine)
     if source == planner.SETTLEMENTS and summaries is not None:

@@ -3,10 +3,16 @@
 Documents of one source overlap (a monthly backfill window, then daily refresh windows covering
 its last days), so each day takes its rows from the newest document covering it: overlapping
 windows and re-runs never double count, and a row Amazon dropped from a newer document
-disappears from silver too. Rows repeating a natural key are then reduced to the newest copy and
-counted (`repeated_key_rows_dropped` in the UI). Settlements
-never overlap in content (one document per settlement id), so every stored settlement is read and
-the newest copy of each settlement id wins.
+disappears from silver too. Settlements are chosen by report id instead (Amazon generates them
+and chooses their periods), so every stored settlement is read.
+
+Rows repeating a natural key after that choice: copies identical in every column but their
+lineage (report id, load time) are reduced to the newest, counted (`identical_rows_dropped` in
+the UI): Amazon legitimately serves the same settlement again under a new report id (the listing
+returns every settlement report of the last 90 days). Rows repeating a key with different values
+have no legitimate cause (within one document `occurrence` numbers repeated lines, and each day
+is taken from one document): every copy goes to quarantine with the reason, counted, and the
+blocking key check sees them (`SilverBatch.key_conflicts`), so it fails and a person looks.
 """
 
 from __future__ import annotations
@@ -33,8 +39,12 @@ from amazon_assets.parsers.seller_history.inventory_ledger import INVENTORY_LEDG
 from amazon_assets.parsers.seller_history.orders import ORDERS
 from amazon_assets.parsers.seller_history.reimbursements import REIMBURSEMENTS
 from amazon_assets.parsers.seller_history.tsv import FlatFile, ParsedDocument
+from amazon_assets.quality import conflicting_key_quarantine, separate_repeated_keys
 from amazon_assets.resources.lake import Lake
 from amazon_assets.sources import planner
+
+# Columns that say which document a row came from and when it was loaded, not what Amazon said.
+LINEAGE = ("report_id", "ingested_at")
 
 
 @dataclass(frozen=True)
@@ -123,7 +133,10 @@ class SilverBatch:
     document_rows: int  # data rows of the documents the days were taken from
     documents: int
     accounting: pl.DataFrame  # ACCOUNTING_SCHEMA: each document (Finances: each page) read
-    repeated_key_rows: int = 0  # rows dropped for repeating a natural key within the documents
+    # Rows repeating a natural key with different values (in quarantine, not in `facts`): the
+    # key check is evaluated on `facts` plus these.
+    key_conflicts: pl.DataFrame
+    identical_rows_dropped: int  # copies of a row served again (module doc)
 
 
 def _parse(
@@ -241,30 +254,32 @@ def load_silver(
         if summary is not None:
             summaries.append(_keep(summary, days))
         document_rows += parsed.document_rows
-    fact_frame = pl.concat(facts) if facts else pl.DataFrame(schema=table.schema)
-    # Keep the newest copy of a key (documents were read oldest first): settlements Amazon serves
-    # again, and keys that repeat in the sandbox's financial events and inventory ledger (not yet
-    # explained: the key may be too narrow). The rows dropped are counted and shown.
-    rows_before = fact_frame.height
-    fact_frame = fact_frame.unique(subset=list(table.key), keep="last", maintain_order=True)
+    # Documents were read oldest first: an identical copy kept is the newest one.
+    repeats = separate_repeated_keys(
+        pl.concat(facts) if facts else pl.DataFrame(schema=table.schema), table.key, LINEAGE
+    )
+    quarantine.append(
+        conflicting_key_quarantine(
+            repeats.conflicting, table.key, source, ingested_at
+        ).with_columns(account=pl.lit(account))
+    )
     summary_frame = None
     if source == planner.SETTLEMENTS:
         summary_frame = (
             pl.concat(summaries) if summaries else pl.DataFrame(schema=SETTLEMENT_SUMMARIES.schema)
         ).unique(subset=list(SETTLEMENT_SUMMARIES.key), keep="last", maintain_order=True)
-    quarantine_frame = (
-        pl.concat(quarantine).cast(dict(ACCOUNT_QUARANTINE_SCHEMA))
-        if quarantine
-        else pl.DataFrame(schema=ACCOUNT_QUARANTINE_SCHEMA)
+    quarantine_frame = pl.concat(
+        [frame.cast(dict(ACCOUNT_QUARANTINE_SCHEMA)) for frame in quarantine]
     )
     return SilverBatch(
-        fact_frame,
+        repeats.kept,
         quarantine_frame,
         summary_frame,
         document_rows,
         len(chosen),
         pl.concat(accounting) if accounting else pl.DataFrame(schema=ACCOUNTING_SCHEMA),
-        rows_before - fact_frame.height,
+        repeats.conflicting,
+        repeats.identical_dropped,
     )
 
 
