@@ -17,6 +17,7 @@ is provisional, never a zero.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -55,6 +56,9 @@ class ParsedTrends:
     quarantine: pl.DataFrame  # exactly QUARANTINE_SCHEMA
     days: pl.DataFrame  # exactly DAY_STATUS_SCHEMA
     document_rows: int
+    # The document's lines per day (a line without a day of the query's range counts on its
+    # first day, where its refusal is recorded): what silver plus quarantine must account for.
+    lines_by_day: dict[date, int]
 
 
 def day_status(day: date, fetched_on: date, settle_days: int) -> str:
@@ -83,10 +87,12 @@ def parse_sales_and_traffic_trends(
     marketplaces: dict[date, str] = {}
     seen: dict[tuple[date, str], int] = {}
     wanted = set(asins)
+    lines_by_day: Counter[date] = Counter()
     for line_number, text in enumerate(lines, start=1):
         try:
             raw = json.loads(text, parse_float=Decimal, parse_constant=Decimal)
         except ValueError as error:
+            lines_by_day[data_start] += 1
             quarantined.append(
                 _refusal(
                     line_number, data_start, query_id, f"not JSON ({error})", text, ingested_at
@@ -114,11 +120,12 @@ def parse_sales_and_traffic_trends(
                 )
             seen[(day, asin)] = line_number
         except _RowError as error:
-            report_day = raw.get("startDate") if isinstance(raw, dict) else None
+            report_day = _line_day(raw, data_start, data_end)
+            lines_by_day[report_day] += 1
             quarantined.append(
                 _refusal(
                     line_number,
-                    _date_or(report_day, data_start),
+                    report_day,
                     query_id,
                     str(error),
                     raw,
@@ -126,6 +133,7 @@ def parse_sales_and_traffic_trends(
                 )
             )
             continue
+        lines_by_day[day] += 1
         by_day.setdefault(day, []).append(typed)
         marketplaces[day] = marketplace_id
     frames = [
@@ -162,6 +170,7 @@ def parse_sales_and_traffic_trends(
         quarantine=quarantine_frame(quarantined),
         days=statuses,
         document_rows=len(lines),
+        lines_by_day=dict(lines_by_day),
     )
 
 
@@ -197,11 +206,14 @@ def _day_of(raw: Any, data_start: date, data_end: date) -> tuple[date, str]:
     return day, marketplace_id
 
 
-def _date_or(value: Any, default: date) -> date:
+def _line_day(raw: Any, data_start: date, data_end: date) -> date:
+    """The day a refused line is recorded on: its startDate when that is a day of the query's
+    range, else the range's first day (a day outside it is no partition this document fills)."""
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(raw.get("startDate") if isinstance(raw, dict) else None)
     except (TypeError, ValueError):
-        return default
+        return data_start
+    return day if data_start <= day <= data_end else data_start
 
 
 def _refusal(

@@ -3,18 +3,33 @@ sandbox over HTTP, real lake, real DuckDB."""
 
 from __future__ import annotations
 
+import json
 import math
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import polars as pl
 import pytest
 
+from amazon_assets.commands import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from amazon_assets.definitions import build_definitions
-from amazon_assets.defs.business_reports.spec import BUSINESS_REPORTS, DAY_STATUS_TABLE
+from amazon_assets.defs.business_reports.checks import every_document_row_loaded
+from amazon_assets.defs.business_reports.commands import BUSINESS_REPORTS_JOB
+from amazon_assets.defs.business_reports.spec import (
+    BUSINESS_REPORTS,
+    DATA_KIOSK_TRENDS,
+    DAY_STATUS_TABLE,
+)
 from amazon_assets.defs.mart.sources import build_mart_for_days
+from amazon_assets.ingestion.bronze import kiosk_bronze_document, stored_documents
+from amazon_assets.parsers.compression import gunzipped
+from amazon_assets.parsers.data_kiosk import parse_sales_and_traffic_trends
+from amazon_assets.partitions import partition_key
+from amazon_assets.resources.data_kiosk import KioskResult
+from amazon_assets.resources.lake import LocalLake, write_document
 from amazon_assets.resources.sp_api import SpApiResource
 from amazon_assets.resources.warehouse import WarehouseResource
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
@@ -22,6 +37,12 @@ from amazon_assets_tests.defs.test_business_reports import YESTERDAY, run_days
 
 SETTLING = [YESTERDAY - timedelta(days=offset) for offset in range(6, -1, -1)]
 HISTORY = [SETTLING[0] - timedelta(days=offset) for offset in range(14, 0, -1)]
+KIOSK_DOCUMENT = (
+    Path(__file__).parents[1]
+    / "parsers"
+    / "documents"
+    / "data_kiosk_sales_and_traffic_trends.jsonl"
+)
 
 
 @pytest.fixture
@@ -176,3 +197,121 @@ def test_the_mart_prices_data_kiosk_days_by_asin(kiosk_pipeline, sandbox) -> Non
                 assert row["fees"] == (units * per_unit[row["asin"]]).quantize(Decimal("0.01"))
                 checked += 1
     assert checked > len(HISTORY)
+
+
+def _check(result: dg.ExecuteInProcessResult, name: str) -> dg.AssetCheckEvaluation:
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == name]
+    return evaluation
+
+
+def test_a_data_kiosk_line_in_neither_silver_nor_quarantine_fails_the_row_check() -> None:
+    """The document-rows check counts a Data Kiosk document's lines per day like a report's
+    SKU rows (the parser's own document: 8 lines, 3 typed, 5 refused)."""
+    parsed = parse_sales_and_traffic_trends(
+        KIOSK_DOCUMENT.read_bytes(),
+        query_id="q-1",
+        account="acme",
+        data_start=date(2025, 3, 1),
+        data_end=date(2025, 3, 2),
+        asins=("B0CHILD001", "B0CHILD002"),
+        fetched_at=datetime(2025, 3, 20, tzinfo=UTC),
+        settle_days=7,
+        ingested_at=datetime(2025, 3, 20, tzinfo=UTC),
+    )
+    lines = {("acme", day): n for day, n in parsed.lines_by_day.items()}
+    assert sum(lines.values()) == parsed.document_rows == 8
+    quarantine = parsed.quarantine.with_columns(account=pl.lit("acme"))
+    key = dg.AssetKey(["amazon_econ", BUSINESS_REPORTS.silver_table])
+    assert every_document_row_loaded(key, parsed.facts, quarantine, lines).passed
+    lost = every_document_row_loaded(key, parsed.facts.slice(1), quarantine, lines)
+    assert not lost.passed
+    day = lines[("acme", date(2025, 3, 1))]
+    assert lost.metadata["days_unaccounted"].value == {
+        "acme 2025-03-01": {"document": day, "loaded": 1, "refused": day - 2, "superseded": 0}
+    }
+
+
+def test_every_data_kiosk_line_lands_in_silver_quarantine_or_a_newer_document(
+    kiosk_pipeline, sandbox
+) -> None:
+    """A newer document of one child ASIN (its batch changed) supersedes that ASIN's lines of
+    the older batch; its line dated outside its query's range is refused onto the range's first
+    day, not lost; the row check covers the Data Kiosk days and passes."""
+    settings, defs = kiosk_pipeline
+    assert run_days(defs, HISTORY[0], HISTORY[-1]).success
+    before = _silver(
+        settings,
+        "select report_date, asin, units_ordered from amazon_econ.fact_business_reports_us "
+        "order by 1, 2",
+    )
+    store = LocalLake(settings.lake_root)
+    prefix = DATA_KIOSK_TRENDS.lake_prefix(DEFAULT_ACCOUNT)
+    stored = [d for d in stored_documents(store, prefix) if d.asins]
+    older = stored[0]
+    lines = gunzipped(older.read(store).body).decode().splitlines()
+    asin = json.loads(lines[0])["childAsin"]
+    own = [line for line in lines if json.loads(line)["childAsin"] == asin]
+    outside = json.loads(own[0]) | {"startDate": "2001-01-01", "endDate": "2001-01-01"}
+    newer = KioskResult(
+        query_id="q-newer",
+        status="DONE",
+        document_id="d-newer",
+        body="\n".join([*own, json.dumps(outside)]).encode(),
+        asins=(asin,),
+        data_start=older.data_start,
+        data_end=older.data_end,
+        fetched_at=datetime.now(UTC),
+        requests={},
+    )
+    document = kiosk_bronze_document(DATA_KIOSK_TRENDS, newer, "sandbox", DEFAULT_ACCOUNT)
+    write_document(store, prefix, document, DATA_KIOSK_TRENDS.file_name(False))
+
+    silver = defs.resolve_job_def(BUSINESS_REPORTS_JOB)
+    with dg.DagsterInstance.get() as instance:
+        result = silver.execute_in_process(
+            instance=instance,
+            asset_selection=[
+                dg.AssetKey(["amazon_econ", table])
+                for table in (
+                    BUSINESS_REPORTS.silver_table,
+                    BUSINESS_REPORTS.quarantine_table,
+                    DAY_STATUS_TABLE,
+                )
+            ],
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: partition_key(DEFAULT_ACCOUNT, HISTORY[0]),
+                ASSET_PARTITION_RANGE_END_TAG: partition_key(DEFAULT_ACCOUNT, HISTORY[-1]),
+            },
+        )
+    assert result.success
+    after = _silver(
+        settings,
+        "select report_date, asin, units_ordered from amazon_econ.fact_business_reports_us "
+        "order by 1, 2",
+    )
+    assert after.equals(before)  # the same rows, now from the newer document for that ASIN
+    refused = _silver(
+        settings,
+        "select report_date, document_id, reason from amazon_econ.quarantine_business_reports_us "
+        "where document_id = 'q-newer'",
+    )
+    assert refused.rows() == [
+        (
+            older.data_start,
+            "q-newer",
+            f"startDate 2001-01-01 is outside the query's {older.data_start}..{older.data_end}.",
+        )
+    ]
+    check = _check(result, "every_document_row_loaded")
+    assert check.passed
+    history_lines = (
+        sum(len(gunzipped(d.read(store).body).splitlines()) for d in stored) + len(own) + 1
+    )
+    assert check.metadata["document_rows"].value == history_lines
+    assert (
+        check.metadata["superseded_rows"].value
+        == len(
+            [line for line in own if date.fromisoformat(json.loads(line)["startDate"]) in HISTORY]
+        )
+        > 0
+    )

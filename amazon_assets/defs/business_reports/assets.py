@@ -2,7 +2,9 @@
 salesAndTrafficTrends for the history when the app has the role): bronze documents, silver facts
 and day statuses, per seller account and day (specs: `defs/business_reports/spec.py`)."""
 
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -77,17 +79,32 @@ def kiosk_history(days_by_account: dict[str, list[date]], last_day: date) -> dic
     }
 
 
+@dataclass
+class KioskRows:
+    """What the chosen Data Kiosk documents give silver, and how each (account, day)'s lines are
+    accounted for: `lines` per day = its rows in `facts` + its refused lines in `quarantine` +
+    `superseded` (a child ASIN's line of a day that a newer document of the day also holds)."""
+
+    facts: pl.DataFrame
+    quarantine: pl.DataFrame
+    lines: dict[tuple[str, date], int]
+    superseded: dict[tuple[str, date], int]
+
+
 def _kiosk_rows(
     store: Lake,
     account: str,
     chosen: dict[StoredDocument, list[date]],
     ingested_at: datetime,
     statuses: dict[tuple[str, date], str],
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+) -> KioskRows:
     """Facts and refused lines of the chosen Data Kiosk documents, each for its chosen days; a
     child ASIN in two documents of a day (its batch changed) comes from the newest. Records each
     day's status in `statuses` (provisional if any part of the day is)."""
     facts, quarantine = [], []
+    lines: Counter[tuple[str, date]] = Counter()
+    superseded: Counter[tuple[str, date]] = Counter()
+    seen = pl.DataFrame(schema={"report_date": pl.Date, "asin": pl.Utf8})
     for stored in sorted(chosen, key=lambda d: (d.fetched_at, d.sidecar_key), reverse=True):
         days = chosen[stored]
         parsed = parse_sales_and_traffic_trends(
@@ -101,7 +118,15 @@ def _kiosk_rows(
             settle_days=KIOSK.lookback_days,
             ingested_at=ingested_at,
         )
-        facts.append(parsed.facts.filter(pl.col("report_date").is_in(days)))
+        lines.update({(account, day): parsed.lines_by_day.get(day, 0) for day in days})
+        rows = parsed.facts.filter(pl.col("report_date").is_in(days))
+        newest = rows.join(seen, on=["report_date", "asin"], how="anti")
+        for day, n in (
+            rows.join(seen, on=["report_date", "asin"]).group_by("report_date").len().iter_rows()
+        ):
+            superseded[(account, day)] += n
+        seen = pl.concat([seen, newest.select("report_date", "asin")])
+        facts.append(newest)
         quarantine.append(parsed.quarantine.filter(pl.col("report_date").is_in(days)))
         for day, status in (
             parsed.days.filter(pl.col("report_date").is_in(days))
@@ -110,12 +135,12 @@ def _kiosk_rows(
         ):
             if statuses.get((account, day)) != PROVISIONAL:
                 statuses[(account, day)] = status
-    fact_frame = (
-        pl.concat(facts).unique(["report_date", "asin"], keep="first", maintain_order=True)
-        if facts
-        else pl.DataFrame(schema=SPEC.schema)
+    return KioskRows(
+        facts=pl.concat(facts) if facts else pl.DataFrame(schema=SPEC.schema),
+        quarantine=pl.concat(quarantine) if quarantine else quarantine_frame([]),
+        lines=dict(lines),
+        superseded=dict(superseded),
     )
-    return fact_frame, pl.concat(quarantine) if quarantine else quarantine_frame([])
 
 
 def build_business_report_assets(
@@ -241,6 +266,7 @@ def build_business_report_assets(
         ingested_at = datetime.now(UTC)
         facts, quarantine, totals, document_rows = [], [], {}, {}
         statuses: dict[tuple[str, date], str] = {}
+        superseded: dict[tuple[str, date], int] = {}
         missing: list[str] = []
         for account, days in days_of_accounts(context.partition_keys).items():
             chosen, without_report = newest_documents(SPEC, store, account, days)
@@ -266,11 +292,12 @@ def build_business_report_assets(
                 quarantine.append(parsed.quarantine.with_columns(account=pl.lit(account)))
                 totals[(account, day)] = parsed.by_date_totals
                 document_rows[(account, day)] = parsed.document_rows
-            kiosk_facts, kiosk_quarantine = _kiosk_rows(
-                store, account, kiosk, ingested_at, statuses
-            )
-            facts.append(kiosk_facts)
-            quarantine.append(kiosk_quarantine.with_columns(account=pl.lit(account)))
+            kiosk_rows = _kiosk_rows(store, account, kiosk, ingested_at, statuses)
+            facts.append(kiosk_rows.facts)
+            quarantine.append(kiosk_rows.quarantine.with_columns(account=pl.lit(account)))
+            # Each line of a Data Kiosk document is accounted for like a report's SKU row.
+            document_rows.update(kiosk_rows.lines)
+            superseded.update(kiosk_rows.superseded)
         if missing:
             raise dg.Failure(
                 f"No bronze business report for {', '.join(missing)}: materialize "
@@ -325,7 +352,7 @@ def build_business_report_assets(
             },
         )
         yield from evaluate_business_report_checks(
-            dataset, fact_frame, quarantine_frame, document_rows, totals
+            dataset, fact_frame, quarantine_frame, document_rows, totals, superseded
         )
 
     return [business_reports, fact_business_reports_us]

@@ -55,15 +55,17 @@ def business_report_check_specs(dataset: str) -> list[dg.AssetCheckSpec]:
             "every_document_row_loaded",
             asset=asset,
             blocking=True,
-            description="Every SKU row of each account's and day's document is in silver or "
-            "refused into quarantine.",
+            description="Every SKU row of each account's and day's report, and every line of its "
+            "Data Kiosk documents, is in silver or refused into quarantine (or, for a Data Kiosk "
+            "line, superseded by a newer document of the day).",
         ),
         dg.AssetCheckSpec(
             "sku_sums_within_document_totals",
             asset=asset,
             blocking=False,
             description="Per account and day, the SKU rows' sessions, page views, units, order items and "
-            "sales do not exceed the document's by-date totals (warns).",
+            "sales do not exceed the report's by-date totals (warns). SKU reports' days only: a "
+            "Data Kiosk document has no totals to compare with.",
         ),
     ]
 
@@ -108,16 +110,20 @@ def every_document_row_loaded(
     facts: pl.DataFrame,
     quarantine: pl.DataFrame,
     document_rows: Mapping[AccountDay, int],
+    superseded: Mapping[AccountDay, int] | None = None,
 ) -> dg.AssetCheckResult:
-    """Each document's SKU rows are in silver or refused into quarantine; fails for a row that
-    is neither (a malformed row Amazon sent is accounted for by its quarantine record)."""
+    """Each document's rows (a report's SKU rows, a Data Kiosk document's lines) are in silver
+    or refused into quarantine, or superseded (a Data Kiosk line of a child ASIN a newer
+    document of the day holds too); fails for a row that is none of these (a malformed row
+    Amazon sent is accounted for by its quarantine record)."""
+    superseded = superseded or {}
     loaded = _per_account_day(facts)
     # Refused by-ASIN rows only: a by-date entry (no line number) is not a row of the section.
     refused = _per_account_day(refused_rows(quarantine).filter(pl.col("line_number").is_not_null()))
     short = {
-        key: (n, loaded.get(key, 0), refused.get(key, 0))
+        key: (n, loaded.get(key, 0), refused.get(key, 0), superseded.get(key, 0))
         for key, n in document_rows.items()
-        if loaded.get(key, 0) + refused.get(key, 0) != n
+        if loaded.get(key, 0) + refused.get(key, 0) + superseded.get(key, 0) != n
     }
     return dg.AssetCheckResult(
         asset_key=asset_key,
@@ -127,11 +133,12 @@ def every_document_row_loaded(
             "document_rows": sum(document_rows.values()),
             "loaded_rows": facts.height,
             "refused_rows": sum(refused.values()),
+            "superseded_rows": sum(superseded.values()),
             "quarantined_rows": quarantine.height,
             "days_unaccounted": dg.MetadataValue.json(
                 {
-                    _label(key): {"document": n, "loaded": got, "refused": bad}
-                    for key, (n, got, bad) in sorted(short.items())
+                    _label(key): {"document": n, "loaded": got, "refused": bad, "superseded": old}
+                    for key, (n, got, bad, old) in sorted(short.items())
                 }
             ),
         },
@@ -202,12 +209,14 @@ def evaluate_business_report_checks(
     quarantine: pl.DataFrame,
     document_rows: Mapping[AccountDay, int],
     totals: Mapping[AccountDay, Mapping[str, object]],
+    superseded: Mapping[AccountDay, int] | None = None,
 ) -> Iterator[dg.AssetCheckResult]:
-    """Every check above, for the days one run wrote."""
+    """Every check above, for the days one run wrote: `document_rows` counts each account-day's
+    report rows or Data Kiosk lines, `totals` the reports' by-date totals (SKU days only)."""
     key = _key(dataset)
     # msku is null on Data Kiosk's rows (child ASIN level); the other key columns never are.
     yield keys_not_null_and_unique(key, facts, KEY_COLUMNS, not_null=KIOSK_NOT_NULL)
     yield buy_box_percentage_in_range(key, facts)
     yield unit_session_percentage_not_negative(key, facts)
-    yield every_document_row_loaded(key, facts, quarantine, document_rows)
+    yield every_document_row_loaded(key, facts, quarantine, document_rows, superseded)
     yield sku_sums_within_document_totals(key, facts, totals)
