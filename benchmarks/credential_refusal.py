@@ -1,11 +1,11 @@
 """How long a refused credential takes to end a command, as a user runs it.
 
-Starts the sandbox in its own process (`amazon-assets sandbox`), points "real" SP-API credentials
-at it (so the client runs on Amazon's clock: every retry or quota wait would be real time) and
-runs `amazon-assets ingest business-reports` and `ingest orders` against two refusals:
-Login with Amazon answering `invalid_grant`, and the SP-API answering 403 Unauthorized to every
-createReport. Prints each command's exit code, wall time and what it printed; the goal is under
-30 seconds with one sentence.
+Starts the sandbox in its own process (`amazon-assets sandbox`), points "real" SP-API and Ads API
+credentials at it (so both clients run on Amazon's clock: every retry or quota wait would be real
+time) and runs `amazon-assets ingest business-reports`, `ingest orders` (SP-API) and `ingest
+ads-reports` (Ads API) against two refusals: Login with Amazon answering `invalid_grant`, and the
+API answering 403 Unauthorized to every report creation. Prints each command's exit code, wall
+time and what it printed; the goal is under 30 seconds with one sentence.
 
     python benchmarks/credential_refusal.py --port 23010
 """
@@ -29,6 +29,8 @@ CASES = (
     ("orders", {"fault": "refuse_login", "error": "invalid_grant", "times": 50}),
     ("business-reports", {"fault": "deny_next", "operation": "createReport", "times": 50}),
     ("orders", {"fault": "deny_next", "operation": "createReport", "times": 50}),
+    ("ads-reports", {"fault": "refuse_login", "error": "invalid_grant", "times": 50}),
+    ("ads-reports", {"fault": "deny_next", "operation": "adsCreateReport", "times": 50}),
 )
 
 
@@ -40,6 +42,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="refusal-") as scratch:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SP_API_", "ADS_API_"))}
         env.pop("DAGSTER_HOME", None)
+        credentials = {
+            f"{prefix}_{name}": value
+            for prefix in ("SP_API", "ADS_API")
+            for name, value in (
+                ("REFRESH_TOKEN", "Atzr|sandbox-default"),
+                ("CLIENT_ID", SANDBOX_CLIENT_ID),
+                ("CLIENT_SECRET", SANDBOX_CLIENT_SECRET),
+                ("ENDPOINT", url),
+                ("LWA_TOKEN_URL", f"{url}/auth/o2/token"),
+            )
+        }
         sandbox = subprocess.Popen(
             [sys.executable, "-m", "amazon_assets.cli", "sandbox", "--port", str(args.port)],
             env={**env, "AMAZON_ASSETS_HOME": str(Path(scratch) / "sandbox")},
@@ -55,15 +68,7 @@ def main() -> int:
                 started = time.monotonic()
                 done = subprocess.run(
                     [sys.executable, "-m", "amazon_assets.cli", "ingest", command, "--days", "1"],
-                    env={
-                        **env,
-                        "AMAZON_ASSETS_HOME": str(home),
-                        "SP_API_REFRESH_TOKEN": "Atzr|sandbox-default",
-                        "SP_API_CLIENT_ID": SANDBOX_CLIENT_ID,
-                        "SP_API_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
-                        "SP_API_ENDPOINT": url,
-                        "SP_API_LWA_TOKEN_URL": f"{url}/auth/o2/token",
-                    },
+                    env={**env, **credentials, "AMAZON_ASSETS_HOME": str(home)},
                     capture_output=True,
                     text=True,
                     timeout=600,

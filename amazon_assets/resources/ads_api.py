@@ -15,7 +15,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -28,7 +28,16 @@ from ad_api.api.sp import AdGroupsV3, CampaignsV3, KeywordsV3, TargetsV3
 from ad_api.base import ApiResponse, Client
 from ad_api.base.exceptions import AdvertisingApiException
 
-from amazon_assets.resources.amazon_client import ClientSession
+from amazon_assets.resources.amazon_client import (
+    Answer,
+    ClientSession,
+    Denied,
+    Outcome,
+    Refused,
+    RetryLater,
+    Throttled,
+    Transient,
+)
 from amazon_assets.settings import DEFAULT_ACCOUNT, DEFAULT_REUSE_MINUTES, Settings, env_suffix
 from amazon_assets.sources.marketplaces import MARKETPLACES
 from amazon_assets.sources.quotas import (
@@ -36,17 +45,14 @@ from amazon_assets.sources.quotas import (
     Quota,
     client_quota,
 )
-from amazon_assets.sources.refusals import api_refusal, login_refusal
 from amazon_assets.sources.retry import (
     TRANSIENT_STATUSES,
     account_refresh_token,
-    backoff_seconds,
     describe_range,
     gzip_is_complete,
     login_credentials,
     masked_secrets,
     quiet_loggers,
-    redact,
 )
 from amazon_assets.sources.state import (
     COMPLETED,
@@ -323,83 +329,72 @@ class _Session(ClientSession):
     """One resource call on the shared client core (resources/amazon_client): its own login
     (the library has none to share), pacing and the Ads report lifecycle."""
 
+    api_name = "Ads API"
+    prefix = "ADS_API"
+    error = AdsApiError
+    quiet = _QUIET_LOGGERS
     resource: AdsApiResource
 
     def __init__(self, resource: AdsApiResource) -> None:
-        super().__init__(resource, "ADS_API", _QUIET_LOGGERS)
+        super().__init__(resource)
         self.http = httpx.Client(timeout=resource.request_timeout_seconds, follow_redirects=True)
         self._profile_id: int | None = None
 
     def close(self) -> None:
         self.http.close()
 
-    # -- secrets and login ---------------------------------------------------------------------
-
-    def redact(self, text: str) -> str:
-        """`text` without the refresh token, client secret or access token."""
-        cached = _TOKENS.get(self._token_key())
-        return redact(text, [self.refresh_token, self.client_secret, cached and cached[0]])
+    # -- login ---------------------------------------------------------------------------------
 
     def _token_key(self) -> str:
-        # Hashed: the cache key itself never holds a secret in clear.
         """The token cache key of these credentials (a hash, never a secret in clear)."""
         material = "|".join(
             (self.resource.lwa_token_url, self.client_id, self.client_secret, self.refresh_token)
         )
         return hashlib.sha256(material.encode()).hexdigest()
 
-    def access_token(self) -> str:
-        """A valid LWA access token (refresh_token grant), cached until a minute before expiry."""
-        key = self._token_key()
+    def cached_access_token(self) -> str | None:
         with _TOKEN_LOCK:
-            cached = _TOKENS.get(key)
-            if cached and cached[1] > time.time():
-                return cached[0]
-        url = self.resource.lwa_token_url
-        for attempt in range(1, self.resource.max_attempts + 1):
-            self.requests["token"] += 1
-            try:
-                response = self.http.post(
-                    url,
-                    data={
-                        "grant_type": "refresh_token",
-                        "refresh_token": self.refresh_token,
-                        "client_id": self.client_id,
-                        "client_secret": self.client_secret,
-                    },
-                )
-            except httpx.TransportError as error:
-                reason = type(error).__name__
-            else:
-                if response.status_code == 200:
-                    answer = response.json()
-                    lifetime = float(answer.get("expires_in") or 3600)
-                    token = str(answer["access_token"])
-                    with _TOKEN_LOCK:
-                        _TOKENS[key] = (token, time.time() + max(lifetime - 60, lifetime / 2))
-                    return token
-                error_code, description = _lwa_error(response)
-                refusal = login_refusal(
-                    "ADS_API",
-                    self.resource.account,
-                    response.status_code,
-                    error_code,
-                    self.redact(description),
-                    state_path=self.resource.state_path if self.from_vault else None,
-                )
-                if refusal is not None:
-                    raise refusal
-                reason = f"HTTP {response.status_code}"
-            self._pause("login", reason, attempt)
-        raise AdsApiError(f"Login with Amazon at {url} kept failing; retry later.")
+            cached = _TOKENS.get(self._token_key())
+        return cached[0] if cached else None
 
-    def forget_token(self) -> None:
-        """Drop the cached token (after a 401/403) so the next call logs in again."""
+    def login(self) -> None:
+        """A refresh_token grant against `lwa_token_url`, unless the cached token is good for
+        another minute."""
+        with _TOKEN_LOCK:
+            cached = _TOKENS.get(self._token_key())
+        if cached and cached[1] > time.time():
+            return
+        self.requests["token"] += 1
+        try:
+            response = self.http.post(
+                self.resource.lwa_token_url,
+                data={
+                    "grant_type": "refresh_token",
+                    "refresh_token": self.refresh_token,
+                    "client_id": self.client_id,
+                    "client_secret": self.client_secret,
+                },
+            )
+        except httpx.TransportError as error:
+            raise RetryLater(type(error).__name__) from None
+        if response.status_code != 200:
+            raise self.login_failure(response.status_code, *_lwa_error(response))
+        try:
+            answer = response.json()
+            token = str(answer["access_token"])
+        except (ValueError, KeyError):
+            raise RetryLater("a login answer that is not JSON") from None
+        lifetime = float(answer.get("expires_in") or 3600)
+        with _TOKEN_LOCK:
+            _TOKENS[self._token_key()] = (token, time.time() + max(lifetime - 60, lifetime / 2))
+
+    def forget_login(self) -> None:
         with _TOKEN_LOCK:
             _TOKENS.pop(self._token_key(), None)
 
-    def client(self, cls: type[Client], scoped: bool = True) -> Client:
+    def client(self, cls: type[Client], scoped: bool) -> Client:
         """A library client on our endpoint with a current access token."""
+        self.login()  # cached: the call logged in before its token was taken
         credentials = {
             "refresh_token": self.refresh_token,
             "client_id": self.client_id,
@@ -409,7 +404,7 @@ class _Session(ClientSession):
         client = cls(
             marketplace=_Endpoint(self.endpoint),  # type: ignore[arg-type]  # duck-typed
             credentials=credentials,
-            access_token=self.access_token(),
+            access_token=self.cached_access_token(),
             timeout=self.resource.request_timeout_seconds,
             verify_additional_credentials=False,
         )
@@ -420,78 +415,61 @@ class _Session(ClientSession):
 
     # -- pacing and retries --------------------------------------------------------------------
 
-    def _pause(self, operation: str, reason: str, attempt: int) -> None:
-        """Back off before retry `attempt`, or give up clearly after the last one."""
-        if attempt >= self.resource.max_attempts:
-            raise AdsApiError(
-                f"{operation} failed {attempt} times (last: {reason}) for account "
-                f"{self.resource.account!r} at {self.endpoint}; Amazon may be overloaded or "
-                "down, retry later."
-            )
-        self.requests["retries"] += 1
-        delay = backoff_seconds(attempt)
-        log.warning("%s: %s; retry %d in %.0f s (simulated)", operation, reason, attempt, delay)
-        self.clock.sleep(delay)
-
     def call(
         self,
         operation: str,
-        make: Callable[[], Callable[..., ApiResponse]],
+        cls: type[Client],
+        method: str,
+        /,
         *args: Any,
+        scoped: bool = True,
         passthrough: tuple[int, ...] = (),
         **kwargs: Any,
     ) -> ApiResponse | AdvertisingApiException:
-        """One Ads API operation, paced and retried; statuses in `passthrough` are returned."""
+        """`cls(...).method(*args, **kwargs)`, one Ads API operation paced and retried
+        (`ClientSession.call_paced`); statuses in `passthrough` are returned. A call `scoped`
+        to the account's profile looks the profile up first (before taking a token)."""
+        if scoped:
+            self.profile_id()
         key = f"ads|{self.host}|{self.client_id}|{self.resource.account}|{operation}"
         buckets = [(key, client_quota(ADS_API_QUOTAS[operation], self.clock.speed))]
-        relogged = False
-        for attempt in range(1, self.resource.max_attempts + 1):
-            function = make()  # a fresh client: the access token may have been renewed
-            sent = self.store.take(buckets, self.clock)
-            self.requests[operation] += 1
-            try:
-                try:
-                    return function(*args, **kwargs)
-                finally:
-                    self.store.settle(buckets, self.clock.now() - sent)
-            except AdvertisingApiException as error:
+
+        def send() -> ApiResponse:
+            # A fresh client each try: the access token may have been renewed.
+            return getattr(self.client(cls, scoped), method)(*args, **kwargs)
+
+        def classify(error: Exception) -> Outcome | None:
+            if isinstance(error, AdvertisingApiException):
                 status = int(error.code) if str(error.code).isdigit() else 0
                 if status in passthrough:
-                    return error
-                if status == 429:
-                    self.requests["throttled"] += 1
-                    self.store.drain([key], self.clock)
-                elif status in (401, 403) and not relogged:
-                    # An expired or revoked access token: log in again once.
-                    self.forget_token()
-                    relogged = True
-                elif status in (401, 403):
-                    raise api_refusal(
-                        "Ads API",
-                        "ADS_API",
-                        self.resource.account,
-                        operation,
-                        status,
-                        self.redact(_detail(error)),
-                    ) from None
-                elif status not in TRANSIENT_STATUSES:
-                    raise AdsApiError(
-                        f"The Ads API refused {operation} for account {self.resource.account!r} "
-                        f"with HTTP {status}: {self.redact(_detail(error))}"
-                    ) from None
-                reason = f"HTTP {status}"
-            except requests.RequestException as error:
-                reason = type(error).__name__
-            self._pause(operation, reason, attempt)
-        raise AssertionError("unreachable")
+                    return Answer(error)
+                return self._classify(operation, status, _detail(error))
+            if isinstance(error, requests.RequestException):
+                return Transient(type(error).__name__)
+            return None
+
+        return self.call_paced(operation, buckets, send, classify)
+
+    def _classify(self, operation: str, status: int, detail: str) -> Outcome:
+        """What an Ads API error status means for a call (see `call_paced`)."""
+        if status == 429:
+            return Throttled("HTTP 429")
+        if status in (401, 403):
+            return Denied(str(status), detail)
+        if status not in TRANSIENT_STATUSES:
+            return Refused(
+                AdsApiError(
+                    f"The Ads API refused {operation} for account {self.resource.account!r} "
+                    f"with HTTP {status}: {self.redact(detail)}"
+                )
+            )
+        return Transient(f"HTTP {status}")
 
     # -- profiles and entities -----------------------------------------------------------------
 
     def profiles(self) -> list[dict]:
         """GET /v2/profiles through the library."""
-        response = self.call(
-            "adsProfiles", lambda: self.client(Profiles, scoped=False).list_profiles
-        )
+        response = self.call("adsProfiles", Profiles, "list_profiles", scoped=False)
         return list(response.payload or [])
 
     def profile_id(self) -> int:
@@ -529,9 +507,7 @@ class _Session(ClientSession):
             "stateFilter": {"include": ["ENABLED", "PAUSED", "ARCHIVED"]},
         }
         while True:
-            response = self.call(
-                operation, lambda: getattr(self.client(cls), method), body=dict(body)
-            )
+            response = self.call(operation, cls, method, body=dict(body))
             page = response.payload or {}
             rows.extend(page.get(key) or [])
             if not page.get("nextToken"):
@@ -565,7 +541,8 @@ class _Session(ClientSession):
         start, end = date.fromisoformat(request.data_start), date.fromisoformat(request.data_end)
         answer = self.call(
             "adsCreateReport",
-            lambda: self.client(Reports).post_report,
+            Reports,
+            "post_report",
             body=report_body(request.report_type, start, end),
             passthrough=(400, 425),
         )
@@ -593,12 +570,7 @@ class _Session(ClientSession):
         """Poll until COMPLETED or FAILED; None when the server does not know the report."""
 
         def get() -> dict | None:
-            answer = self.call(
-                "adsGetReport",
-                lambda: self.client(Reports).get_report,
-                report_id,
-                passthrough=(404,),
-            )
+            answer = self.call("adsGetReport", Reports, "get_report", report_id, passthrough=(404,))
             return None if isinstance(answer, AdvertisingApiException) else dict(answer.payload)
 
         def still_running(report: dict) -> Exception:
@@ -668,7 +640,7 @@ class _Session(ClientSession):
 
     def _get(self, url: str) -> bytes | None:
         """GET a presigned URL without Ads API auth; None when the link is refused (expired)."""
-        response = self.get_presigned(self.http, url, "adsDownload", _download_refused, self._pause)
+        response = self.get_presigned(self.http, url, "adsDownload", "a report file")
         return None if response is None else response.content
 
 
@@ -691,7 +663,3 @@ def _detail(error: AdvertisingApiException) -> str:
     if isinstance(body, bytes):
         return body.decode("utf-8", "replace")[:300]
     return str(body)[:300]
-
-
-def _download_refused(status: int) -> AdsApiError:
-    return AdsApiError(f"Downloading a report file answered HTTP {status}.")

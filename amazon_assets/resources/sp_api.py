@@ -38,7 +38,16 @@ from sp_api.base.exceptions import (
     SellingApiRequestThrottledException,
 )
 
-from amazon_assets.resources.amazon_client import ClientSession
+from amazon_assets.resources.amazon_client import (
+    Answer,
+    ClientSession,
+    Denied,
+    Outcome,
+    Refused,
+    RetryLater,
+    Throttled,
+    Transient,
+)
 from amazon_assets.settings import (
     DEFAULT_ACCOUNT,
     DEFAULT_REUSE_MINUTES,
@@ -53,21 +62,15 @@ from amazon_assets.sources.quotas import (
     Quota,
     client_quota,
 )
-from amazon_assets.sources.refusals import (
-    UNAUTHORIZED_CODES,
-    api_refusal,
-    login_refusal,
-)
+from amazon_assets.sources.refusals import UNAUTHORIZED_CODES
 from amazon_assets.sources.retry import (
     TRANSIENT_STATUSES,
     account_refresh_token,
-    backoff_seconds,
     describe_range,
     gzip_is_complete,
     login_credentials,
     masked_secrets,
     quiet_loggers,
-    redact,
 )
 from amazon_assets.sources.reuse import recent_since
 from amazon_assets.sources.signals import (
@@ -127,10 +130,6 @@ class ReportFatalError(SpApiError):
         self.data_end = data_end
         self.report_ids = report_ids
         self.document_excerpt = document_excerpt
-
-
-class _LoginRetry(Exception):
-    """Login with Amazon failed in a way worth retrying (429, 5xx, a broken answer)."""
 
 
 class ReportTimeoutError(SpApiError):
@@ -460,7 +459,7 @@ class SpApiResource(dg.ConfigurableResource):
     def check_login(self) -> None:
         """Log in now: a refused credential raises `CredentialRefused` before any quota is spent
         (a transient login failure is left to the calls, which retry it)."""
-        with SpApiSession(self) as session, contextlib.suppress(_LoginRetry, httpx.TransportError):
+        with SpApiSession(self) as session, contextlib.suppress(RetryLater, httpx.TransportError):
             session.login()
 
     def for_account(self, account: str) -> SpApiResource:
@@ -510,8 +509,13 @@ class SpApiSession(ClientSession):
 
     resource: SpApiResource
 
+    api_name = "SP-API"
+    prefix = "SP_API"
+    error = SpApiError
+    quiet = _QUIET_LOGGERS
+
     def __init__(self, resource: SpApiResource) -> None:
-        super().__init__(resource, "SP_API", _QUIET_LOGGERS)
+        super().__init__(resource)
         self._clients: list[Client] = []
         self.charset: str | None = None  # of the last document downloaded
         self.client = self.sp_client(Reports)
@@ -550,13 +554,6 @@ class SpApiSession(ClientSession):
         self._clients.append(client)
         return client
 
-    # -- secrets -------------------------------------------------------------------------------
-
-    def redact(self, text: str) -> str:
-        """`text` without the refresh token, client secret or access token."""
-        secrets = [self.refresh_token, self.client_secret, self.client._auth.cached_access_token()]
-        return redact(text, secrets)
-
     # -- quotas and retries --------------------------------------------------------------------
 
     def _buckets(self, operation: str, report_type: str | None) -> list[tuple[str, Quota]]:
@@ -570,10 +567,14 @@ class SpApiSession(ClientSession):
             REPORT_TYPE_QUOTAS.get(report_type or "") if operation == "createReport" else None
         )
         if type_quota is not None:
-            # Report-type limits are per application, across all of its sellers.
-            key = f"{self.host}|{self.client_id}|{operation}:{report_type}"
-            buckets.append((key, client_quota(type_quota, self.clock.speed)))
+            buckets.append(
+                (self._report_type_key(report_type), client_quota(type_quota, self.clock.speed))
+            )
         return buckets
+
+    def _report_type_key(self, report_type: str | None) -> str:
+        # Report-type limits are per application, across all of its sellers.
+        return f"{self.host}|{self.client_id}|createReport:{report_type}"
 
     def call(
         self,
@@ -586,122 +587,80 @@ class SpApiSession(ClientSession):
         invalid_input_ok: bool = False,
         **kwargs: Any,
     ) -> ApiResponse | None:
-        """One SP-API operation: paced, retried; 404 -> None when `not_found_ok`, a 400
-        InvalidInput -> None when `invalid_input_ok`."""
-        buckets = self._buckets(operation, report_type)
-        relogged = False
-        attempts = self.resource.max_attempts
-        attempt = 0
-        while attempt < attempts:
-            attempt += 1
-            paced = self.resource.pace_requests and bool(buckets)
-            try:
-                # Log in before taking a quota token: a refused login must not spend one (the
-                # sales-and-traffic token refills once in 15 minutes).
-                self.login()
-                sent = self.store.take(buckets, self.clock) if paced else self.clock.now()
-                self.requests[operation] += 1
-                try:
-                    response = function(*args, **kwargs)
-                finally:
-                    if paced:
-                        self.store.settle(buckets, self.clock.now() - sent)
-                if require and not response.payload.get(require):
-                    reason = f"an answer without {require}"
-                else:
-                    return response
-            except SellingApiRequestThrottledException:
-                self.requests["throttled"] += 1
-                self.store.drain([key for key, _ in buckets], self.clock)
-                reason = "429 QuotaExceeded"
-            except SellingApiNotFoundException as error:
-                if not_found_ok:
-                    return None
-                raise self._refused(operation, error) from None
-            except SellingApiBadRequestException as error:
-                if invalid_input_ok and getattr(error, "amzn_code", None) == "InvalidInput":
-                    return None
-                raise self._refused(operation, error) from None
-            except SellingApiException as error:
-                forbidden = isinstance(error, SellingApiForbiddenException) or (
-                    type(error) is SellingApiException
-                    and getattr(error, "amzn_code", None) in UNAUTHORIZED_CODES
+        """One SP-API operation, paced and retried (`ClientSession.call_paced`); 404 -> None when
+        `not_found_ok`, a 400 InvalidInput -> None when `invalid_input_ok`, an answer without
+        `require` is asked again."""
+        buckets = self._buckets(operation, report_type) if self.resource.pace_requests else []
+
+        def send() -> ApiResponse:
+            response = function(*args, **kwargs)
+            if require and not response.payload.get(require):
+                raise RetryLater(f"an answer without {require}")
+            return response
+
+        def classify(error: Exception) -> Outcome | None:
+            if isinstance(error, SellingApiNotFoundException) and not_found_ok:
+                return Answer(None)
+            invalid_input = getattr(error, "amzn_code", None) == "InvalidInput"
+            if (
+                isinstance(error, SellingApiBadRequestException)
+                and invalid_input_ok
+                and invalid_input
+            ):
+                return Answer(None)
+            return self._classify(operation, error, report_type)
+
+        return self.call_paced(operation, buckets, send, classify)
+
+    def _classify(
+        self, operation: str, error: Exception, report_type: str | None
+    ) -> Outcome | None:
+        """What an error of python-amazon-sp-api means for a call (see `call_paced`)."""
+        if isinstance(error, SellingApiRequestThrottledException):
+            return Throttled("429 QuotaExceeded")
+        if isinstance(error, SellingApiException):
+            code = getattr(error, "amzn_code", None)
+            forbidden = isinstance(error, SellingApiForbiddenException)
+            unknown = type(error) is SellingApiException  # a status without a class (401, 502)
+            if forbidden or (unknown and code in UNAUTHORIZED_CODES):
+                return Denied(
+                    f"{403 if forbidden else 401} {code or 'Unauthorized'}",
+                    str(getattr(error, "message", "") or ""),
+                    held=frozenset({self._report_type_key(report_type)}),
                 )
-                if forbidden:
-                    status = 403 if isinstance(error, SellingApiForbiddenException) else 401
-                    if relogged:
-                        raise api_refusal(
-                            "SP-API",
-                            "SP_API",
-                            self.resource.account,
-                            operation,
-                            f"{status} {getattr(error, 'amzn_code', None) or 'Unauthorized'}",
-                            self.redact(str(getattr(error, "message", "") or "")),
-                        ) from None
-                    # An expired or revoked access token: log in again once, right away.
-                    self.client._auth.forget_token()
-                    relogged = True
-                    # Amazon served nothing: the report-type token this call holds (one report
-                    # per 15 minutes for sales and traffic) is still good for the second try.
-                    buckets = [b for b in buckets if not b[0].endswith(f":{report_type}")]
-                    attempt -= 1
-                    continue
-                if (
-                    type(error).code not in TRANSIENT_STATUSES
-                    and type(error) is not SellingApiException
-                ):
-                    raise self._refused(operation, error) from None
-                reason = f"HTTP {type(error).code if type(error).code != 999 else 'error'}"
-            except AuthorizationError as error:  # the token expired during the call
-                failure = self._login_failure(error)
-                if not isinstance(failure, _LoginRetry):
-                    raise failure from None
-                reason = str(failure)
-            except _LoginRetry as retry:
-                reason = str(retry)
-            except httpx.TransportError as error:
-                reason = type(error).__name__
-            except json.JSONDecodeError:
-                reason = "an answer that is not JSON"
-            if attempt == attempts:
-                raise SpApiError(
-                    f"{operation} failed {attempts} times (last: {reason}) for account "
-                    f"{self.resource.account!r} at {self.endpoint}; Amazon may be overloaded or "
-                    "down, retry later."
-                )
-            self.requests["retries"] += 1
-            delay = backoff_seconds(attempt)
-            log.warning(
-                "%s: %s; retry %d of %d in %.0f s (simulated)",
-                operation,
-                reason,
-                attempt,
-                attempts - 1,
-                delay,
-            )
-            self.clock.sleep(delay)
-        raise AssertionError("unreachable")
+            if unknown or type(error).code in TRANSIENT_STATUSES:
+                return Transient(f"HTTP {type(error).code if not unknown else 'error'}")
+            return Refused(self._refused(operation, error))
+        if isinstance(error, AuthorizationError):  # the token expired during the call
+            failure = self._login_failure(error)
+            if isinstance(failure, RetryLater):
+                return Transient(str(failure))
+            return Refused(failure)
+        if isinstance(error, httpx.TransportError):
+            return Transient(type(error).__name__)
+        if isinstance(error, json.JSONDecodeError):
+            return Transient("an answer that is not JSON")
+        return None
 
     def login(self) -> None:
-        """A valid access token (cached); a refused login raises CredentialRefused, a transient
-        one (429, 5xx, an answer that is not JSON) raises _LoginRetry."""
+        """A valid access token (cached by the library's token client, `LwaTokenClient`)."""
         try:
             self.client._auth.get_auth()
         except AuthorizationError as error:
             raise self._login_failure(error) from None
         except json.JSONDecodeError:
-            raise _LoginRetry("a login answer that is not JSON") from None
+            raise RetryLater("a login answer that is not JSON") from None
+
+    def forget_login(self) -> None:
+        self.client._auth.forget_token()
+
+    def cached_access_token(self) -> str | None:
+        return self.client._auth.cached_access_token()
 
     def _login_failure(self, error: AuthorizationError) -> Exception:
-        refusal = login_refusal(
-            "SP_API",
-            self.resource.account,
-            int(error.status_code or 0),
-            error.error_code,
-            self.redact(str(error.message or "")),
-            state_path=self.resource.state_path if self.from_vault else None,
+        return self.login_failure(
+            int(error.status_code or 0), error.error_code, str(error.message or "")
         )
-        return refusal or _LoginRetry(f"login answered {error.status_code}")
 
     def _refused(self, operation: str, error: SellingApiException) -> SpApiError:
         code = getattr(error, "amzn_code", None) or "error"
@@ -961,23 +920,11 @@ class SpApiSession(ClientSession):
 
     def get_presigned_body(self, url: str) -> bytes | None:
         """GET a presigned url without SP-API auth; None when the link is refused (expired)."""
-        response = self.get_presigned(
-            self.downloader, url, "downloadDocument", _download_refused, self._download_backoff
-        )
+        response = self.get_presigned(self.downloader, url, "downloadDocument", "a report document")
         if response is None:
             return None
         self.charset = response.charset_encoding
         return response.content
-
-    def _download_backoff(self, operation: str, reason: str, attempt: int) -> None:
-        attempts = self.resource.max_attempts
-        if attempt == attempts:
-            raise SpApiError(
-                f"Downloading a report document failed {attempts} times (last: {reason}); "
-                "retry later."
-            )
-        self.requests["retries"] += 1
-        self.clock.sleep(backoff_seconds(attempt))
 
     # -- listing -------------------------------------------------------------------------------
 
@@ -1140,7 +1087,3 @@ def _finances_window(posted_after: datetime, posted_before: datetime) -> dict[st
         "PostedAfter": posted_after.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "PostedBefore": posted_before.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-
-
-def _download_refused(status: int) -> SpApiError:
-    return SpApiError(f"Downloading a report document answered HTTP {status}.")
