@@ -25,6 +25,8 @@ from datetime import timedelta
 
 import dagster as dg
 
+from amazon_assets.asset_keys import SILVER
+
 AUTOMATION_SENSOR = "automation"
 FRESHNESS_SENSOR = "freshness_checks"
 # Every layer users read is rewritten daily: 30 hours leaves a morning's slack.
@@ -107,15 +109,15 @@ def automation_sensor() -> dg.AutomationConditionSensorDefinition:
     )
 
 
-def read_by_users(key: dg.AssetKey, group: str | None, dataset: str) -> bool:
+def read_by_users(key: dg.AssetKey, group: str | None) -> bool:
     """Silver facts and dimensions, and the mart and features layers (not their ASIN lists)."""
     if group == "silver":
-        return key.path[0] == dataset and key.path[-1].startswith(("fact_", "dim_"))
+        return key.path[0] == SILVER and key.path[-1].startswith(("fact_", "dim_"))
     return group in _FRESHNESS_GROUPS and key.path[-1] != "tracked_asins"
 
 
 def freshness_definitions(
-    assets: Iterable[object], dataset: str, also: Iterable[dg.AssetKey] = ()
+    assets: Iterable[object], also: Iterable[dg.AssetKey] = ()
 ) -> dg.Definitions:
     """A freshness check (written within DAILY_FRESHNESS, warns) on every asset users read
     (`read_by_users`, and `also`), and the one sensor that runs them, on by default."""
@@ -124,7 +126,7 @@ def freshness_definitions(
         for definition in assets
         if isinstance(definition, dg.AssetsDefinition)
         for spec in definition.specs
-        if read_by_users(spec.key, spec.group_name, dataset)
+        if read_by_users(spec.key, spec.group_name)
     }
     checks = dg.build_last_update_freshness_checks(
         assets=sorted(keys | set(also), key=lambda key: key.to_user_string()),

@@ -66,9 +66,7 @@ def build_source_definitions(
     """The domains that pull from Amazon: bronze documents and silver facts."""
     lake_kind, warehouse_kind = _storage_kinds(settings)
     dataset = settings.bigquery_dataset
-    business_reports = build_business_reports_definitions(
-        partitions, dataset, lake_kind, warehouse_kind
-    )
+    business_reports = build_business_reports_definitions(partitions, lake_kind, warehouse_kind)
     product_signals = build_product_signals_definitions(
         partitions, dataset, lake_kind, warehouse_kind
     )
@@ -122,7 +120,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     )
     return dg.Definitions.merge(
         layers,
-        freshness_definitions(layers.assets or [], settings.bigquery_dataset, [PREDICTIONS_KEY]),
+        freshness_definitions(layers.assets or [], [PREDICTIONS_KEY]),
         dg.Definitions(
             sensors=[automation_sensor()],
             resources=build_resources(settings),

@@ -25,8 +25,8 @@ from amazon_assets.settings import DEFAULT_ACCOUNT, ConfigError, Settings
 NOW = datetime.now(UTC)
 YESTERDAY = NOW.date() - timedelta(days=1)
 START = YESTERDAY - timedelta(days=40)
-BUSINESS_REPORTS = dg.AssetKey(["amazon_econ", "fact_business_reports_us"])
-SNAPSHOT = dg.AssetKey(["amazon_econ", "fact_product_snapshot"])
+BUSINESS_REPORTS = dg.AssetKey(["silver", "fact_business_reports_us"])
+SNAPSHOT = dg.AssetKey(["silver", "fact_product_snapshot"])
 MART = dg.AssetKey(["mart", "mart_asin_daily"])
 FOLLOWERS = [
     dg.AssetKey(["mart", "data_quality_daily"]),
@@ -90,7 +90,7 @@ def test_the_code_location_loads_with_its_sensors_on_and_no_mart_schedule(defs) 
         if check.name == "freshness_check"
     }
     assert {BUSINESS_REPORTS, SNAPSHOT, MART, *FOLLOWERS, PREDICTIONS} <= checked
-    assert dg.AssetKey(["amazon_econ", "fact_orders"]) in checked
+    assert dg.AssetKey(["silver", "fact_orders"]) in checked
     assert not any(key.path[0] == "bronze" for key in checked)
 
 

@@ -209,7 +209,7 @@ def test_a_running_deployment_onboards_an_account_and_keeps_every_layer_fresh(
     assert silver_rows(home, "fact_financial_events", "acme") > 0
     # Sales and traffic too (every day of the range is in its settling window): no command.
     assert silver_rows(home, "fact_business_reports_us", "acme") > 0
-    business = dagster.materializations("amazon_econ", "fact_business_reports_us")
+    business = dagster.materializations("silver", "fact_business_reports_us")
     assert {m["partition"] for m in business} == {f"acme|{day}" for day in days}
     loaded = max(float(m["timestamp"]) for m in business)
 

@@ -17,7 +17,7 @@ from amazon_assets.defs.seller_history.silver import TABLES
 from amazon_assets.parsers.quarantine import ACCOUNT_QUARANTINE_SCHEMA, ACCOUNTING_SCHEMA
 from amazon_assets.quality import keys_not_null_and_unique
 
-KEY = dg.AssetKey(["amazon_econ", "fact_x"])
+KEY = dg.AssetKey(["silver", "fact_x"])
 DAY = date(2026, 7, 1)
 
 
@@ -54,7 +54,6 @@ def _seller_key_check(facts: pl.DataFrame) -> dg.AssetCheckResult:
     [result] = [
         result
         for result in evaluate_seller_checks(
-            "amazon_econ",
             "orders",
             facts,
             pl.DataFrame(schema=ACCOUNT_QUARANTINE_SCHEMA),

@@ -100,9 +100,9 @@ def test_the_instance_does_not_retry_a_refused_run_but_retries_other_failures(
             instance=instance,
             partition_key=day,
             asset_selection=[
-                dg.AssetKey(["amazon_econ", "fact_business_reports_us"]),
-                dg.AssetKey(["amazon_econ", "quarantine_business_reports_us"]),
-                dg.AssetKey(["amazon_econ", "business_reports_day_status_us"]),
+                dg.AssetKey(["silver", "fact_business_reports_us"]),
+                dg.AssetKey(["silver", "quarantine_business_reports_us"]),
+                dg.AssetKey(["silver", "business_reports_day_status_us"]),
             ],
             raise_on_error=False,
         )

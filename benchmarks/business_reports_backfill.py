@@ -10,9 +10,9 @@ What it does, all in temporary directories (removed at the end unless --keep):
 2. starts `dagster-daemon run` and `dagster-webserver` on the repository's workspace.yaml
    against a fresh Dagster instance (DAGSTER_HOME), their code locations pointed at the sandbox
    through SP_API_ENDPOINT / SP_API_LWA_TOKEN_URL / AMAZON_ASSETS_SANDBOX_SPEED;
-3. submits the backfill of bronze/business_reports + amazon_econ/fact_business_reports_us (and
-   its multi-asset siblings amazon_econ/quarantine_business_reports_us and
-   amazon_econ/business_reports_day_status_us) for the last `--days`
+3. submits the backfill of bronze/business_reports + silver/fact_business_reports_us (and
+   its multi-asset siblings silver/quarantine_business_reports_us and
+   silver/business_reports_day_status_us) for the last `--days`
    days (ending yesterday, UTC) with the webserver's GraphQL `launchPartitionBackfill`
    mutation, what the UI's "Materialize" dialog sends, and lets the daemon execute it
    (BackfillPolicy, queued run coordinator, default run launcher);
@@ -51,16 +51,16 @@ from pathlib import Path
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DATASET = "amazon_econ"
+DATASET = "amazon_econ"  # the default BIGQUERY_DATASET: the DuckDB schema of silver
 SILVER_TABLE = "fact_business_reports_us"
 QUARANTINE_TABLE = "quarantine_business_reports_us"
 DAY_STATUS_TABLE = "business_reports_day_status_us"
 # The whole business_reports_job selection: the silver multi-asset cannot be subset.
 ASSET_KEYS = [
     ["bronze", "business_reports"],
-    [DATASET, SILVER_TABLE],
-    [DATASET, QUARANTINE_TABLE],
-    [DATASET, DAY_STATUS_TABLE],
+    ["silver", SILVER_TABLE],
+    ["silver", QUARANTINE_TABLE],
+    ["silver", DAY_STATUS_TABLE],
 ]
 ACCOUNT = "default"
 BRONZE_DIR = Path(f"amazon/reports/business/us/account={ACCOUNT}")

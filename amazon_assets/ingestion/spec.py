@@ -10,6 +10,8 @@ from types import MappingProxyType
 import dagster as dg
 import polars as pl
 
+from amazon_assets.asset_keys import silver_key
+
 
 @dataclass(frozen=True)
 class DocumentSpec:
@@ -45,6 +47,14 @@ class DocumentSpec:
     @property
     def bronze_key(self) -> dg.AssetKey:
         return dg.AssetKey(["bronze", self.name])
+
+    @property
+    def silver_key(self) -> dg.AssetKey:
+        return silver_key(self.silver_table)
+
+    @property
+    def quarantine_key(self) -> dg.AssetKey:
+        return silver_key(self.quarantine_table)
 
     def lake_prefix(self, account: str) -> str:
         """Where an account's documents live in the lake."""

@@ -1,7 +1,9 @@
 """The silver warehouse: polars frames in DuckDB (embedded default) or BigQuery (production).
 
-Both IO managers are Dagster's DbIOManager (asset key ["amazon_econ", "fact_x"] -> schema or
-dataset `amazon_econ`, table `fact_x`; a write replaces the run's partition window in one
+Both IO managers are Dagster's DbIOManager (asset key ["silver", "fact_x"] -> table `fact_x` of
+the configured dataset, BIGQUERY_DATASET, which is also the DuckDB schema: the IO manager's
+`schema`/`dataset` comes before the key prefix, so keys stay fixed whatever the dataset is called
+(see amazon_assets/asset_keys.py); a write replaces the run's partition window in one
 transaction: DuckDB deletes and inserts inside BEGIN ... COMMIT, BigQuery runs one multi-statement
 query job, so a crash mid-write leaves the days as they were)
 and share one piece of logic below: polars schema -> column types per dialect, the CREATE TABLE
@@ -677,16 +679,18 @@ class WarehouseResource(dg.ConfigurableResource):
 def warehouse_from_settings(
     settings: Settings,
 ) -> tuple[dg.ConfigurableIOManagerFactory, WarehouseResource]:
-    """The IO manager and query resource: BigQuery when GOOGLE_CLOUD_PROJECT is set, else DuckDB."""
+    """The IO manager and query resource: BigQuery when GOOGLE_CLOUD_PROJECT is set, else DuckDB.
+    Silver keys (["silver", table]) land in the configured dataset (the DuckDB schema)."""
+    dataset = settings.bigquery_dataset
     if settings.gcp_project:
         from amazon_assets.resources.bigquery import BigQueryWarehouseIOManager
 
         return (
-            BigQueryWarehouseIOManager(project=settings.gcp_project),
+            BigQueryWarehouseIOManager(project=settings.gcp_project, dataset=dataset),
             WarehouseResource(kind="bigquery", project=settings.gcp_project),
         )
     database = str(settings.warehouse_path)
     return (
-        DuckDBWarehouseIOManager(database=database),
+        DuckDBWarehouseIOManager(database=database, schema=dataset),
         WarehouseResource(kind="duckdb", database=database),
     )

@@ -23,7 +23,7 @@ from amazon_assets.parsers.seller_history.inventory_ledger import INVENTORY_LEDG
 
 DOCUMENTS = Path(__file__).resolve().parent.parent / "parsers" / "documents"
 NOW = datetime(2026, 8, 1, tzinfo=UTC)
-ASSET = dg.AssetKey(["amazon_econ", "fact_x"])
+ASSET = dg.AssetKey(["silver", "fact_x"])
 
 
 def test_business_report_rows_in_quarantine_count_and_a_lost_row_fails() -> None:

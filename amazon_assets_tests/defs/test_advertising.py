@@ -326,7 +326,7 @@ def test_definitions_schedules_and_lookback(point_at, sandbox) -> None:
         )
         assert request.tags[ASSET_PARTITION_RANGE_END_TAG] == partition_key(account, last)
     policy = repository.asset_graph.get(
-        dg.AssetKey(["amazon_econ", "fact_ads_sp_campaigns"])
+        dg.AssetKey(["silver", "fact_ads_sp_campaigns"])
     ).backfill_policy
     assert policy == dg.BackfillPolicy.single_run()
     with pytest.raises(ValueError, match="AMAZON_ASSETS_ADS_LOOKBACK_DAYS"):
@@ -343,7 +343,7 @@ def facts_frame(report_type_id: str, rows: list[dict]) -> pl.DataFrame:
 
 def test_checks_on_small_frames() -> None:
     day = date(2026, 3, 2)
-    key = dg.AssetKey(["amazon_econ", "fact_ads_sp_campaigns"])
+    key = dg.AssetKey(["silver", "fact_ads_sp_campaigns"])
     row = {"report_date": day, "account": "default", "campaign_id": "1", "cost": Decimal("10.00")}
     campaigns = facts_frame(
         "spCampaigns",

@@ -185,15 +185,15 @@ def test_definitions_load_with_schedule_and_checks(pipeline) -> None:
     repository = defs.get_repository_def()
     assert repository.get_schedule_def("business_reports_daily")
     keys = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
-    assert {"bronze/business_reports", "amazon_econ/fact_business_reports_us"} <= keys
+    assert {"bronze/business_reports", "silver/fact_business_reports_us"} <= keys
     policy = repository.asset_graph.get(
-        dg.AssetKey(["amazon_econ", "fact_business_reports_us"])
+        dg.AssetKey(["silver", "fact_business_reports_us"])
     ).backfill_policy
     assert policy == dg.BackfillPolicy.single_run()
 
 
 def test_sku_rows_above_the_documents_total_fail_the_warning_naming_day_and_column() -> None:
-    key = dg.AssetKey(["amazon_econ", "fact_business_reports_us"])
+    key = dg.AssetKey(["silver", "fact_business_reports_us"])
     facts = pl.DataFrame(
         {
             "account": ["default", "default", "default", "acme"],

@@ -14,6 +14,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from amazon_assets.asset_keys import silver_key
 from amazon_assets.commands import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from amazon_assets.definitions import build_definitions
 from amazon_assets.defs.business_reports.checks import every_document_row_loaded
@@ -221,7 +222,7 @@ def test_a_data_kiosk_line_in_neither_silver_nor_quarantine_fails_the_row_check(
     lines = {("acme", day): n for day, n in parsed.lines_by_day.items()}
     assert sum(lines.values()) == parsed.document_rows == 8
     quarantine = parsed.quarantine.with_columns(account=pl.lit("acme"))
-    key = dg.AssetKey(["amazon_econ", BUSINESS_REPORTS.silver_table])
+    key = BUSINESS_REPORTS.silver_key
     assert every_document_row_loaded(key, parsed.facts, quarantine, lines).passed
     lost = every_document_row_loaded(key, parsed.facts.slice(1), quarantine, lines)
     assert not lost.passed
@@ -271,7 +272,7 @@ def test_every_data_kiosk_line_lands_in_silver_quarantine_or_a_newer_document(
         result = silver.execute_in_process(
             instance=instance,
             asset_selection=[
-                dg.AssetKey(["amazon_econ", table])
+                silver_key(table)
                 for table in (
                     BUSINESS_REPORTS.silver_table,
                     BUSINESS_REPORTS.quarantine_table,

@@ -335,7 +335,7 @@ def test_definitions_load_with_and_without_optional_sources(settings: Settings) 
         dg.Definitions.validate_loadable(defs)
         graph = defs.resolve_asset_graph()
         mart = graph.get(dg.AssetKey(["mart", "mart_asin_daily"]))
-        assert dg.AssetKey(["amazon_econ", "fact_business_reports_us"]) in mart.parent_keys
+        assert dg.AssetKey(["silver", "fact_business_reports_us"]) in mart.parent_keys
         assert mart.backfill_policy == dg.BackfillPolicy.single_run()
 
 

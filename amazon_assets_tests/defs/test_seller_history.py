@@ -315,10 +315,10 @@ def test_accounts_add_registers_a_partition_and_the_sensor_backfills_it(pipeline
     assert len(orders["default"]) == len(days)
     for key, newest in (
         (["bronze", "business_reports"], 7),
-        (["amazon_econ", "fact_business_reports_us"], 7),
-        (["amazon_econ", "business_reports_day_status_us"], 7),
+        (["silver", "fact_business_reports_us"], 7),
+        (["silver", "business_reports_day_status_us"], 7),
         (["bronze", "product_signals"], 1),
-        (["amazon_econ", "fact_product_snapshot"], 1),
+        (["silver", "fact_product_snapshot"], 1),
     ):
         assert _onboarded(result, dg.AssetKey(key))["newshop"] == [
             f"newshop|{day}" for day in days[-newest:]
@@ -353,7 +353,7 @@ def test_with_data_kiosk_a_new_account_gets_its_whole_sales_and_traffic_history(
             dg.build_sensor_context(instance=instance, repository_def=repository)
         )
     days = daily_partitions(settings).get_partition_keys()
-    business = _onboarded(result, dg.AssetKey(["amazon_econ", "fact_business_reports_us"]))
+    business = _onboarded(result, dg.AssetKey(["silver", "fact_business_reports_us"]))
     assert business == {"default": [f"default|{day}" for day in days]}
     assert _onboarded(result, dg.AssetKey(["bronze", "product_signals"])) == {
         "default": [f"default|{days[-1]}"]

@@ -63,7 +63,6 @@ def load(lake: LocalLake) -> tuple[SilverBatch, dg.AssetCheckResult]:
     [keys] = [
         result
         for result in evaluate_seller_checks(
-            "amazon_econ",
             SETTLEMENTS,
             batch.facts,
             batch.quarantine,

@@ -9,9 +9,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import dagster as dg
+import duckdb
 import polars as pl
 import pytest
 
+from amazon_assets.asset_keys import silver_key
 from amazon_assets.resources.bigquery import (
     BigQueryPolarsWarehouseTypeHandler,
     BigQueryWarehouseIOManager,
@@ -30,7 +32,8 @@ from amazon_assets.resources.warehouse import (
 from amazon_assets.settings import Settings
 
 DAYS = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-01-11")
-KEY = dg.AssetKey(["amazon_econ", "fact_sales"])
+DATASET = "amazon_econ"  # the default BIGQUERY_DATASET
+KEY = silver_key("fact_sales")
 METADATA = {"partition_expr": "report_date", "cluster_by": ["msku", "asin"]}
 INGESTED = datetime(2026, 1, 12, 9, 30, tzinfo=UTC)
 SCHEMA = {
@@ -57,11 +60,11 @@ def _rows(day: str, skus: list[str], price: str = "19.99") -> pl.DataFrame:
     )
 
 
-def _fact(frames: dict[str, pl.DataFrame]) -> dg.AssetsDefinition:
+def _fact(frames: dict[str, pl.DataFrame], key: dg.AssetKey = KEY) -> dg.AssetsDefinition:
     """A silver asset returning the given frame of each day in the run's partitions."""
 
     @dg.asset(
-        key=KEY,
+        key=key,
         partitions_def=DAYS,
         metadata=METADATA,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -95,14 +98,14 @@ def _per_day(warehouse: WarehouseResource) -> dict[date, int]:
 
 
 def test_rematerializing_a_day_replaces_it(database: str, warehouse: WarehouseResource) -> None:
-    resources = {"io_manager": DuckDBWarehouseIOManager(database=database)}
+    resources = {"io_manager": DuckDBWarehouseIOManager(database=database, schema=DATASET)}
     frames = {day: _rows(day, ["S1", "S2"]) for day in ("2026-01-01", "2026-01-02", "2026-01-03")}
     result = dg.materialize(
         [_fact(frames)], resources=resources, tags=_range("2026-01-01", "2026-01-03")
     )
     assert _per_day(warehouse) == {date(2026, 1, d): 2 for d in (1, 2, 3)}
     # Each day's materialization has its own row count; the column schema is on the last one.
-    materializations = result.asset_materializations_for_node("amazon_econ__fact_sales")
+    materializations = result.asset_materializations_for_node("silver__fact_sales")
     assert [m.metadata["dagster/row_count"].value for m in materializations] == [2, 2, 2]
     assert materializations[0].metadata["dagster/table_name"].value == "amazon_econ.fact_sales"
     assert "dagster/column_schema" not in materializations[0].metadata
@@ -126,7 +129,7 @@ def test_rewriting_a_day_with_a_new_column_widens_the_table(
 ) -> None:
     # A newer version adds a column (e.g. a feature) to a table that holds the day already:
     # DuckDB refused to commit the day's delete with the ALTER TABLE in one transaction.
-    resources = {"io_manager": DuckDBWarehouseIOManager(database=database)}
+    resources = {"io_manager": DuckDBWarehouseIOManager(database=database, schema=DATASET)}
     frames = {day: _rows(day, ["S1", "S2"]) for day in ("2026-01-01", "2026-01-02")}
     dg.materialize([_fact(frames)], resources=resources, tags=_range("2026-01-01", "2026-01-02"))
 
@@ -145,7 +148,7 @@ def test_rewriting_a_day_with_a_new_column_widens_the_table(
 
 def test_downstream_loads_its_partition_range_as_polars(database: str) -> None:
     resources = {
-        "io_manager": DuckDBWarehouseIOManager(database=database),
+        "io_manager": DuckDBWarehouseIOManager(database=database, schema=DATASET),
         "mem": dg.InMemoryIOManager(),
     }
     frames = {f"2026-01-0{d}": _rows(f"2026-01-0{d}", [f"S{d}"]) for d in range(1, 6)}
@@ -173,7 +176,7 @@ def test_downstream_loads_its_partition_range_as_polars(database: str) -> None:
 def test_empty_partition_creates_the_table_and_clears_the_day(
     database: str, warehouse: WarehouseResource
 ) -> None:
-    resources = {"io_manager": DuckDBWarehouseIOManager(database=database)}
+    resources = {"io_manager": DuckDBWarehouseIOManager(database=database, schema=DATASET)}
     empty = pl.DataFrame(schema=SCHEMA)
     dg.materialize([_fact({"2026-01-04": empty})], partition_key="2026-01-04", resources=resources)
 
@@ -201,7 +204,7 @@ def test_empty_partition_creates_the_table_and_clears_the_day(
 
 
 def test_new_columns_are_added(database: str, warehouse: WarehouseResource) -> None:
-    resources = {"io_manager": DuckDBWarehouseIOManager(database=database)}
+    resources = {"io_manager": DuckDBWarehouseIOManager(database=database, schema=DATASET)}
     dg.materialize(
         [_fact({"2026-01-01": _rows("2026-01-01", ["S1"])})],
         partition_key="2026-01-01",
@@ -223,7 +226,7 @@ def test_new_columns_are_added(database: str, warehouse: WarehouseResource) -> N
 
 
 def test_money_stays_exact(database: str, warehouse: WarehouseResource) -> None:
-    resources = {"io_manager": DuckDBWarehouseIOManager(database=database)}
+    resources = {"io_manager": DuckDBWarehouseIOManager(database=database, schema=DATASET)}
     skus = [f"S{i}" for i in range(10_000)]
     dg.materialize(
         [_fact({"2026-01-06": _rows("2026-01-06", skus, price="0.10")})],
@@ -242,7 +245,7 @@ def test_money_stays_exact(database: str, warehouse: WarehouseResource) -> None:
 
 
 def test_rows_outside_the_run_are_refused(database: str) -> None:
-    resources = {"io_manager": DuckDBWarehouseIOManager(database=database)}
+    resources = {"io_manager": DuckDBWarehouseIOManager(database=database, schema=DATASET)}
     wrong_day = {"2026-01-03": _rows("2026-01-07", ["S1"])}
     with pytest.raises(ValueError, match="outside this run's partitions"):
         dg.materialize([_fact(wrong_day)], partition_key="2026-01-03", resources=resources)
@@ -282,7 +285,7 @@ def test_io_manager_waits_for_another_process_to_release_the_file(
     dg.materialize(
         [_fact({"2026-01-01": _rows("2026-01-01", ["S1"])})],
         partition_key="2026-01-01",
-        resources={"io_manager": DuckDBWarehouseIOManager(database=database)},
+        resources={"io_manager": DuckDBWarehouseIOManager(database=database, schema=DATASET)},
     )
     assert _per_day(warehouse) == {date(2026, 1, 1): 1}
 
@@ -325,7 +328,7 @@ def test_a_process_killed_mid_replace_leaves_the_day_as_it_was(
     dg.materialize(
         [_fact(days)],
         tags=_range("2026-01-01", "2026-01-02"),
-        resources={"io_manager": DuckDBWarehouseIOManager(database=database)},
+        resources={"io_manager": DuckDBWarehouseIOManager(database=database, schema=DATASET)},
     )
     writer = processes(
         [sys.executable, "-c", _KILLED_MID_REPLACE, database], stdout=subprocess.PIPE, text=True
@@ -347,8 +350,9 @@ def _slices(partition_range: dg.PartitionKeyRange | None):
         asset_partitions_def=DAYS if partition_range else None,
         asset_partition_key_range=partition_range,
     )
-    duck = DuckDBWarehouseIOManager(database="warehouse.duckdb").create_io_manager(None)
-    bq = BigQueryWarehouseIOManager(project="my-project").create_io_manager(None)
+    duck = DuckDBWarehouseIOManager(database="warehouse.duckdb", schema=DATASET)
+    bq = BigQueryWarehouseIOManager(project="my-project", dataset=DATASET)
+    duck, bq = duck.create_io_manager(None), bq.create_io_manager(None)
     return duck._get_table_slice(context, context), bq._get_table_slice(context, context)
 
 
@@ -463,6 +467,7 @@ def test_warehouse_from_settings(amazon_home: Path) -> None:
     io_manager, resource = warehouse_from_settings(Settings.from_env())
     assert isinstance(io_manager, DuckDBWarehouseIOManager)
     assert io_manager.database == str(amazon_home.resolve() / "warehouse.duckdb")
+    assert io_manager.schema_ == DATASET
     assert resource.kind == "duckdb" and resource.table("amazon_econ", "t") == "amazon_econ.t"
 
     settings = Settings.from_env(
@@ -470,7 +475,58 @@ def test_warehouse_from_settings(amazon_home: Path) -> None:
     )
     io_manager, resource = warehouse_from_settings(settings)
     assert isinstance(io_manager, BigQueryWarehouseIOManager) and io_manager.project == "acme-prod"
+    assert io_manager.dataset == DATASET
     assert resource.table("amazon_econ", "t") == "`acme-prod.amazon_econ.t`"
+
+
+def _schemas(database: str) -> set[str]:
+    with duckdb.connect(database, read_only=True) as connection:
+        rows = connection.execute("SELECT DISTINCT table_schema FROM information_schema.tables")
+        return {schema for (schema,) in rows.fetchall()}
+
+
+def test_silver_keys_land_in_the_configured_dataset(
+    amazon_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The key is ["silver", table] in every environment; BIGQUERY_DATASET names where it lives.
+    monkeypatch.setenv("BIGQUERY_DATASET", "shop_eu")
+    io_manager, warehouse = warehouse_from_settings(Settings.from_env())
+    frames = {"2026-01-01": _rows("2026-01-01", ["S1", "S2"])}
+    dg.materialize(
+        [_fact(frames)], partition_key="2026-01-01", resources={"io_manager": io_manager}
+    )
+    assert _schemas(str(io_manager.database)) == {"shop_eu"}
+    assert warehouse.query("SELECT count(*) AS n FROM shop_eu.fact_sales")["n"][0] == 2
+
+
+def test_an_existing_home_keeps_its_silver_tables(amazon_home: Path) -> None:
+    """Homes written when silver keys were [dataset, table] keep their tables: the fixed keys
+    write and read the same `amazon_econ` tables, nothing moves to a schema named silver."""
+    io_manager, warehouse = warehouse_from_settings(Settings.from_env())
+    database = str(io_manager.database)
+    days = ("2026-01-01", "2026-01-02", "2026-01-03")
+    before = {day: _rows(day, ["S1", "S2"]) for day in days}
+    dg.materialize(
+        [_fact(before, dg.AssetKey([DATASET, "fact_sales"]))],  # the former key, its own schema
+        resources={"io_manager": DuckDBWarehouseIOManager(database=database)},
+        tags=_range(days[0], days[-1]),
+    )
+    now = {**before, "2026-01-02": _rows("2026-01-02", ["S7", "S8", "S9"])}
+    dg.materialize([_fact(now)], partition_key="2026-01-02", resources={"io_manager": io_manager})
+
+    assert _schemas(database) == {DATASET}
+    assert _per_day(warehouse) == {date(2026, 1, 1): 2, date(2026, 1, 2): 3, date(2026, 1, 3): 2}
+
+    @dg.asset(partitions_def=DAYS, ins={"facts": dg.AssetIn(key=KEY)}, io_manager_key="mem")
+    def reader(facts: pl.DataFrame) -> pl.DataFrame:
+        return facts
+
+    result = dg.materialize(
+        [reader, _fact(now).to_source_asset()],
+        resources={"io_manager": io_manager, "mem": dg.InMemoryIOManager()},
+        partition_key="2026-01-03",
+    )
+    assert result.output_for_node("reader")["msku"].to_list() == ["S1", "S2"]
 
 
 class _RecordingBigQuery:

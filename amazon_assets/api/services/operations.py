@@ -160,9 +160,7 @@ def launch(
         days = days[-REFRESH_DAYS:]
     else:
         days = account_days(settings, first, last)
-    keys = [
-        key for source in chosen for key in source_asset_keys(settings.bigquery_dataset, source)
-    ]
+    keys = [key for source in chosen for key in source_asset_keys(source)]
     params = {
         "assetSelection": [{"path": key.path} for key in keys],
         "partitionNames": [partition_key(account, day) for day in days],

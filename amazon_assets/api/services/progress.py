@@ -60,8 +60,8 @@ class SourceProgress:
         }
 
 
-def source_keys(dataset: str, source: str) -> list[dg.AssetKey]:
-    return [bronze_key(source), dg.AssetKey([dataset, TABLES[source].table])]
+def source_keys(source: str) -> list[dg.AssetKey]:
+    return [bronze_key(source), TABLES[source].asset_key]
 
 
 def account_progress(
@@ -82,7 +82,7 @@ def account_progress(
     rows: list[SourceProgress] = []
     for source in sources or SOURCE_NAMES:
         counts: Counter[AssetPartitionStatus | None] = Counter()
-        for key in source_keys(settings.bigquery_dataset, source):
+        for key in source_keys(source):
             statuses = instance.get_status_by_partition(key, keys, partitions) or {}
             counts.update(statuses.values())
         report_type = SOURCES[source].report_type or "listFinancialEvents (Finances API)"

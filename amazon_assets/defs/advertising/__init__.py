@@ -28,7 +28,7 @@ def build_advertising_definitions(
     """
     account_days = account_day_partitions(partitions_def)
     entity_assets = build_entity_assets(ACCOUNTS, dataset, lake_kind, warehouse_kind)
-    fact_assets = build_fact_assets(account_days, dataset, lake_kind, warehouse_kind)
+    fact_assets = build_fact_assets(account_days, lake_kind, warehouse_kind)
     entities_job = dg.define_asset_job(
         ADS_ENTITIES_JOB,
         selection=dg.AssetSelection.assets(*entity_assets),

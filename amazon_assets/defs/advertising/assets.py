@@ -26,6 +26,7 @@ import duckdb
 import polars as pl
 from google.api_core.exceptions import NotFound
 
+from amazon_assets.asset_keys import silver_key
 from amazon_assets.defs.advertising.checks import (
     dimension_check_specs,
     evaluate_fact_checks,
@@ -235,7 +236,7 @@ def load_account_facts(
 
 
 def build_fact_assets(
-    partitions_def: dg.MultiPartitionsDefinition, dataset: str, lake_kind: str, warehouse_kind: str
+    partitions_def: dg.MultiPartitionsDefinition, lake_kind: str, warehouse_kind: str
 ) -> list[dg.AssetsDefinition]:
     """Bronze report assets (one per report type) and the multi-asset of the four fact tables."""
     report_types = list(AD_REPORT_TYPES.values())
@@ -244,7 +245,7 @@ def build_fact_assets(
     ]
     outs = {
         t.report_type_id: dg.AssetOut(
-            key=[dataset, t.table],
+            key=silver_key(t.table),
             group_name="silver",
             kinds={"polars", warehouse_kind},
             io_manager_key="warehouse_io_manager",
@@ -258,7 +259,7 @@ def build_fact_assets(
         for t in report_types
     }
     outs["quarantine"] = dg.AssetOut(
-        key=[dataset, REPORTS_QUARANTINE_TABLE],
+        key=silver_key(REPORTS_QUARANTINE_TABLE),
         group_name="silver",
         kinds={"polars", warehouse_kind},
         io_manager_key="warehouse_io_manager",
@@ -272,7 +273,7 @@ def build_fact_assets(
         deps=bronze,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        check_specs=fact_check_specs(dataset, report_types),
+        check_specs=fact_check_specs(report_types),
     )
     def fact_ads_sp(
         context: dg.AssetExecutionContext, lake_io_manager: dg.ResourceParam[LakeIOManager]
@@ -326,7 +327,7 @@ def build_fact_assets(
         yield dg.Output(
             quarantine_frame, output_name="quarantine", metadata={"rows": quarantine_frame.height}
         )
-        yield from evaluate_fact_checks(dataset, frames, report_types)
+        yield from evaluate_fact_checks(frames, report_types)
 
     return [*bronze, fact_ads_sp]
 
@@ -405,7 +406,7 @@ def build_entity_assets(
     entities = list(AD_ENTITIES.values())
     outs = {
         entity.name: dg.AssetOut(
-            key=[dataset, entity.table],
+            key=silver_key(entity.table),
             group_name="silver",
             kinds={"polars", warehouse_kind},
             io_manager_key="warehouse_io_manager",
@@ -416,7 +417,7 @@ def build_entity_assets(
         for entity in entities
     }
     outs["quarantine"] = dg.AssetOut(
-        key=[dataset, ENTITIES_QUARANTINE_TABLE],
+        key=silver_key(ENTITIES_QUARANTINE_TABLE),
         group_name="silver",
         kinds={"polars", warehouse_kind},
         io_manager_key="warehouse_io_manager",
@@ -429,7 +430,7 @@ def build_entity_assets(
         outs=outs,
         deps=[ads_entities],
         partitions_def=accounts,
-        check_specs=dimension_check_specs(dataset, entities),
+        check_specs=dimension_check_specs(entities),
     )
     def dim_ads(
         context: dg.AssetExecutionContext,
@@ -478,9 +479,7 @@ def build_entity_assets(
                 },
             )
             checks.append(
-                one_current_version_per_key(
-                    dg.AssetKey([dataset, entity.table]), history, entity.key_columns
-                )
+                one_current_version_per_key(silver_key(entity.table), history, entity.key_columns)
             )
         quarantine_frame = pl.concat(quarantine)
         yield dg.Output(

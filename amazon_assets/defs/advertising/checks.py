@@ -12,6 +12,7 @@ from decimal import Decimal
 import dagster as dg
 import polars as pl
 
+from amazon_assets.asset_keys import silver_key
 from amazon_assets.parsers.ads_entities import AdsEntity
 from amazon_assets.parsers.ads_reports import SP_ADVERTISED_PRODUCT, SP_CAMPAIGNS, AdsReportType
 from amazon_assets.quality import keys_not_null_and_unique
@@ -23,13 +24,11 @@ RELATIVE_TOLERANCE = Decimal("0.005")
 ABSOLUTE_TOLERANCE = {"cost": Decimal("0.01"), "clicks": Decimal(1), "impressions": Decimal(1)}
 
 
-def fact_check_specs(
-    dataset: str, report_types: Sequence[AdsReportType]
-) -> list[dg.AssetCheckSpec]:
+def fact_check_specs(report_types: Sequence[AdsReportType]) -> list[dg.AssetCheckSpec]:
     """Blocking key/range checks on every fact table; the campaign reconciliation only warns."""
     specs = []
     for report_type in report_types:
-        asset = dg.AssetKey([dataset, report_type.table])
+        asset = silver_key(report_type.table)
         specs += [
             dg.AssetCheckSpec(
                 "keys_unique",
@@ -50,7 +49,7 @@ def fact_check_specs(
     specs.append(
         dg.AssetCheckSpec(
             "reconciles_with_advertised_products",
-            asset=dg.AssetKey([dataset, SP_CAMPAIGNS.table]),
+            asset=silver_key(SP_CAMPAIGNS.table),
             blocking=False,
             description="Per account and day, campaign cost, clicks and impressions match the advertised-product totals (warns).",
         )
@@ -58,12 +57,12 @@ def fact_check_specs(
     return specs
 
 
-def dimension_check_specs(dataset: str, entities: Sequence[AdsEntity]) -> list[dg.AssetCheckSpec]:
+def dimension_check_specs(entities: Sequence[AdsEntity]) -> list[dg.AssetCheckSpec]:
     """Each dimension holds at most one current version per entity."""
     return [
         dg.AssetCheckSpec(
             "one_current_version_per_key",
-            asset=dg.AssetKey([dataset, entity.table]),
+            asset=silver_key(entity.table),
             blocking=True,
             description=f"At most one is_current row per ({', '.join(entity.key_columns)}).",
         )
@@ -152,17 +151,17 @@ def one_current_version_per_key(
 
 
 def evaluate_fact_checks(
-    dataset: str, facts: Mapping[str, pl.DataFrame], report_types: Sequence[AdsReportType]
+    facts: Mapping[str, pl.DataFrame], report_types: Sequence[AdsReportType]
 ) -> Iterator[dg.AssetCheckResult]:
     """Every fact check for the days one run wrote; `facts` is keyed by reportTypeId."""
     for report_type in report_types:
-        key = dg.AssetKey([dataset, report_type.table])
+        key = silver_key(report_type.table)
         frame = facts[report_type.report_type_id]
         yield keys_not_null_and_unique(key, frame, report_type.key_columns, "keys_unique")
         yield cost_not_negative(key, frame)
         yield clicks_not_above_impressions(key, frame)
     yield reconciles_with_advertised_products(
-        dg.AssetKey([dataset, SP_CAMPAIGNS.table]),
+        silver_key(SP_CAMPAIGNS.table),
         facts[SP_CAMPAIGNS.report_type_id],
         facts[SP_ADVERTISED_PRODUCT.report_type_id],
     )

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import polars as pl
 
+from amazon_assets.asset_keys import silver_key
 from amazon_assets.defs.business_reports.checks import (
     business_report_check_specs,
     evaluate_business_report_checks,
@@ -144,9 +145,9 @@ def _kiosk_rows(
 
 
 def build_business_report_assets(
-    partitions_def: dg.MultiPartitionsDefinition, dataset: str, lake_kind: str, warehouse_kind: str
+    partitions_def: dg.MultiPartitionsDefinition, lake_kind: str, warehouse_kind: str
 ) -> list[dg.AssetsDefinition]:
-    """The bronze and silver business-report assets for one warehouse dataset."""
+    """The bronze and silver business-report assets."""
 
     @dg.asset(
         key=SPEC.bronze_key,
@@ -220,7 +221,7 @@ def build_business_report_assets(
 
     def out(table: str, description: str, cluster_by: tuple[str, ...]) -> dg.AssetOut:
         return dg.AssetOut(
-            key=[dataset, table],
+            key=silver_key(table),
             group_name="silver",
             kinds={"polars", warehouse_kind},
             io_manager_key="warehouse_io_manager",
@@ -254,7 +255,7 @@ def build_business_report_assets(
         deps=[SPEC.bronze_key],
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        check_specs=business_report_check_specs(dataset),
+        check_specs=business_report_check_specs(),
     )
     def fact_business_reports_us(
         context: dg.AssetExecutionContext, lake: LakeResource
@@ -352,7 +353,7 @@ def build_business_report_assets(
             },
         )
         yield from evaluate_business_report_checks(
-            dataset, fact_frame, quarantine_frame, document_rows, totals, superseded
+            fact_frame, quarantine_frame, document_rows, totals, superseded
         )
 
     return [business_reports, fact_business_reports_us]

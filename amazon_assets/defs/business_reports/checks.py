@@ -17,20 +17,15 @@ from amazon_assets.defs.business_reports.spec import BUSINESS_REPORTS
 from amazon_assets.parsers.quarantine import refused_rows
 from amazon_assets.quality import keys_not_null_and_unique
 
-SILVER_TABLE = BUSINESS_REPORTS.silver_table
 KEY_COLUMNS = BUSINESS_REPORTS.natural_key
 KIOSK_NOT_NULL = tuple(column for column in KEY_COLUMNS if column != "msku")
 # Per-document numbers are keyed by (account, report day).
 AccountDay = tuple[str, date]
 
 
-def _key(dataset: str) -> dg.AssetKey:
-    return dg.AssetKey([dataset, SILVER_TABLE])
-
-
-def business_report_check_specs(dataset: str) -> list[dg.AssetCheckSpec]:
+def business_report_check_specs() -> list[dg.AssetCheckSpec]:
     """Blocking checks stop downstream assets; the comparison with the document's totals warns."""
-    asset = _key(dataset)
+    asset = BUSINESS_REPORTS.silver_key
     return [
         dg.AssetCheckSpec(
             "keys_not_null_and_unique",
@@ -204,7 +199,6 @@ def sku_sums_within_document_totals(
 
 
 def evaluate_business_report_checks(
-    dataset: str,
     facts: pl.DataFrame,
     quarantine: pl.DataFrame,
     document_rows: Mapping[AccountDay, int],
@@ -213,7 +207,7 @@ def evaluate_business_report_checks(
 ) -> Iterator[dg.AssetCheckResult]:
     """Every check above, for the days one run wrote: `document_rows` counts each account-day's
     report rows or Data Kiosk lines, `totals` the reports' by-date totals (SKU days only)."""
-    key = _key(dataset)
+    key = BUSINESS_REPORTS.silver_key
     # msku is null on Data Kiosk's rows (child ASIN level); the other key columns never are.
     yield keys_not_null_and_unique(key, facts, KEY_COLUMNS, not_null=KIOSK_NOT_NULL)
     yield buy_box_percentage_in_range(key, facts)

@@ -16,14 +16,13 @@ from amazon_assets.schedules import build_daily_refresh_schedule
 
 def build_business_reports_definitions(
     partitions: dg.TimeWindowPartitionsDefinition,
-    dataset: str,
     lake_kind: str,
     warehouse_kind: str,
 ) -> dg.Definitions:
     """Bronze documents, silver facts and their checks, the job and its daily schedule, on
     (account, day) partitions."""
     account_days = account_day_partitions(partitions)
-    assets = build_business_report_assets(account_days, dataset, lake_kind, warehouse_kind)
+    assets = build_business_report_assets(account_days, lake_kind, warehouse_kind)
     job = dg.define_asset_job(
         BUSINESS_REPORTS_JOB,
         selection=dg.AssetSelection.assets(*assets),

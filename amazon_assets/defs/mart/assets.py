@@ -27,6 +27,7 @@ from amazon_assets.analytics.competition import (
 from amazon_assets.analytics.features import LOOKBACK_DAYS, features_asin_daily
 from amazon_assets.analytics.mart import KEYS as MART_KEYS
 from amazon_assets.analytics.score import ScoreConfig, score_baseline_daily
+from amazon_assets.asset_keys import silver_key
 from amazon_assets.automation import follows_inputs, waits_for_sources
 from amazon_assets.defs.mart.checks import (
     MART_KEY,
@@ -44,13 +45,13 @@ from amazon_assets.defs.mart.sources import (
     read_tracked,
 )
 from amazon_assets.defs.mart.tracked import build_tracked_asins_asset
+from amazon_assets.defs.product_signals.spec import TRACKED_ASINS_KEY
 from amazon_assets.notifiers import AlertNotifierResource
 from amazon_assets.partitions import PLANNED_PER_ASSET_TAGS
 from amazon_assets.quality import keys_not_null_and_unique
 from amazon_assets.resources.postgres import connect, copy_frame, create_if_missing
 from amazon_assets.resources.warehouse import WarehouseResource, _duckdb_connection, quote
 from amazon_assets.run_metadata import add_run_summary
-from amazon_assets.tracking import TRACKED_TABLE
 
 QUALITY_KEY = dg.AssetKey(["mart", "data_quality_daily"])
 FEATURES_KEY = dg.AssetKey(["features", "features_asin_daily"])
@@ -203,14 +204,15 @@ def build_mart_assets(
         start_offset=-LOOKBACK_DAYS, allow_nonexistent_upstream_partitions=True
     )
     # Lineage to the silver tables this code location defines; the others are simply absent.
-    business_reports = dg.AssetKey([dataset, SOURCES["business_reports"].table])
+    business_reports = silver_key(SOURCES["business_reports"].table)
     silver_keys = [business_reports] + [
         key
-        for key in (dg.AssetKey([dataset, SOURCES[name].table]) for name in OPTIONAL_SOURCES)
+        for key in (silver_key(SOURCES[name].table) for name in OPTIONAL_SOURCES)
         if key in available_sources
     ]
-    tracked_key = dg.AssetKey([dataset, TRACKED_TABLE])
-    mart_deps = silver_keys + ([tracked_key] if tracked_key in available_sources else [])
+    mart_deps = silver_keys + (
+        [TRACKED_ASINS_KEY] if TRACKED_ASINS_KEY in available_sources else []
+    )
 
     @dg.asset(
         key=MART_KEY,
@@ -408,11 +410,7 @@ def build_mart_definitions(
     """
     assets = build_mart_assets(
         partitions_def, dataset, warehouse_kind, mart_kind, available_sources
-    ) + [
-        build_tracked_asins_asset(
-            dataset, mart_kind, dg.AssetKey([dataset, TRACKED_TABLE]) in available_sources
-        )
-    ]
+    ) + [build_tracked_asins_asset(dataset, mart_kind, TRACKED_ASINS_KEY in available_sources)]
     job = dg.define_asset_job(
         MART_JOB,
         selection=dg.AssetSelection.assets(*assets),

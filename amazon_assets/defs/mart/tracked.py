@@ -8,8 +8,8 @@ import dagster as dg
 import polars as pl
 
 from amazon_assets.defs.mart.sources import read_tracked
+from amazon_assets.defs.product_signals.spec import TRACKED_ASINS_KEY
 from amazon_assets.resources.warehouse import WarehouseResource
-from amazon_assets.tracking import TRACKED_TABLE
 
 TRACKED_KEY = dg.AssetKey(["mart", "tracked_asins"])
 MART_TRACKED_SCHEMA = pl.Schema(
@@ -27,7 +27,7 @@ def build_tracked_asins_asset(
         group_name="mart",
         kinds={"polars", mart_kind},
         io_manager_key="mart_io_manager",
-        deps=[dg.AssetKey([dataset, TRACKED_TABLE])] if silver_available else [],
+        deps=[TRACKED_ASINS_KEY] if silver_available else [],
     )
     def tracked_asins(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource

@@ -12,11 +12,12 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import polars as pl
 
+from amazon_assets.asset_keys import silver_key
 from amazon_assets.defs.product_signals.checks import (
     evaluate_product_signal_checks,
     product_signal_check_specs,
 )
-from amazon_assets.defs.product_signals.spec import PRODUCT_SIGNALS
+from amazon_assets.defs.product_signals.spec import PRODUCT_SIGNALS, TRACKED_ASINS_KEY
 from amazon_assets.ingestion.bronze import SourceProgress
 from amazon_assets.ingestion.silver import newest_documents
 from amazon_assets.parsers.product_signals import (
@@ -31,7 +32,7 @@ from amazon_assets.resources.sp_api import SpApiResource
 from amazon_assets.resources.warehouse import WarehouseResource
 from amazon_assets.sources.refusals import refusals_fail_permanently
 from amazon_assets.sources.reviews import ApifyDatasetReviews
-from amazon_assets.tracking import TRACKED_TABLE, list_tracked
+from amazon_assets.tracking import list_tracked
 
 SPEC = PRODUCT_SIGNALS
 
@@ -102,11 +103,11 @@ def build_product_signal_assets(
     lake_kind: str,
     warehouse_kind: str,
 ) -> list[dg.AssetsDefinition | dg.SourceAsset]:
-    """The tracked-ASIN, bronze and silver product-signal assets for one warehouse dataset."""
-    tracked_key = dg.AssetKey([dataset, TRACKED_TABLE])
+    """The tracked-ASIN, bronze and silver product-signal assets; `dataset` holds the tracked
+    ASINs' table."""
 
     @dg.observable_source_asset(
-        key=tracked_key,
+        key=TRACKED_ASINS_KEY,
         group_name="silver",
         kinds={warehouse_kind},
         required_resource_keys={"warehouse"},
@@ -137,7 +138,7 @@ def build_product_signal_assets(
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         metadata={"lake_prefix": SPEC.lake_prefix("<account>")},
-        deps=[tracked_key],
+        deps=[TRACKED_ASINS_KEY],
         retry_policy=dg.RetryPolicy(max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL),
     )
     @refusals_fail_permanently
@@ -192,7 +193,7 @@ def build_product_signal_assets(
 
     def out(table: str, day_column: str, description: str) -> dg.AssetOut:
         return dg.AssetOut(
-            key=[dataset, table],
+            key=silver_key(table),
             group_name="silver",
             kinds={"polars", warehouse_kind},
             io_manager_key="warehouse_io_manager",
@@ -221,7 +222,7 @@ def build_product_signal_assets(
         deps=[SPEC.bronze_key],
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        check_specs=product_signal_check_specs(dataset),
+        check_specs=product_signal_check_specs(),
     )
     def fact_product_snapshot(context: dg.AssetExecutionContext, lake: LakeResource):
         """Parse the newest stored signal document of each (account, day)."""
@@ -268,6 +269,6 @@ def build_product_signal_assets(
         yield dg.Output(
             quarantine_frame, output_name="quarantine", metadata={"rows": quarantine_frame.height}
         )
-        yield from evaluate_product_signal_checks(dataset, fact_frame)
+        yield from evaluate_product_signal_checks(fact_frame)
 
     return [tracked_asins, product_signals, fact_product_snapshot]

@@ -10,14 +10,13 @@ import polars as pl
 from amazon_assets.defs.product_signals.spec import PRODUCT_SIGNALS
 from amazon_assets.quality import keys_not_null_and_unique
 
-SILVER_TABLE = PRODUCT_SIGNALS.silver_table
 KEY_COLUMNS = PRODUCT_SIGNALS.natural_key
 MONEY_COLUMNS = ("price", "buy_box_price", "landed_price")
 
 
-def product_signal_check_specs(dataset: str) -> list[dg.AssetCheckSpec]:
+def product_signal_check_specs() -> list[dg.AssetCheckSpec]:
     """All three block downstream assets: a bad snapshot would raise false alerts."""
-    asset = dg.AssetKey([dataset, SILVER_TABLE])
+    asset = PRODUCT_SIGNALS.silver_key
     return [
         dg.AssetCheckSpec(
             "keys_not_null_and_unique",
@@ -40,11 +39,9 @@ def product_signal_check_specs(dataset: str) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def evaluate_product_signal_checks(
-    dataset: str, facts: pl.DataFrame
-) -> Iterator[dg.AssetCheckResult]:
+def evaluate_product_signal_checks(facts: pl.DataFrame) -> Iterator[dg.AssetCheckResult]:
     """Every check above for the rows one run writes (writes replace whole days)."""
-    asset = dg.AssetKey([dataset, SILVER_TABLE])
+    asset = PRODUCT_SIGNALS.silver_key
     yield keys_not_null_and_unique(asset, facts, KEY_COLUMNS)
     negative = {c: facts.filter(pl.col(c) < 0).height for c in MONEY_COLUMNS}
     yield dg.AssetCheckResult(

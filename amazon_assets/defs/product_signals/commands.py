@@ -18,11 +18,10 @@ from amazon_assets.commands import (
     run_account_job,
     sandbox_config,
 )
-from amazon_assets.defs.product_signals.checks import SILVER_TABLE
 from amazon_assets.defs.product_signals.definitions import PRODUCT_SIGNALS_JOB
+from amazon_assets.defs.product_signals.spec import PRODUCT_SIGNALS, TRACKED_ASINS_KEY
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 from amazon_assets.tracking import (
-    TRACKED_TABLE,
     TrackingError,
     add_tracked,
     list_tracked,
@@ -62,7 +61,7 @@ def _warehouse(settings: Settings):
 
 def _observe(settings: Settings, change: str) -> None:
     """Record the change on the tracked-ASIN asset, so the UI shows who tracks what since when."""
-    key = dg.AssetKey([settings.bigquery_dataset, TRACKED_TABLE])
+    key = TRACKED_ASINS_KEY
     with dg.DagsterInstance.get() as instance:
         instance.report_runless_asset_event(
             dg.AssetObservation(asset_key=key, metadata={"change": change})
@@ -172,7 +171,7 @@ def demo(context: DemoContext) -> list[str]:
     result = run_account_job(
         context.defs, PRODUCT_SIGNALS_JOB, DEFAULT_ACCOUNT, context.first, context.last
     )
-    table = warehouse.table(dataset, SILVER_TABLE)
+    table = warehouse.table(dataset, PRODUCT_SIGNALS.silver_table)
     summary = warehouse.query(
         "SELECT count(*) AS rows, count(DISTINCT asin) AS asins, "
         "count(DISTINCT CASE WHEN role = 'competitor' THEN asin END) AS competitors, "

@@ -8,8 +8,10 @@ assets `defs/product_signals/assets.py`, checks `defs/product_signals/checks.py`
 
 from __future__ import annotations
 
+from amazon_assets.asset_keys import silver_key
 from amazon_assets.ingestion.spec import DocumentSpec
 from amazon_assets.parsers.product_signals import PRODUCT_SNAPSHOT_SCHEMA, QUARANTINE_SOURCE
+from amazon_assets.tracking import TRACKED_TABLE
 
 PRODUCT_SIGNALS = DocumentSpec(
     name=QUARANTINE_SOURCE,  # "product_signals"
@@ -28,3 +30,7 @@ PRODUCT_SIGNALS = DocumentSpec(
     natural_key=("account", "asin", "snapshot_date"),
     cluster_by=("account", "asin"),
 )
+
+# The ASINs each account tracks (own and competitors'), edited with `amazon-assets track`: the
+# product-signal requests' input, observed as a silver source asset.
+TRACKED_ASINS_KEY = silver_key(TRACKED_TABLE)

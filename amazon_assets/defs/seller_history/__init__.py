@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from amazon_assets.asset_keys import silver_key
 from amazon_assets.defs.seller_history.assets import (
     SOURCE_NAMES,
     bronze_key,
@@ -23,13 +24,13 @@ def source_job_name(source: str) -> str:
     return f"seller_history_{source}_job"
 
 
-def source_asset_keys(dataset: str, source: str) -> list[dg.AssetKey]:
+def source_asset_keys(source: str) -> list[dg.AssetKey]:
     """A source's assets: its bronze documents, its silver facts and quarantine (and the
     settlement summaries for settlements)."""
     tables = [TABLES[source].table, f"quarantine_{source}"]
     if source == "settlements":
         tables.append(SETTLEMENT_SUMMARIES.table)
-    return [bronze_key(source), *(dg.AssetKey([dataset, table]) for table in tables)]
+    return [bronze_key(source), *(silver_key(table) for table in tables)]
 
 
 def build_seller_history_definitions(
@@ -38,10 +39,8 @@ def build_seller_history_definitions(
     """Assets, checks, jobs and the daily schedule (no resources; a new account's backfill is
     `amazon_assets/onboarding.py`'s)."""
     seller = account_day_partitions(partitions)
-    dataset = settings.bigquery_dataset
     assets = build_seller_history_assets(
         seller,
-        dataset,
         lake_kind="gcs" if settings.gcs_bucket else "file",
         warehouse_kind="bigquery" if settings.uses_bigquery else "duckdb",
     )
@@ -56,7 +55,7 @@ def build_seller_history_definitions(
         source_jobs.append(
             dg.define_asset_job(
                 source_job_name(source),
-                selection=dg.AssetSelection.assets(*source_asset_keys(dataset, source)),
+                selection=dg.AssetSelection.assets(*source_asset_keys(source)),
                 partitions_def=seller,
                 description=f"Seller history, {source.replace('_', ' ')} only.",
             )

@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import polars as pl
 
+from amazon_assets.asset_keys import silver_key
 from amazon_assets.defs.seller_history.bronze import AccountFetcher, lake_prefix
 from amazon_assets.defs.seller_history.checks import (
     evaluate_seller_checks,
@@ -59,17 +60,13 @@ def plan_for_run(
 
 def build_seller_history_assets(
     partitions_def: dg.MultiPartitionsDefinition,
-    dataset: str,
     lake_kind: str,
     warehouse_kind: str,
 ) -> list[dg.AssetsDefinition]:
     """The bronze step (all sources) and one silver step per source."""
     return [
         _bronze_assets(partitions_def, lake_kind),
-        *(
-            _silver_asset(source, partitions_def, dataset, warehouse_kind)
-            for source in SOURCE_NAMES
-        ),
+        *(_silver_asset(source, partitions_def, warehouse_kind) for source in SOURCE_NAMES),
     ]
 
 
@@ -147,7 +144,6 @@ def _bronze_assets(
 def _silver_asset(
     source: str,
     partitions_def: dg.MultiPartitionsDefinition,
-    dataset: str,
     warehouse_kind: str,
 ) -> dg.AssetsDefinition:
     table = TABLES[source]
@@ -155,7 +151,7 @@ def _silver_asset(
 
     def out(silver_table: str, description: str, cluster_by: Sequence[str]) -> dg.AssetOut:
         return dg.AssetOut(
-            key=[dataset, silver_table],
+            key=silver_key(silver_table),
             group_name="silver",
             kinds={"polars", warehouse_kind},
             io_manager_key="warehouse_io_manager",
@@ -182,7 +178,7 @@ def _silver_asset(
         deps=[bronze_key(source)],
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        check_specs=seller_check_specs(dataset, source),
+        check_specs=seller_check_specs(source),
     )
     def silver(context: dg.AssetExecutionContext, lake: LakeResource):
         """Type the account's bronze documents for the run's days; malformed rows to quarantine."""
@@ -218,7 +214,7 @@ def _silver_asset(
         accounting = pl.concat([b.accounting for b in batches])
         key_conflicts = pl.concat([b.key_conflicts for b in batches])
         yield from evaluate_seller_checks(
-            dataset, source, facts, quarantine, summaries, accounting, key_conflicts
+            source, facts, quarantine, summaries, accounting, key_conflicts
         )
 
     return silver

@@ -16,11 +16,6 @@ from amazon_assets.parsers.quarantine import refused_rows, unaccounted
 from amazon_assets.quality import keys_not_null_and_unique
 from amazon_assets.sources import planner
 
-
-def _key(dataset: str, table: str) -> dg.AssetKey:
-    return dg.AssetKey([dataset, table])
-
-
 ROWS_CHECK = "every_document_row_loaded"
 EVENTS_CHECK = "every_event_accounted_for"
 
@@ -30,11 +25,11 @@ def accounting_check_name(source: str) -> str:
     return EVENTS_CHECK if source == planner.FINANCIAL_EVENTS else ROWS_CHECK
 
 
-def seller_check_specs(dataset: str, source: str) -> list[dg.AssetCheckSpec]:
+def seller_check_specs(source: str) -> list[dg.AssetCheckSpec]:
     """Keys unique and every row accounted for (blocking), no quarantined rows (warns);
     settlements reconcile (warns)."""
     table = TABLES[source]
-    asset = _key(dataset, table.table)
+    asset = table.asset_key
     accounted = (
         "Every event Amazon served on each page of each Finances window is in silver or "
         "refused into quarantine (rows + quarantined = events served, per page)."
@@ -135,7 +130,6 @@ def settlement_lines_sum_to_total(
 
 
 def evaluate_seller_checks(
-    dataset: str,
     source: str,
     facts: pl.DataFrame,
     quarantine: pl.DataFrame,
@@ -147,7 +141,7 @@ def evaluate_seller_checks(
     the documents gave: `facts` plus `key_conflicts`, the rows repeating a key with different
     values that silver set apart into quarantine (`silver.load_silver`)."""
     table = TABLES[source]
-    asset = _key(dataset, table.table)
+    asset = table.asset_key
     yield keys_not_null_and_unique(
         asset,
         pl.concat([facts, key_conflicts]),

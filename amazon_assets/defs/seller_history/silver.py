@@ -21,8 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+import dagster as dg
 import polars as pl
 
+from amazon_assets.asset_keys import silver_key
 from amazon_assets.defs.seller_history.bronze import lake_prefix
 from amazon_assets.ingestion.bronze import StoredDocument, stored_documents
 from amazon_assets.ingestion.silver import choose_documents
@@ -57,6 +59,10 @@ class SilverTable:
     key: tuple[str, ...]
     description: str
     cluster_by: tuple[str, ...]
+
+    @property
+    def asset_key(self) -> dg.AssetKey:
+        return silver_key(self.table)
 
 
 def _flat(spec: FlatFile, description: str, cluster_by: tuple[str, ...]) -> SilverTable:
