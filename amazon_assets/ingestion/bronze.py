@@ -39,6 +39,7 @@ from amazon_assets.resources.lake import (
     write_document,
 )
 from amazon_assets.resources.sp_api import ReportResult, SpApiResource
+from amazon_assets.settings import DEFAULT_ACCOUNT
 from amazon_assets.sources.sales_and_traffic_budget import kiosk_batches
 
 
@@ -149,8 +150,14 @@ def stored_documents(
     """The documents under `lake_prefix` (sidecars only), oldest first; with `first` and `last`,
     only those whose first day (their `run_date` folder) lies in [first, last]: the other
     sidecars are never read."""
+    return _stored_under(lake, lake_prefix + "/", first, last)
+
+
+def _stored_under(
+    lake: Lake, key_prefix: str, first: date | None, last: date | None
+) -> list[StoredDocument]:
     stored = []
-    for key in lake.list_keys(lake_prefix + "/"):
+    for key in lake.list_keys(key_prefix):
         if not key.endswith(f"/{SIDECAR_NAME}"):
             continue
         run_date = _run_date(key)
@@ -160,6 +167,43 @@ def stored_documents(
             continue
         stored.append(StoredDocument(key, json.loads(lake.read_bytes(key))))
     return sorted(stored, key=lambda d: (d.fetched_at, d.sidecar_key))
+
+
+def account_documents(
+    spec: DocumentSpec,
+    lake: Lake,
+    account: str,
+    first: date | None = None,
+    last: date | None = None,
+) -> list[StoredDocument]:
+    """The account's documents of `spec` (as `stored_documents`): under its lake prefix, and
+    those an earlier version stored under `spec.legacy_prefix` that are the account's, read
+    where they lie with their sidecars completed in memory (nothing is copied or moved)."""
+    stored = stored_documents(lake, spec.lake_prefix(account), first, last)
+    if spec.legacy_prefix is not None:
+        # Only the run_date folders: the per-account prefixes may lie beneath the legacy one.
+        legacy = _stored_under(lake, f"{spec.legacy_prefix}/run_date=", first, last)
+        stored += [
+            upgraded
+            for doc in legacy
+            if (upgraded := _legacy_document(spec, doc, account)) is not None
+        ]
+    return sorted(stored, key=lambda d: (d.fetched_at, d.sidecar_key))
+
+
+def _legacy_document(
+    spec: DocumentSpec, document: StoredDocument, account: str
+) -> StoredDocument | None:
+    """A sidecar of the legacy layout as the current layout writes it, if it is `account`'s."""
+    metadata = dict(document.meta["metadata"])
+    if account not in (metadata.get("accounts") or [DEFAULT_ACCOUNT]):
+        return None
+    day = document.meta["day"]
+    metadata.setdefault("data_start", day)
+    metadata.setdefault("data_end", day)
+    metadata.setdefault("report_options", dict(spec.report_options))
+    metadata["account"] = account
+    return StoredDocument(document.sidecar_key, {**document.meta, "metadata": metadata})
 
 
 def reusable(spec: DocumentSpec, document: StoredDocument, *, reuse_since: datetime) -> bool:
@@ -232,7 +276,7 @@ def write_reports(
     progress = SourceProgress()
     if not first_days:
         return progress
-    stored = stored_documents(lake, prefix, min(first_days), max(first_days))
+    stored = account_documents(spec, lake, account, min(first_days), max(first_days))
     for day in sorted(first_days, reverse=True):
         start, end = spec.window(day)
         progress.planned += 1
@@ -297,7 +341,7 @@ def write_kiosk_history(
     def stored_for(spec: DocumentSpec, start: date, end: date) -> list[StoredDocument]:
         return [
             doc
-            for doc in stored_documents(lake, spec.lake_prefix(account), start, start)
+            for doc in account_documents(spec, lake, account, start, start)
             if (doc.data_start, doc.data_end) == (start, end)
             and reusable(spec, doc, reuse_since=reuse_since)
         ]

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from datetime import date, timedelta
 
-from amazon_assets.ingestion.bronze import StoredDocument, stored_documents
+from amazon_assets.ingestion.bronze import StoredDocument, account_documents
 from amazon_assets.ingestion.spec import DocumentSpec
 from amazon_assets.resources.lake import Lake
 
@@ -45,11 +45,8 @@ def _stored_with_options(
     their sidecars are read), fetched with the spec's options."""
     return [
         doc
-        for doc in stored_documents(
-            lake,
-            spec.lake_prefix(account),
-            first - timedelta(days=spec.window_days - 1),
-            last,
+        for doc in account_documents(
+            spec, lake, account, first - timedelta(days=spec.window_days - 1), last
         )
         if doc.report_options == dict(spec.report_options)
     ]

@@ -37,6 +37,12 @@ class DocumentSpec:
     natural_key: tuple[str, ...]  # unique in silver
     file_extension: str = "json"
     cluster_by: tuple[str, ...] = field(default=())
+    # Where an earlier version kept this document, one folder for every account
+    # (<legacy_prefix>/run_date=.../), before the lake was per account. Read where it lies, never
+    # moved: its sidecars name no account (the `default` account's, the only one then) or list
+    # the accounts the document has sections for, and record no options (those versions sent
+    # `report_options`, unchanged since). `ingestion.bronze.account_documents` reads both.
+    legacy_prefix: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "report_options", MappingProxyType(dict(self.report_options)))

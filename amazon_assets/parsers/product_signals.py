@@ -172,15 +172,23 @@ def _review_fields(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def parse_product_signals(
-    document: bytes, snapshot_date: date, ingested_at: datetime, document_id: str = ""
+    document: bytes,
+    snapshot_date: date,
+    ingested_at: datetime,
+    document_id: str = "",
+    account: str | None = None,
 ) -> ParsedSignals:
-    """One row per (account, tracked ASIN) of a day's signal document (gzip or plain JSON)."""
+    """One row per (account, tracked ASIN) of a day's signal document (gzip or plain JSON);
+    with `account`, of that account's section only (a document an earlier version stored holds
+    every account's)."""
     body = json.loads(gunzipped(document))
     ingested_at = as_utc(ingested_at)
     rows: list[dict[str, Any]] = []
     refused: list[QuarantineRecord] = []
     for section in body.get("accounts") or []:
-        account = section["account"]
+        owner = section["account"]
+        if account is not None and owner != account:
+            continue
         marketplace_id = section.get("marketplace_id")
         catalog = {
             item["asin"]: item
@@ -208,7 +216,7 @@ def parse_product_signals(
                 roles[entry["asin"]] = entry["role"]
         for line_number, (asin, role) in enumerate(sorted(roles.items()), start=1):
             row: dict[str, Any] = {name: None for name in PRODUCT_SNAPSHOT_SCHEMA.names()} | {
-                "account": account,
+                "account": owner,
                 "asin": asin,
                 "snapshot_date": snapshot_date,
                 "role": role,
@@ -225,7 +233,7 @@ def parse_product_signals(
                     raise ValueError(f"stars {row['rating']} is outside 1..5")
             except (ValueError, TypeError, AttributeError) as error:
                 raw = {
-                    "account": account,
+                    "account": owner,
                     "asin": asin,
                     "catalog": catalog.get(asin),
                     "pricing": pricing.get(asin),
@@ -237,7 +245,7 @@ def parse_product_signals(
                         report_date=snapshot_date,
                         document_id=document_id,
                         line_number=line_number,
-                        reason=f"{account} {asin}: {error}.",
+                        reason=f"{owner} {asin}: {error}.",
                         raw_row=json_text(raw),
                         quarantined_at=ingested_at,
                     )

@@ -93,15 +93,20 @@ class LocalLake:
 
     def list_keys(self, prefix: str) -> list[str]:
         """Every key starting with `prefix` (a plain string prefix, as in GCS), sorted."""
-        directory = self.root.joinpath(*prefix.split("/")[:-1]) if "/" in prefix else self.root
+        *folders, start = prefix.split("/")
+        directory = self.root.joinpath(*folders)
         if not directory.is_dir():
             return []
         keys = []
-        for path in directory.rglob("*"):
-            if path.name.startswith(_TEMP_PREFIX):
-                _remove_if_orphaned(path)  # never a document: at most a write in progress
-            elif path.is_file():
-                keys.append(path.relative_to(self.root).as_posix())
+        # Only the entries the prefix's last part can start: not every sibling folder's tree.
+        for child in directory.iterdir():
+            if not child.name.startswith(start) and not child.name.startswith(_TEMP_PREFIX):
+                continue
+            for path in [child, *child.rglob("*")] if child.is_dir() else [child]:
+                if path.name.startswith(_TEMP_PREFIX):
+                    _remove_if_orphaned(path)  # never a document: at most a write in progress
+                elif path.is_file():
+                    keys.append(path.relative_to(self.root).as_posix())
         return sorted(key for key in keys if key.startswith(prefix))
 
     def exists(self, key: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -321,3 +322,58 @@ def test_the_apps_96_a_day_are_counted_shown_and_never_exceeded(
     assert "96 GET_SALES_AND_TRAFFIC_REPORT requests" in message and "waits for" in message
     retries = [e for e in refused.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     assert retries == []
+
+
+def data_requests(sandbox) -> dict[str, int]:
+    """Every call the sandbox answered but logins."""
+    return {op: n for op, n in sandbox.stats()["calls"].items() if op != "token"}
+
+
+def lay_out_as_an_earlier_version(settings: Settings) -> int:
+    """Move the default account's documents to where versions before per-account lake prefixes
+    kept them (one folder for every account, sidecars naming no account and no options); the
+    number of documents moved."""
+    current = settings.lake_root / BUSINESS_REPORTS.lake_prefix(DEFAULT_ACCOUNT)
+    legacy = settings.lake_root / "amazon/reports/business/us"
+    moved = 0
+    for sidecar in sorted(current.glob("run_date=*/report_id=*/_meta.json")):
+        meta = json.loads(sidecar.read_text())
+        old = legacy / sidecar.parent.relative_to(current)
+        old.mkdir(parents=True)
+        (old / meta["file_name"]).write_bytes((sidecar.parent / meta["file_name"]).read_bytes())
+        metadata = meta["metadata"]
+        old_metadata = {
+            name: metadata[name]
+            for name in (
+                "report_type",
+                "report_document_id",
+                "compression",
+                "data_start",
+                "data_end",
+                "source",
+            )
+        }
+        (old / "_meta.json").write_text(json.dumps({**meta, "metadata": old_metadata}))
+        moved += 1
+    shutil.rmtree(current)
+    return moved
+
+
+def test_a_lake_of_an_earlier_version_is_read_where_it_lies_and_nothing_is_fetched_again(
+    pipeline, sandbox
+) -> None:
+    settings, defs = pipeline
+    settled = [YESTERDAY - timedelta(days=offset) for offset in (12, 11, 10)]
+    assert run_days(defs, settled[0], settled[-1]).success
+    requests = data_requests(sandbox)
+    assert sandbox.calls("createReport") == len(settled)
+    loaded = silver_by_day(settings)
+    assert lay_out_as_an_earlier_version(settings) == len(settled)
+    settings.warehouse_path.unlink()
+
+    again = run_days(defs, settled[0], settled[-1])
+    assert again.success
+    assert data_requests(sandbox) == requests  # not one request: every day is in the lake
+    assert silver_by_day(settings) == loaded
+    # Read in place: nothing was copied to the account's prefix.
+    assert not (settings.lake_root / BUSINESS_REPORTS.lake_prefix(DEFAULT_ACCOUNT)).exists()

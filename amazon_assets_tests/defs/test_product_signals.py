@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import json
 import logging
+import shutil
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -36,6 +40,7 @@ from amazon_assets.tracking import (
 )
 
 YESTERDAY = date.today() - timedelta(days=1)
+SILVER_TABLE, QUARANTINE_TABLE = PRODUCT_SIGNALS.silver_table, PRODUCT_SIGNALS.quarantine_table
 DAYS = [YESTERDAY - timedelta(days=2), YESTERDAY - timedelta(days=1)]
 
 
@@ -211,10 +216,11 @@ def test_two_days_of_own_and_competitor_snapshots_load_once_then_reload_without_
     assert reparsed.facts.height == n_asins and reparsed.quarantine.is_empty()
 
 
-def test_each_account_is_its_own_partition(
+@pytest.fixture
+def two_accounts(
     amazon_home: Path, sandbox_factory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A run of one account writes its (account, day) partitions and leaves the others' rows."""
+) -> tuple[Settings, dg.Definitions]:
+    """Settings and definitions against a sandbox of two sellers, each tracking 3 ASINs."""
     sandbox = sandbox_factory(accounts=("default", "acme"))
     monkeypatch.setenv("AMAZON_ASSETS_SANDBOX_PORT", str(sandbox.port))
     monkeypatch.setenv("SP_API_ENDPOINT", sandbox.url)
@@ -222,12 +228,16 @@ def test_each_account_is_its_own_partition(
     monkeypatch.setenv("AMAZON_ASSETS_SANDBOX_SPEED", str(sandbox.config.speed))
     monkeypatch.setenv("AMAZON_ASSETS_START_DATE", (YESTERDAY - timedelta(days=20)).isoformat())
     settings = Settings.from_env()
-    defs = build_definitions(settings)
     warehouse = WarehouseResource(kind="duckdb", database=str(settings.warehouse_path))
     for account in ("default", "acme"):
         asins = sandbox.marketplace.products(account)["asin"].unique().sort().to_list()[:3]
         track(warehouse, settings.bigquery_dataset, account, [(asin, None) for asin in asins])
+    return settings, build_definitions(settings)
 
+
+def test_each_account_is_its_own_partition(two_accounts) -> None:
+    """A run of one account writes its (account, day) partitions and leaves the others' rows."""
+    settings, defs = two_accounts
     assert run_days(defs, DAYS[1], DAYS[1], account="default").success
     assert run_days(defs, DAYS[1], DAYS[1], account="acme").success
     assert run_days(defs, DAYS[1], DAYS[1], account="acme").success  # again: replaced
@@ -240,3 +250,66 @@ def test_each_account_is_its_own_partition(
     for account in ("default", "acme"):
         folder = settings.lake_root / PRODUCT_SIGNALS.lake_prefix(account) / f"run_date={DAYS[1]}"
         assert len(list(folder.glob("report_id=*/_meta.json"))) == (2 if account == "acme" else 1)
+
+
+def test_documents_of_an_earlier_version_load_each_accounts_section_where_they_lie(
+    two_accounts,
+) -> None:
+    """Before per-account prefixes, one document a day held every account's section under
+    amazon/catalog/us (its sidecar listing the accounts): silver reads it where it lies, each
+    account's partition from its own section, equal to what the current layout loads."""
+    settings, defs = two_accounts
+    for account in ("default", "acme"):
+        assert run_days(defs, DAYS[1], DAYS[1], account=account).success
+    query = (
+        "select account, asin, snapshot_date, role, price, bsr, rating, review_count "
+        "from amazon_econ.fact_product_snapshot order by all"
+    )
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+        loaded = conn.execute(query).pl()
+    assert loaded["account"].n_unique() == 2
+
+    sections, fetched = [], []
+    for account in ("default", "acme"):
+        folder = settings.lake_root / PRODUCT_SIGNALS.lake_prefix(account)
+        [sidecar] = folder.glob(f"run_date={DAYS[1]}/report_id=*/_meta.json")
+        meta = json.loads(sidecar.read_text())
+        body = json.loads(gzip.decompress((sidecar.parent / meta["file_name"]).read_bytes()))
+        sections += body["accounts"]
+        fetched.append(meta["fetched_at"])
+        shutil.rmtree(folder)
+    body = {**body, "accounts": sections}
+    document = gzip.compress(json.dumps(body).encode())
+    old = settings.lake_root / "amazon/catalog/us" / f"run_date={DAYS[1]}" / "report_id=signals-1"
+    old.mkdir(parents=True)
+    (old / "part-000.json.gz").write_bytes(document)
+    sidecar = {
+        "source": "product_signals",
+        "day": DAYS[1].isoformat(),
+        "report_id": "signals-1",
+        "status": "DONE",
+        "fetched_at": max(fetched),
+        "content_type": "application/gzip",
+        "file_name": "part-000.json.gz",
+        "sha256": hashlib.sha256(document).hexdigest(),
+        "bytes": len(document),
+        "metadata": {"source": "sandbox", "accounts": ["acme", "default"], "asins": 6},
+    }
+    (old / "_meta.json").write_text(json.dumps(sidecar))
+    settings.warehouse_path.unlink()
+
+    silver = [dg.AssetKey(["amazon_econ", t]) for t in (SILVER_TABLE, QUARANTINE_TABLE)]
+    job = defs.resolve_job_def(PRODUCT_SIGNALS_JOB)
+    for account in ("default", "acme"):
+        with dg.DagsterInstance.get() as instance:
+            result = job.execute_in_process(
+                instance=instance,
+                asset_selection=silver,
+                tags={
+                    ASSET_PARTITION_RANGE_START_TAG: partition_key(account, DAYS[1]),
+                    ASSET_PARTITION_RANGE_END_TAG: partition_key(account, DAYS[1]),
+                },
+            )
+        assert result.success
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+        assert conn.execute(query).pl().equals(loaded)

@@ -33,6 +33,7 @@ BUSINESS_REPORTS = DocumentSpec(
     schema=SALES_AND_TRAFFIC_SCHEMA,
     natural_key=("account", "report_date", "msku", "asin"),
     cluster_by=("account", "msku", "asin"),
+    legacy_prefix="amazon/reports/business/us",
 )
 
 # Data Kiosk (where the app has the Brand Analytics role, `Settings.data_kiosk`): the history

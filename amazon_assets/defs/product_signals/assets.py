@@ -236,7 +236,7 @@ def build_product_signal_assets(
             for day, stored in sorted(chosen.items()):
                 document = stored.read(store)
                 parsed = parse_product_signals(
-                    document.body, day, ingested_at, document.report_id or ""
+                    document.body, day, ingested_at, document.report_id or "", account
                 )
                 facts.append(parsed.facts)
                 quarantine.append(parsed.quarantine.with_columns(account=pl.lit(account)))

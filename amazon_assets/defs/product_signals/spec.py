@@ -29,6 +29,8 @@ PRODUCT_SIGNALS = DocumentSpec(
     schema=PRODUCT_SNAPSHOT_SCHEMA,
     natural_key=("account", "asin", "snapshot_date"),
     cluster_by=("account", "asin"),
+    # One document a day holding every tracked account's section.
+    legacy_prefix="amazon/catalog/us",
 )
 
 # The ASINs each account tracks (own and competitors'), edited with `amazon-assets track`: the
