@@ -40,7 +40,6 @@ from amazon_assets.tracking import (
 )
 
 YESTERDAY = date.today() - timedelta(days=1)
-SILVER_TABLE, QUARANTINE_TABLE = PRODUCT_SIGNALS.silver_table, PRODUCT_SIGNALS.quarantine_table
 DAYS = [YESTERDAY - timedelta(days=2), YESTERDAY - timedelta(days=1)]
 
 
@@ -298,7 +297,7 @@ def test_documents_of_an_earlier_version_load_each_accounts_section_where_they_l
     (old / "_meta.json").write_text(json.dumps(sidecar))
     settings.warehouse_path.unlink()
 
-    silver = [dg.AssetKey(["amazon_econ", t]) for t in (SILVER_TABLE, QUARANTINE_TABLE)]
+    silver = [PRODUCT_SIGNALS.silver_key, PRODUCT_SIGNALS.quarantine_key]
     job = defs.resolve_job_def(PRODUCT_SIGNALS_JOB)
     for account in ("default", "acme"):
         with dg.DagsterInstance.get() as instance:
