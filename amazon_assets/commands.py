@@ -527,13 +527,14 @@ def failure_errors(result: ExecutionResult) -> list[tuple[str, SerializableError
 
 
 def failure_reasons(result: ExecutionResult) -> list[str]:
-    """One sentence per failed step: the step and its innermost error."""
-    reasons: list[str] = []
+    """One sentence per cause: the steps that failed of it and its innermost error (a refused
+    credential fails every step of a job that asks Amazon alike: said once)."""
+    steps: dict[str, list[str]] = {}
     for step, error in failure_errors(result):
-        reason = f"{step.replace('__', '/')}: {cause_sentence(error)}"
-        if reason not in reasons:
-            reasons.append(reason)
-    return reasons
+        named = steps.setdefault(cause_sentence(error), [])
+        if (step := step.replace("__", "/")) not in named:
+            named.append(step)
+    return [f"{', '.join(named)}: {cause}" for cause, named in steps.items()]
 
 
 def check_summary(result: ExecutionResult) -> str:

@@ -65,6 +65,31 @@ def test_a_permanent_error_is_not_retried_and_reads_as_a_sentence() -> None:
     ]
 
 
+def test_steps_failing_of_one_cause_say_it_once() -> None:
+    refusal = "Login with Amazon refused the refresh token in ADS_API_REFRESH_TOKEN."
+
+    def refused(name: str) -> dg.AssetsDefinition:
+        @dg.asset(name=name)
+        def compute() -> None:
+            raise PermanentError(refusal)
+
+        return compute
+
+    @dg.asset
+    def other() -> None:
+        raise PermanentError("The file x.db is corrupt.")
+
+    result = dg.materialize(
+        [refused("campaigns"), refused("targeting"), other], raise_on_error=False
+    )
+    reasons = [reason.split(": ", 1) for reason in failure_reasons(result)]
+    causes = {cause: steps for steps, cause in reasons}
+    assert len(causes) == len(reasons) == 2
+    assert set(causes) == {refusal, "The file x.db is corrupt."}
+    assert sorted(causes[refusal].split(", ")) == ["campaigns", "targeting"]
+    assert causes["The file x.db is corrupt."] == "other"
+
+
 class _Unreachable(dg.ConfigurableResource):
     def setup_for_execution(self, context) -> None:
         raise ConnectionError("warehouse at db:5432 refused the connection")
