@@ -37,6 +37,7 @@ from amazon_assets.resources.amazon_client import (
     RetryLater,
     Throttled,
     Transient,
+    token_refresh_at,
 )
 from amazon_assets.settings import DEFAULT_ACCOUNT, DEFAULT_REUSE_MINUTES, Settings, env_suffix
 from amazon_assets.sources.marketplaces import MARKETPLACES
@@ -384,9 +385,8 @@ class _Session(ClientSession):
             token = str(answer["access_token"])
         except (ValueError, KeyError):
             raise RetryLater("a login answer that is not JSON") from None
-        lifetime = float(answer.get("expires_in") or 3600)
         with _TOKEN_LOCK:
-            _TOKENS[self._token_key()] = (token, time.time() + max(lifetime - 60, lifetime / 2))
+            _TOKENS[self._token_key()] = (token, token_refresh_at(answer))
 
     def forget_login(self) -> None:
         with _TOKEN_LOCK:

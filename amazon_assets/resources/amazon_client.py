@@ -12,9 +12,10 @@ the report bodies and the statuses each API answers with.
 from __future__ import annotations
 
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -34,6 +35,13 @@ from amazon_assets.sources.retry import (
 from amazon_assets.sources.state import FORGOTTEN, LedgerEntry, ReportRequest, open_state_store
 
 log = logging.getLogger(__name__)
+
+
+def token_refresh_at(answer: Mapping[str, Any]) -> float:
+    """When (real time) to replace an access token Login with Amazon just answered: a minute
+    before its `expires_in` (an hour if unsaid), halfway through a shorter life."""
+    lifetime = float(answer.get("expires_in") or 3600)
+    return time.time() + max(lifetime - 60.0, lifetime / 2)
 
 
 class RetryLater(Exception):

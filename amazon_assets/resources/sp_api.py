@@ -47,6 +47,7 @@ from amazon_assets.resources.amazon_client import (
     RetryLater,
     Throttled,
     Transient,
+    token_refresh_at,
 )
 from amazon_assets.settings import (
     DEFAULT_ACCOUNT,
@@ -222,9 +223,7 @@ class LwaTokenClient(AccessTokenClient):
             entry = _token_module.cache.get(key)
             if entry is None or entry.get("_expires_at", 0.0) <= time.time():
                 response = self._request(self.token_url, self.data, self.headers)
-                lifetime = float(response.get("expires_in") or 3600)
-                expires_at = time.time() + max(lifetime - 60.0, lifetime / 2)
-                entry = {**response, "_expires_at": expires_at}
+                entry = {**response, "_expires_at": token_refresh_at(response)}
                 _token_module.cache[key] = entry
         return _token_module.AccessTokenResponse(
             **{k: v for k, v in entry.items() if k != "_expires_at"}
