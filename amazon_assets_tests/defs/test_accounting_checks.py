@@ -45,7 +45,12 @@ def test_business_report_rows_in_quarantine_count_and_a_lost_row_fails() -> None
     lost = every_document_row_loaded(ASSET, parsed.facts.slice(1), quarantine, counts)
     assert not lost.passed
     assert lost.metadata["days_unaccounted"].value == {
-        f"default {day.isoformat()}": {"document": len(rows), "loaded": len(rows) - 2, "refused": 1}
+        f"default {day.isoformat()}": {
+            "document": len(rows),
+            "loaded": len(rows) - 2,
+            "refused": 1,
+            "superseded": 0,
+        }
     }
 
 
