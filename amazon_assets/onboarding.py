@@ -4,7 +4,8 @@ One asset backfill per new account (`amazon-assets accounts add`, or the account
 UI's backfill page. What it covers of each domain (`OnboardingScope`):
 - seller history: the whole partition range (18 months), which Amazon's reports serve;
 - business reports: with Data Kiosk on (`AMAZON_ASSETS_DATA_KIOSK=1`), the whole range too (its
-  history from a few Data Kiosk queries, the 7-day settling window from 7 SKU reports); without
+  history from a few Data Kiosk queries, the 7-day settling window from 2 SKU reports, its
+  newest day and the day leaving it, and Data Kiosk for the days between); without
   it, the settling window only: 7 of the app's 96 GET_SALES_AND_TRAFFIC_REPORT requests a day,
   where the history would take 541 more (5.6 days of the whole app's budget, every other account
   waiting). That history is a deliberate backfill (README, "Seller history and accounts");

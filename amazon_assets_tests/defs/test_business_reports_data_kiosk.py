@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from amazon_assets.asset_keys import silver_key
 from amazon_assets.commands import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from amazon_assets.definitions import build_definitions
+from amazon_assets.defs.business_reports.assets import report_or_kiosk
 from amazon_assets.defs.business_reports.checks import every_document_row_loaded
 from amazon_assets.defs.business_reports.commands import BUSINESS_REPORTS_JOB
 from amazon_assets.defs.business_reports.spec import (
@@ -25,7 +27,11 @@ from amazon_assets.defs.business_reports.spec import (
     DAY_STATUS_TABLE,
 )
 from amazon_assets.defs.mart.sources import build_mart_for_days
-from amazon_assets.ingestion.bronze import kiosk_bronze_document, stored_documents
+from amazon_assets.ingestion.bronze import (
+    StoredDocument,
+    kiosk_bronze_document,
+    stored_documents,
+)
 from amazon_assets.parsers.compression import gunzipped
 from amazon_assets.parsers.data_kiosk import parse_sales_and_traffic_trends
 from amazon_assets.partitions import partition_key
@@ -76,29 +82,45 @@ def _child_truth(sandbox, day: date) -> dict[str, tuple[int, Decimal]]:
     }
 
 
-def test_history_comes_from_data_kiosk_and_the_settling_window_from_sku_reports(
+def test_data_kiosk_serves_the_history_and_the_window_between_two_sku_reports(
     kiosk_pipeline, sandbox
 ) -> None:
+    """With Data Kiosk the settling window costs two of the 96 per account (its newest day and
+    the day leaving it, at SKU level); Data Kiosk serves the days between them and the history
+    at child-ASIN level."""
     settings, defs = kiosk_pipeline
+    # Without Data Kiosk, a morning earlier: a provisional SKU report of a day inside the window.
+    refreshed = SETTLING[3]
+    reports_only = build_definitions(replace(settings, data_kiosk=False))
+    assert run_days(reports_only, refreshed, refreshed).success
     # Amazon has no data yet for yesterday: its empty document must be provisional, not a zero.
     sandbox.faults.next_report_outcome("GET_SALES_AND_TRAFFIC_REPORT", "CANCELLED")
     result = run_days(defs, HISTORY[0], SETTLING[-1])
     assert result.success
 
-    # History: one ASIN list and ceil(ASINs/30) x ceil(days/730) trends queries, no report.
+    # Per range, one ASIN list and ceil(ASINs/30) trends queries; two reports for the window.
     sold = set().union(*(_child_truth(sandbox, day) for day in HISTORY))
+    between = SETTLING[1:-1]
+    sold_between = set().union(*(_child_truth(sandbox, day) for day in between))
     trends_queries = math.ceil(len(sold) / 30) * math.ceil(len(HISTORY) / 730)
     assert len(sold) > 30  # more than one query's worth of ASINs
-    assert sandbox.calls("createQuery") == 1 + trends_queries
-    assert sandbox.calls("createReport") == len(SETTLING)
-    assert sorted({day for _, _, day in sandbox.requests_by_report()}) == SETTLING
+    queries = 1 + trends_queries + 1 + math.ceil(len(sold_between) / 30)
+    assert sandbox.calls("createQuery") == queries
+    assert sandbox.calls("createReport") == 1 + 2
+    assert sorted({day for _, _, day in sandbox.requests_by_report()}) == sorted(
+        [SETTLING[0], refreshed, SETTLING[-1]]
+    )
+    bronze = result.asset_materializations_for_node("bronze__business_reports")[0].metadata
+    assert bronze["documents_fetched"].value == 2 + queries
 
     facts = _silver(
         settings,
         "select report_date, msku, asin, units_ordered, ordered_product_sales "
         "from amazon_econ.fact_business_reports_us",
     )
-    for day in HISTORY:  # child ASIN rows equal to the sandbox's truth
+    # Child ASIN rows equal to the sandbox's truth: the history, and the window's days between
+    # its two reports (the day refreshed by Data Kiosk after its morning's report too).
+    for day in HISTORY + between:
         rows = facts.filter(pl.col("report_date") == day)
         assert rows["msku"].null_count() == rows.height > 0
         loaded = {
@@ -106,11 +128,11 @@ def test_history_comes_from_data_kiosk_and_the_settling_window_from_sku_reports(
             for r in rows.iter_rows(named=True)
         }
         assert loaded == _child_truth(sandbox, day), day
-    for day in SETTLING[:-1]:  # SKU rows from the reports
-        rows = facts.filter(pl.col("report_date") == day)
-        truth = sandbox.marketplace.sales_and_traffic(DEFAULT_ACCOUNT, day)
-        assert rows.height > 0 and rows["msku"].null_count() == 0
-        assert rows["units_ordered"].sum() == truth["units_ordered"].sum()
+    # SKU rows from the report of the day leaving the window.
+    rows = facts.filter(pl.col("report_date") == SETTLING[0])
+    truth = sandbox.marketplace.sales_and_traffic(DEFAULT_ACCOUNT, SETTLING[0])
+    assert rows.height > 0 and rows["msku"].null_count() == 0
+    assert rows["units_ordered"].sum() == truth["units_ordered"].sum()
     assert facts.filter(pl.col("report_date") == SETTLING[-1]).is_empty()
 
     statuses = _silver(
@@ -126,15 +148,45 @@ def test_history_comes_from_data_kiosk_and_the_settling_window_from_sku_reports(
     assert statuses.row(-1) == (SETTLING[-1], "provisional", 0)
     evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert evaluations["keys_not_null_and_unique"]
+    assert evaluations["every_document_row_loaded"]
 
     # A re-run minutes later (a retry, a resume) asks Amazon for nothing stored already.
     again = run_days(defs, HISTORY[0], SETTLING[-1])
     assert again.success
-    assert sandbox.calls("createQuery") == 1 + trends_queries
-    assert sandbox.calls("createReport") == len(SETTLING)
+    assert sandbox.calls("createQuery") == queries
+    assert sandbox.calls("createReport") == 1 + 2
     assert _silver(settings, "select count(*) n from amazon_econ.fact_business_reports_us")[
         "n"
     ].item() == len(facts)
+
+
+def _stored(fetched_at: datetime, asins: tuple[str, ...] = ()) -> StoredDocument:
+    return StoredDocument(
+        f"sidecar-{fetched_at.isoformat()}-{len(asins)}",
+        {"fetched_at": fetched_at.isoformat(), "metadata": {"asins": list(asins)}},
+    )
+
+
+def test_a_provisional_report_gives_way_to_a_newer_data_kiosk_document_a_settled_one_never() -> (
+    None
+):
+    day = date(2026, 3, 10)
+    first_morning = datetime(2026, 3, 11, 7, tzinfo=UTC)
+    later = datetime(2026, 3, 13, 7, tzinfo=UTC)
+    provisional, settled = _stored(first_morning), _stored(datetime(2026, 3, 17, 7, tzinfo=UTC))
+    kiosk = _stored(later, ("B0CHILD001",))
+    older_kiosk = _stored(datetime(2026, 3, 11, 6, tzinfo=UTC), ("B0CHILD001",))
+
+    assert report_or_kiosk({day: provisional}, {kiosk: [day]}) == ({}, {kiosk: [day]})
+    assert report_or_kiosk({day: provisional}, {older_kiosk: [day]}) == ({day: provisional}, {})
+    newest_kiosk = _stored(datetime(2026, 3, 18, 7, tzinfo=UTC), ("B0CHILD001",))
+    assert report_or_kiosk({day: settled}, {newest_kiosk: [day]}) == ({day: settled}, {})
+    # A day without a report takes its Data Kiosk documents.
+    other = day - timedelta(days=1)
+    assert report_or_kiosk({day: settled}, {kiosk: [other, day]}) == (
+        {day: settled},
+        {kiosk: [other]},
+    )
 
 
 def test_a_report_resumed_from_the_ledger_spends_none_of_the_96(kiosk_pipeline, sandbox) -> None:

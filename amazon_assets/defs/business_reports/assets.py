@@ -3,7 +3,7 @@ salesAndTrafficTrends for the history when the app has the role): bronze documen
 and day statuses, per seller account and day (specs: `defs/business_reports/spec.py`)."""
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -45,11 +45,13 @@ from amazon_assets.sources.reuse import run_reuse_since
 from amazon_assets.sources.sales_and_traffic_budget import (
     HISTORY,
     KIOSK_DAYS_PER_QUERY,
+    SETTLING,
     BudgetedRequest,
     SalesAndTrafficBudget,
     amazon_day,
     purpose_of,
     request_order,
+    settling_requests,
 )
 from amazon_assets.sources.state import open_state_store
 
@@ -69,15 +71,54 @@ def app_budget(sp_api: SpApiResource) -> SalesAndTrafficBudget | None:
 PARTITION_EXPR = {"account": "account", "day": "report_date"}
 
 
-def kiosk_history(days_by_account: dict[str, list[date]], last_day: date) -> dict[str, list[date]]:
-    """The days of each account Data Kiosk serves: history (before the settling window) within
-    the two years a query may reach back."""
+def kiosk_days(
+    days_by_account: dict[str, list[date]], last_day: date
+) -> tuple[dict[str, list[date]], dict[str, list[date]]]:
+    """The days of each account Data Kiosk serves, as (history, settling): the history before
+    the settling window within the two years a query may reach back, and the settling window's
+    days the Reports API leaves to it (all but the newest and the one leaving the window:
+    `settling_requests`), refreshed at child-ASIN level."""
     oldest = last_day - timedelta(days=KIOSK_DAYS_PER_QUERY - 1)
-    return {
-        account: kept
-        for account, days in days_by_account.items()
-        if (kept := [d for d in days if d >= oldest and purpose_of(d, last_day) == HISTORY])
+    reports = set(settling_requests(last_day, data_kiosk=True))
+
+    def kept(keep: Callable[[date], bool]) -> dict[str, list[date]]:
+        return {
+            account: chosen
+            for account, days in days_by_account.items()
+            if (chosen := [d for d in days if keep(d)])
+        }
+
+    return (
+        kept(lambda d: d >= oldest and purpose_of(d, last_day) == HISTORY),
+        kept(lambda d: purpose_of(d, last_day) == SETTLING and d not in reports),
+    )
+
+
+def report_or_kiosk(
+    reports: dict[date, StoredDocument], kiosk: dict[StoredDocument, list[date]]
+) -> tuple[dict[date, StoredDocument], dict[StoredDocument, list[date]]]:
+    """Which documents silver loads for each day: the day's SKU report (`reports`), unless it
+    was fetched while the day was provisional and a Data Kiosk document of the day (`kiosk`:
+    the newest of each ASIN batch, with the days it covers) came after it; else the day's Data
+    Kiosk documents. With Data Kiosk the window's days between the newest and the one leaving
+    it are refreshed by Data Kiosk: its restated child-ASIN rows replace the report of the
+    day's first morning until the day's settled report arrives."""
+    newest: dict[date, datetime] = {}
+    for document, covered in kiosk.items():
+        for day in covered:
+            newest[day] = max(document.fetched_at, newest.get(day, document.fetched_at))
+    chosen = {
+        day: report
+        for day, report in reports.items()
+        if day_status(day, report.fetched_at.date(), SPEC.lookback_days) != PROVISIONAL
+        or newest.get(day, report.fetched_at) <= report.fetched_at
     }
+    rest = {
+        document: kept
+        for document, covered in kiosk.items()
+        if (kept := [day for day in covered if day not in chosen])
+    }
+    return chosen, rest
 
 
 @dataclass
@@ -164,18 +205,25 @@ def build_business_report_assets(
         context: dg.AssetExecutionContext, sp_api: SpApiResource, lake: LakeResource
     ) -> dg.MaterializeResult:
         """Raw sales and traffic documents exactly as Amazon served them, each written to the
-        lake the moment it arrives: one SKU report (gzip JSON) per account and day, and with
-        Data Kiosk on, the history as salesAndTrafficTrends documents (JSONL, 30 child ASINs
-        and up to two years each)."""
+        lake the moment it arrives: one SKU report (gzip JSON) per account and day; with Data
+        Kiosk on, the history and the settling window's days between its newest and the one
+        leaving it (two reports per account and day, not seven) as salesAndTrafficTrends
+        documents (JSONL, 30 child ASINs and up to two years each)."""
         store = lake.lake()
         totals = SourceProgress()
         accounts = days_of_accounts(context.partition_keys)
         budget = app_budget(sp_api)
         clock = Clock(sp_api.clock_speed)
         last_day = datetime.now(UTC).date() - timedelta(days=1)
-        kiosk_days = kiosk_history(accounts, last_day) if sp_api.data_kiosk else {}
+        kiosk_history, kiosk_settling = (
+            kiosk_days(accounts, last_day) if sp_api.data_kiosk else ({}, {})
+        )
+        from_kiosk = {
+            account: {*kiosk_history.get(account, ()), *kiosk_settling.get(account, ())}
+            for account in accounts
+        }
         reports_days = {
-            account: [d for d in days if d not in set(kiosk_days.get(account, ()))]
+            account: [d for d in days if d not in from_kiosk[account]]
             for account, days in accounts.items()
         }
         reuse_since = run_reuse_since(context, sp_api.reuse_minutes)
@@ -197,19 +245,21 @@ def build_business_report_assets(
                 reuse_since=reuse_since,
             )
             totals.add(progress)
-        # History from Data Kiosk: a few queries per account, outside the reports' budget.
-        for account, days in kiosk_days.items():
-            totals.add(
-                write_kiosk_history(
-                    KIOSK,
-                    DATA_KIOSK_ASINS,
-                    sp_api.for_account(account),
-                    store,
-                    days,
-                    log=context.log.info,
-                    reuse_since=reuse_since,
+        # Data Kiosk, outside the reports' budget: each account's settling days between the two
+        # reports (one range), then its history (ranges of up to two years).
+        for served in (kiosk_settling, kiosk_history):
+            for account, days in served.items():
+                totals.add(
+                    write_kiosk_history(
+                        KIOSK,
+                        DATA_KIOSK_ASINS,
+                        sp_api.for_account(account),
+                        store,
+                        days,
+                        log=context.log.info,
+                        reuse_since=reuse_since,
+                    )
                 )
-            )
         return dg.MaterializeResult(
             metadata={
                 "source": sp_api.source_label,
@@ -260,9 +310,10 @@ def build_business_report_assets(
     def fact_business_reports_us(
         context: dg.AssetExecutionContext, lake: LakeResource
     ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-        """Parse the newest stored SKU report of each (account, day), else (history) the newest
-        Data Kiosk documents covering it, into typed facts; malformed rows go to quarantine;
-        each day is marked provisional or settled."""
+        """Parse the newest stored SKU report of each (account, day), else (or when Data Kiosk
+        refreshed a provisional day after it: `report_or_kiosk`) the newest Data Kiosk documents
+        covering it, into typed facts; malformed rows go to quarantine; each day is marked
+        provisional or settled."""
         store = lake.lake()
         ingested_at = datetime.now(UTC)
         facts, quarantine, totals, document_rows = [], [], {}, {}
@@ -270,10 +321,12 @@ def build_business_report_assets(
         superseded: dict[tuple[str, date], int] = {}
         missing: list[str] = []
         for account, days in days_of_accounts(context.partition_keys).items():
-            chosen, without_report = newest_documents(SPEC, store, account, days)
-            kiosk, uncovered = newest_document_parts(
-                KIOSK, store, account, without_report, part=lambda doc: doc.asins
+            reports, _ = newest_documents(SPEC, store, account, days)
+            kiosk_parts, uncovered = newest_document_parts(
+                KIOSK, store, account, days, part=lambda doc: doc.asins
             )
+            chosen, kiosk = report_or_kiosk(reports, kiosk_parts)
+            uncovered = [day for day in uncovered if day not in reports]
             missing += [f"{account} {day}" for day in uncovered]
             for day, stored in sorted(chosen.items()):
                 statuses[(account, day)] = day_status(
