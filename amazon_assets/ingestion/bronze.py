@@ -10,7 +10,8 @@ A stored document is reused instead of fetched again when it is final (fetched a
 stopped restating its days, `DocumentSpec.settled`) or was fetched since the run's `reuse_since`
 (`sources.reuse`: the run's start, or a re-run's last minutes). The daily refresh therefore
 fetches again the days Amazon may still restate, and a backfill resumed after a crash fetches only
-what is missing.
+what is missing. Ads reports (`write_ads_reports`) follow the same order; their reuse is the
+ledger's (a report completed since the reuse point is downloaded again, not requested again).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from amazon_assets.ingestion.spec import DocumentSpec
 from amazon_assets.parsers.compression import is_gzip
+from amazon_assets.resources.ads_api import AdsApiResource, AdsReportResult
 from amazon_assets.resources.data_kiosk import (
     KioskResult,
     child_asins,
@@ -178,31 +180,33 @@ def account_documents(
 ) -> list[StoredDocument]:
     """The account's documents of `spec` (as `stored_documents`): under its lake prefix, and
     those an earlier version stored under `spec.legacy_prefix` that are the account's, read
-    where they lie with their sidecars completed in memory (nothing is copied or moved)."""
-    stored = stored_documents(lake, spec.lake_prefix(account), first, last)
+    where they lie; a sidecar an earlier version wrote is completed in memory (`_completed`:
+    nothing is copied or moved)."""
+    stored = [
+        _completed(spec, doc, account)
+        for doc in stored_documents(lake, spec.lake_prefix(account), first, last)
+    ]
     if spec.legacy_prefix is not None:
         # Only the run_date folders: the per-account prefixes may lie beneath the legacy one.
         legacy = _stored_under(lake, f"{spec.legacy_prefix}/run_date=", first, last)
         stored += [
-            upgraded
+            _completed(spec, doc, account)
             for doc in legacy
-            if (upgraded := _legacy_document(spec, doc, account)) is not None
+            if account in (doc.meta["metadata"].get("accounts") or [DEFAULT_ACCOUNT])
         ]
     return sorted(stored, key=lambda d: (d.fetched_at, d.sidecar_key))
 
 
-def _legacy_document(
-    spec: DocumentSpec, document: StoredDocument, account: str
-) -> StoredDocument | None:
-    """A sidecar of the legacy layout as the current layout writes it, if it is `account`'s."""
-    metadata = dict(document.meta["metadata"])
-    if account not in (metadata.get("accounts") or [DEFAULT_ACCOUNT]):
-        return None
+def _completed(spec: DocumentSpec, document: StoredDocument, account: str) -> StoredDocument:
+    """`account`'s sidecar as the current layout writes it. Earlier versions recorded no window
+    (the document's day was its window), no options (they sent `spec.report_options`, unchanged
+    since) and, in the legacy layout, no account."""
+    metadata = document.meta["metadata"]
+    if "data_start" in metadata and "report_options" in metadata and "account" in metadata:
+        return document
     day = document.meta["day"]
-    metadata.setdefault("data_start", day)
-    metadata.setdefault("data_end", day)
-    metadata.setdefault("report_options", dict(spec.report_options))
-    metadata["account"] = account
+    completed = {"data_start": day, "data_end": day, "report_options": dict(spec.report_options)}
+    metadata = {**completed, **metadata, "account": account}
     return StoredDocument(document.sidecar_key, {**document.meta, "metadata": metadata})
 
 
@@ -303,6 +307,63 @@ def write_reports(
         progress.stored(document, result.requests)
         log(
             f"{account} {start}: report {result.report_id} {result.status} "
+            f"({progress.done} of {len(first_days)} days in bronze)"
+        )
+    return progress
+
+
+def ads_bronze_document(
+    spec: DocumentSpec, result: AdsReportResult, profile: Mapping[str, str], source_label: str
+) -> BronzeDocument:
+    """The lake record of one Ads report: its gzip JSON exactly as downloaded, its window, and
+    the advertising profile (id, currency, account) its rows are stamped with in silver."""
+    return BronzeDocument(
+        source=spec.name,
+        day=result.day_start,
+        report_id=result.report_id,
+        status="DONE",
+        body=result.body,
+        content_type="application/gzip",
+        fetched_at=result.fetched_at,
+        metadata={
+            "report_type_id": result.report_type_id,
+            "data_start": result.day_start.isoformat(),
+            "data_end": result.day_end.isoformat(),
+            "report_options": dict(spec.report_options),
+            "source": source_label,
+            **profile,
+        },
+    )
+
+
+def write_ads_reports(
+    spec: DocumentSpec,
+    ads_api: AdsApiResource,
+    lake: Lake,
+    first_days: Sequence[date],
+    profile: Mapping[str, str],
+    log: Callable[[str], None] = lambda message: None,
+    *,
+    reuse_since: datetime,
+) -> SourceProgress:
+    """One Ads report per window starting at each of `first_days` (newest first), each stored as
+    it arrives and only then closed in the ledger. What a re-run reuses is the ledger's: a report
+    completed since `reuse_since` is downloaded again, not requested again (the Ads API has no
+    budget worth a skipped download, and a new server or profile is a new report)."""
+    account = ads_api.account
+    progress = SourceProgress()
+    for day in sorted(first_days, reverse=True):
+        start, end = spec.window(day)
+        progress.planned += 1
+        result = ads_api.fetch_report(
+            spec.report_type, start, end, complete=False, reuse_since=reuse_since
+        )
+        document = ads_bronze_document(spec, result, profile, ads_api.source_label)
+        write_document(lake, spec.lake_prefix(account), document, spec.file_name(True))
+        ads_api.complete_reports([result.report_id])  # closed only once stored
+        progress.stored(document, result.requests)
+        log(
+            f"{account} {start}: {spec.report_type} report {result.report_id} "
             f"({progress.done} of {len(first_days)} days in bronze)"
         )
     return progress

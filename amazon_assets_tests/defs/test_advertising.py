@@ -21,16 +21,17 @@ from amazon_assets.defs.advertising import (
     ADS_REPORTS_JOB,
 )
 from amazon_assets.defs.advertising import assets as advertising_assets
-from amazon_assets.defs.advertising.assets import reports_prefix
 from amazon_assets.defs.advertising.checks import (
     clicks_not_above_impressions,
     cost_not_negative,
     reconciles_with_advertised_products,
 )
 from amazon_assets.defs.advertising.schedules import check_lookback_days
+from amazon_assets.defs.advertising.spec import ADS_REPORTS, ENTITY_SNAPSHOT
 from amazon_assets.parsers.ads_reports import AD_REPORT_TYPES
 from amazon_assets.partitions import ACCOUNTS, partition_key
 from amazon_assets.quality import keys_not_null_and_unique
+from amazon_assets.resources.lake import BronzeDocument, LocalLake, write_document
 from amazon_assets.sandbox.advertising import profile_id
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 
@@ -103,7 +104,7 @@ def bronze_rows(
     settings: Settings, report_type_id: str, day: date, account: str = DEFAULT_ACCOUNT
 ) -> list[list[dict]]:
     """Every bronze document kept for an account's report type and day, oldest first, as its rows."""
-    prefix = reports_prefix(report_type_id, account)
+    prefix = ADS_REPORTS[report_type_id].lake_prefix(account)
     folder = settings.lake_root / prefix / f"run_date={day.isoformat()}"
     metas = [
         (json.loads(path.read_text()), path.parent)
@@ -369,3 +370,46 @@ def test_checks_on_small_frames() -> None:
     close = products.with_columns(pl.lit(104 + 1).alias("impressions"))
     close = close.with_columns(pl.lit(Decimal("19.00")).cast(pl.Decimal(18, 2)).alias("cost"))
     assert reconciles_with_advertised_products(key, campaigns, close).passed
+
+
+def test_sidecars_of_an_earlier_version_are_read_where_they_lie(tmp_path: Path) -> None:
+    """Documents stored before the Ads specs (same folders, sidecars without a window or options)
+    are chosen by the silver loader, for any account."""
+    lake = LocalLake(tmp_path)
+    day, account = date(2026, 3, 2), "eu"
+    profile = {"profile_id": "3546", "currency": "EUR", "account": account}
+    fetched_at = datetime(2026, 3, 3, 8, tzinfo=UTC)
+    row = {"date": day.isoformat(), "campaignId": 301, "impressions": 100, "clicks": 3}
+    report = BronzeDocument(
+        source="ads_reports_spCampaigns",
+        day=day,
+        report_id="r-1",
+        status="DONE",
+        body=gzip.compress(json.dumps([{**row, "cost": 1.25}]).encode()),
+        content_type="application/gzip",
+        fetched_at=fetched_at,
+        metadata={"report_type_id": "spCampaigns", "source": "sandbox", **profile},
+    )
+    spec = ADS_REPORTS["spCampaigns"]
+    write_document(lake, spec.lake_prefix(account), report, "part-000.json.gz")
+    facts, quarantine, missing = advertising_assets.load_account_facts(
+        lake, AD_REPORT_TYPES["spCampaigns"], account, [day], day, fetched_at
+    )
+    assert missing == [] and quarantine[0].height == 0
+    assert facts[0].select("account", "profile_id", "currency", "cost").rows() == [
+        (account, "3546", "EUR", Decimal("1.25"))
+    ]
+
+    snapshot = BronzeDocument(
+        source="ads_entities",
+        day=day,
+        report_id="snapshot-1",
+        status="DONE",
+        body=gzip.compress(b'{"profiles": []}'),
+        content_type="application/gzip",
+        fetched_at=fetched_at,
+        metadata={"source": "sandbox", **profile},
+    )
+    write_document(lake, ENTITY_SNAPSHOT.lake_prefix(account), snapshot, "part-000.json.gz")
+    newest = advertising_assets.newest_snapshot(lake, account)
+    assert newest is not None and newest.report_id == "snapshot-1"

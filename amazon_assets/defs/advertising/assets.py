@@ -1,15 +1,18 @@
 """Advertising (Amazon Ads API, Sponsored Products): bronze reports and entity snapshots, silver
-daily facts and entity dimensions kept as history, per seller account.
+daily facts and entity dimensions kept as history, per seller account (specs:
+`defs/advertising/spec.py`).
 
 Accounts are seller history's dynamic `accounts` partitions (`amazon-assets accounts add`); each
 has its own Ads refresh token and profile. Facts are partitioned by (account, day) and dimensions
 by account, and every silver row carries its `account`, so loading one account never replaces
 another account's rows.
 
-Facts: one v3 report per account, type and day (bronze keeps each exactly as downloaded), parsed
-into four tables replaced per (account, day). The Ads API only serves the last 95 days, so days
-older than that are never requested: a run covering them re-parses what the lake already holds
-(and writes nothing for a day it never held), so history beyond the retention is never lost.
+Facts: one v3 report per account, type and day (bronze keeps each exactly as downloaded, written
+the moment it arrives: `ingestion.bronze.write_ads_reports`), the newest stored one of each day
+(`ingestion.silver`) parsed into four tables replaced per (account, day). The Ads API only serves
+the last 95 days, so days older than that are never requested: a run covering them re-parses
+what the lake already holds (and writes nothing for a day it never held), so history beyond the
+retention is never lost.
 
 Dimensions: the Ads API lists entities as they are now. Each snapshot is kept in the lake and
 merged into the account's stored history (read back through the `warehouse` resource: an asset
@@ -17,7 +20,6 @@ cannot take its own partition as an input), then the account's whole history is 
 """
 
 import gzip
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 
@@ -26,13 +28,20 @@ import duckdb
 import polars as pl
 from google.api_core.exceptions import NotFound
 
-from amazon_assets.asset_keys import silver_key
 from amazon_assets.defs.advertising.checks import (
     dimension_check_specs,
     evaluate_fact_checks,
     fact_check_specs,
     one_current_version_per_key,
 )
+from amazon_assets.defs.advertising.spec import (
+    ADS_ENTITIES,
+    ADS_REPORT_RETENTION_DAYS,
+    ADS_REPORTS,
+    ENTITY_SNAPSHOT,
+)
+from amazon_assets.ingestion.bronze import SourceProgress, account_documents, write_ads_reports
+from amazon_assets.ingestion.silver import newest_documents
 from amazon_assets.parsers.ads_entities import (
     AD_ENTITIES,
     PROFILES,
@@ -41,48 +50,19 @@ from amazon_assets.parsers.ads_entities import (
     parse_entities,
     snapshot_document,
 )
-from amazon_assets.parsers.ads_reports import (
-    AD_REPORT_TYPES,
-    QUARANTINE_SOURCE_PREFIX,
-    AdsReportType,
-    parse_ads_report,
-)
-from amazon_assets.parsers.quarantine import QUARANTINE_SCHEMA
-from amazon_assets.partitions import days_by_account, partition_days
+from amazon_assets.parsers.ads_reports import AD_REPORT_TYPES, AdsReportType, parse_ads_report
+from amazon_assets.parsers.quarantine import ACCOUNT_QUARANTINE_SCHEMA
+from amazon_assets.partitions import days_of_accounts
 from amazon_assets.resources.ads_api import AdsApiResource
-from amazon_assets.resources.lake import (
-    SIDECAR_NAME,
-    BronzeDocument,
-    Lake,
-    LakeIOManager,
-    read_newest_document,
-    write_document,
-)
+from amazon_assets.resources.lake import BronzeDocument, Lake, LakeResource, write_document
 from amazon_assets.resources.warehouse import WarehouseResource
 from amazon_assets.sources.refusals import refusals_fail_permanently
 from amazon_assets.sources.reuse import run_reuse_since
 
-# "Most report types support 95 days" (Ads API reporting v3). One day of margin: Amazon counts
-# days in the profile's time zone, which may already be a day behind UTC.
-ADS_REPORT_RETENTION_DAYS = 95
-ENTITY_LISTINGS = ("campaigns", "adGroups", "keywords", "targets")
-REPORTS_QUARANTINE_TABLE = "quarantine_ads_reports"
-ENTITIES_QUARANTINE_TABLE = "quarantine_ads_entities"
-FILE_NAME = "part-000.json.gz"
-# Ads quarantine rows say which account they came from, like every other ads silver row.
-ADS_QUARANTINE_SCHEMA = pl.Schema({**QUARANTINE_SCHEMA, "account": pl.Utf8})
+# The Sponsored Products listings a snapshot holds beside the profiles.
+ENTITY_LISTINGS = tuple(name for name in ADS_ENTITIES if name != PROFILES.name)
 # Silver facts are replaced per (account, day); the names are the partition dimensions'.
 FACT_PARTITION_EXPR = {"account": "account", "day": "report_date"}
-
-
-def reports_prefix(report_type_id: str, account: str) -> str:
-    """Where an account's bronze documents of a report type live in the lake."""
-    return f"amazon/ads/reports/{report_type_id}/us/account={account}"
-
-
-def entities_prefix(account: str) -> str:
-    """Where an account's entity snapshots live in the lake."""
-    return f"amazon/ads/entities/us/account={account}"
 
 
 def utc_today() -> date:
@@ -91,20 +71,13 @@ def utc_today() -> date:
 
 
 def oldest_requestable_day(today: date) -> date:
-    """The oldest day a report may still be requested for."""
+    """The oldest day a report may still be requested for. One day of margin: Amazon counts
+    days in the profile's time zone, which may already be a day behind UTC."""
     return today - timedelta(days=ADS_REPORT_RETENTION_DAYS - 1)
 
 
-def run_days(partition_keys: Sequence[str]) -> dict[str, list[date]]:
-    """The days a run covers per account, from its (account, day) partition keys."""
-    return {
-        account: [date.fromisoformat(day) for day in partition_days(first, last)]
-        for account, (first, last) in days_by_account(partition_keys).items()
-    }
-
-
 def with_account(quarantine: pl.DataFrame, account: str) -> pl.DataFrame:
-    """Quarantined rows of one account, in ADS_QUARANTINE_SCHEMA."""
+    """Quarantined rows of one account, in ACCOUNT_QUARANTINE_SCHEMA."""
     return quarantine.with_columns(pl.lit(account, pl.Utf8).alias("account"))
 
 
@@ -125,63 +98,48 @@ def _profile(ads_api: AdsApiResource) -> dict[str, str]:
 
 
 def _bronze_report_asset(
-    report_type_id: str, partitions_def: dg.PartitionsDefinition, lake_kind: str
+    report_type: AdsReportType, partitions_def: dg.PartitionsDefinition, lake_kind: str
 ) -> dg.AssetsDefinition:
+    spec = ADS_REPORTS[report_type.report_type_id]
+
     @dg.asset(
-        name=f"ads_reports_{report_type_id}",
-        key_prefix="bronze",
+        key=spec.bronze_key,
         group_name="bronze",
         kinds={"json", lake_kind},
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        metadata={"lake_prefix": reports_prefix(report_type_id, "<account>")},
+        metadata={"lake_prefix": spec.lake_prefix("<account>")},
+        # A retry requests nothing again: stored reports are closed, open ones resumed.
         retry_policy=dg.RetryPolicy(max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL),
-        description=f"Raw Sponsored Products {report_type_id} v3 reports, one per account and "
-        "day, gzip JSON as served.",
+        description=f"Raw Sponsored Products {spec.report_type} v3 reports, one per account and "
+        "day, gzip JSON as served, each written to the lake the moment it arrives.",
     )
     @refusals_fail_permanently
     def bronze_ads_report(
-        context: dg.AssetExecutionContext,
-        ads_api: AdsApiResource,
-        lake_io_manager: dg.ResourceParam[LakeIOManager],
+        context: dg.AssetExecutionContext, ads_api: AdsApiResource, lake: LakeResource
     ) -> dg.MaterializeResult:
-        lake = lake_io_manager.lake()
+        store = lake.lake()
         oldest = oldest_requestable_day(utc_today())
-        requests: Counter[str] = Counter()
-        documents, too_old, total_bytes = 0, 0, 0
-        by_account = run_days(context.partition_keys)
+        progress = SourceProgress()
+        too_old = 0
+        by_account = days_of_accounts(context.partition_keys)
         reuse_since = run_reuse_since(context, ads_api.reuse_minutes)
         for account, days in by_account.items():
             account_api = ads_api.for_account(account)
-            profile = _profile(account_api)
-            report_ids = []
-            # Newest first: the days users look at (and that Amazon still restates) arrive first.
-            for day in sorted((d for d in days if d >= oldest), reverse=True):
-                result = account_api.fetch_report(
-                    report_type_id, day, day, complete=False, reuse_since=reuse_since
+            recent = [d for d in days if d >= oldest]
+            if recent:
+                progress.add(
+                    write_ads_reports(
+                        spec,
+                        account_api,
+                        store,
+                        recent,
+                        _profile(account_api),
+                        log=context.log.info,
+                        reuse_since=reuse_since,
+                    )
                 )
-                document = BronzeDocument(
-                    source=QUARANTINE_SOURCE_PREFIX + report_type_id,
-                    day=day,
-                    report_id=result.report_id,
-                    status="DONE",
-                    body=result.body,
-                    content_type="application/gzip",
-                    fetched_at=result.fetched_at,
-                    metadata={
-                        "report_type_id": report_type_id,
-                        "source": ads_api.source_label,
-                        **profile,
-                    },
-                )
-                write_document(lake, reports_prefix(report_type_id, account), document, FILE_NAME)
-                report_ids.append(result.report_id)
-                requests.update(result.requests)
-                total_bytes += len(result.body)
-            # Stored: a failure from here on need not resume these reports.
-            account_api.complete_reports(report_ids)
-            documents += len(report_ids)
-            if skipped := len(days) - len(report_ids):
+            if skipped := len(days) - len(recent):
                 too_old += skipped
                 context.log.info(
                     f"{account}: {skipped} day(s) before {oldest} are beyond the Ads API's "
@@ -191,10 +149,8 @@ def _bronze_report_asset(
             metadata={
                 "source": ads_api.source_label,
                 "accounts": dg.MetadataValue.text(", ".join(by_account)),
-                "documents": documents,
                 "days_beyond_retention": too_old,
-                "bytes": total_bytes,
-                **{f"requests_{op}": count for op, count in sorted(requests.items())},
+                **progress.metadata(),
             }
         )
 
@@ -209,17 +165,14 @@ def load_account_facts(
     oldest: date,
     ingested_at: datetime,
 ) -> tuple[list[pl.DataFrame], list[pl.DataFrame], list[str]]:
-    """Facts and quarantined rows of one account's stored reports of a type for `days`, and
-    the days within the retention that have no report in the lake."""
-    facts, quarantine, missing = [], [], []
-    prefix = reports_prefix(report_type.report_type_id, account)
-    for day in days:
-        document = read_newest_document(lake, prefix, day)
-        if document is None:
-            # Beyond the retention and never fetched: nothing to load, nothing lost.
-            if day >= oldest:
-                missing.append(f"{account} {report_type.report_type_id} {day}")
-            continue
+    """Facts and quarantined rows of the newest stored report of a type for each of the
+    account's `days` (`ingestion.silver`), and the days within the retention that have none."""
+    chosen, uncovered = newest_documents(
+        ADS_REPORTS[report_type.report_type_id], lake, account, days
+    )
+    facts, quarantine = [], []
+    for day, stored in sorted(chosen.items()):
+        document = stored.read(lake)
         parsed = parse_ads_report(
             document.body,
             report_type.report_type_id,
@@ -227,11 +180,15 @@ def load_account_facts(
             account=account,
             profile_id=str(document.metadata.get("profile_id", "")),
             currency=str(document.metadata.get("currency", "USD")),
-            report_days={document.day},
+            report_days={day},
             ingested_at=ingested_at,
         )
         facts.append(parsed.facts)
         quarantine.append(with_account(parsed.quarantine, account))
+    # Beyond the retention and never fetched: nothing to load, nothing lost.
+    missing = [
+        f"{account} {report_type.report_type_id} {day}" for day in uncovered if day >= oldest
+    ]
     return facts, quarantine, missing
 
 
@@ -240,26 +197,26 @@ def build_fact_assets(
 ) -> list[dg.AssetsDefinition]:
     """Bronze report assets (one per report type) and the multi-asset of the four fact tables."""
     report_types = list(AD_REPORT_TYPES.values())
-    bronze = [
-        _bronze_report_asset(t.report_type_id, partitions_def, lake_kind) for t in report_types
-    ]
+    bronze = [_bronze_report_asset(t, partitions_def, lake_kind) for t in report_types]
+    specs = [ADS_REPORTS[t.report_type_id] for t in report_types]
     outs = {
-        t.report_type_id: dg.AssetOut(
-            key=silver_key(t.table),
+        spec.report_type: dg.AssetOut(
+            key=spec.silver_key,
             group_name="silver",
             kinds={"polars", warehouse_kind},
             io_manager_key="warehouse_io_manager",
             metadata={
                 "partition_expr": FACT_PARTITION_EXPR,
-                "cluster_by": ["account", "campaign_id"],
+                "cluster_by": list(spec.cluster_by),
             },
-            description=f"Sponsored Products {t.report_type_id} metrics per account and day, "
-            f"typed; one row per ({', '.join(t.key_columns)}).",
+            description=f"Sponsored Products {spec.report_type} metrics per account and day, "
+            f"typed; one row per ({', '.join(spec.natural_key)}).",
         )
-        for t in report_types
+        for spec in specs
     }
+    # Every report type's refused rows, in one table.
     outs["quarantine"] = dg.AssetOut(
-        key=silver_key(REPORTS_QUARANTINE_TABLE),
+        key=specs[0].quarantine_key,
         group_name="silver",
         kinds={"polars", warehouse_kind},
         io_manager_key="warehouse_io_manager",
@@ -276,19 +233,20 @@ def build_fact_assets(
         check_specs=fact_check_specs(report_types),
     )
     def fact_ads_sp(
-        context: dg.AssetExecutionContext, lake_io_manager: dg.ResourceParam[LakeIOManager]
+        context: dg.AssetExecutionContext, lake: LakeResource
     ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-        """Parse each account's and day's bronze reports into typed facts; malformed rows go to quarantine."""
-        lake = lake_io_manager.lake()
+        """Parse the newest stored report of each type, account and day into typed facts;
+        malformed rows go to quarantine."""
+        store = lake.lake()
         ingested_at = datetime.now(UTC)
         oldest = oldest_requestable_day(utc_today())
         facts: dict[str, list[pl.DataFrame]] = {t.report_type_id: [] for t in report_types}
         quarantine: list[pl.DataFrame] = []
         missing: list[str] = []
-        for account, days in run_days(context.partition_keys).items():
+        for account, days in days_of_accounts(context.partition_keys).items():
             for report_type in report_types:
                 parts, refused, absent = load_account_facts(
-                    lake, report_type, account, days, oldest, ingested_at
+                    store, report_type, account, days, oldest, ingested_at
                 )
                 facts[report_type.report_type_id] += parts
                 quarantine += refused
@@ -305,7 +263,7 @@ def build_fact_assets(
             for type_id, parts in facts.items()
         }
         quarantine_frame = (
-            pl.concat(quarantine) if quarantine else pl.DataFrame(schema=ADS_QUARANTINE_SCHEMA)
+            pl.concat(quarantine) if quarantine else pl.DataFrame(schema=ACCOUNT_QUARANTINE_SCHEMA)
         )
         for type_id, frame in frames.items():
             yield dg.Output(
@@ -320,7 +278,7 @@ def build_fact_assets(
                     "impressions": int(frame["impressions"].sum() or 0),
                     "sales_7d": float(frame["sales_7d"].sum() or 0),
                     "quarantined_rows": quarantine_frame.filter(
-                        pl.col("source") == QUARANTINE_SOURCE_PREFIX + type_id
+                        pl.col("source") == ADS_REPORTS[type_id].name
                     ).height,
                 },
             )
@@ -332,17 +290,15 @@ def build_fact_assets(
     return [*bronze, fact_ads_sp]
 
 
-def _newest_snapshot(lake: Lake, account: str) -> BronzeDocument | None:
-    """The account's newest entity snapshot (the newest day, then the newest of that day)."""
-    prefix = entities_prefix(account)
-    days = {
-        key[len(prefix) + 1 :].split("/", 1)[0].removeprefix("run_date=")
-        for key in lake.list_keys(f"{prefix}/")
-        if key.endswith(f"/{SIDECAR_NAME}")
-    }
+def newest_snapshot(lake: Lake, account: str) -> BronzeDocument | None:
+    """The account's newest entity snapshot (the newest day's sidecars only are read)."""
+    prefix = ENTITY_SNAPSHOT.lake_prefix(account) + "/run_date="
+    days = {key[len(prefix) :].split("/", 1)[0] for key in lake.list_keys(prefix)}
     if not days:
         return None
-    return read_newest_document(lake, prefix, date.fromisoformat(max(days)))
+    newest = date.fromisoformat(max(days))
+    stored = account_documents(ENTITY_SNAPSHOT, lake, account, newest, newest)
+    return stored[-1].read(lake) if stored else None
 
 
 def _stored_history(
@@ -364,18 +320,16 @@ def build_entity_assets(
     """The bronze entity snapshot and the multi-asset of the five history dimensions, per account."""
 
     @dg.asset(
-        key=["bronze", "ads_entities"],
+        key=ENTITY_SNAPSHOT.bronze_key,
         group_name="bronze",
         kinds={"json", lake_kind},
         partitions_def=accounts,
         retry_policy=dg.RetryPolicy(max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL),
-        metadata={"lake_prefix": entities_prefix("<account>")},
+        metadata={"lake_prefix": ENTITY_SNAPSHOT.lake_prefix("<account>")},
     )
     @refusals_fail_permanently
     def ads_entities(
-        context: dg.AssetExecutionContext,
-        ads_api: AdsApiResource,
-        lake_io_manager: dg.ResourceParam[LakeIOManager],
+        context: dg.AssetExecutionContext, ads_api: AdsApiResource, lake: LakeResource
     ) -> dg.MaterializeResult:
         """A snapshot of the account's profiles and every SP campaign, ad group, keyword and target, as listed."""
         account_api = ads_api.for_account(context.partition_key)
@@ -384,21 +338,32 @@ def build_entity_assets(
         listings.update({name: account_api.list_entities(name) for name in ENTITY_LISTINGS})
         fetched_at = datetime.now(UTC)
         document = BronzeDocument(
-            source="ads_entities",
+            source=ENTITY_SNAPSHOT.name,
             day=fetched_at.date(),
             report_id=f"snapshot-{fetched_at:%Y%m%dT%H%M%S%fZ}",
             status="DONE",
             body=gzip.compress(snapshot_document(listings)),
             content_type="application/gzip",
             fetched_at=fetched_at,
-            metadata={"source": ads_api.source_label, **profile},
+            metadata={
+                "data_start": fetched_at.date().isoformat(),
+                "data_end": fetched_at.date().isoformat(),
+                "report_options": dict(ENTITY_SNAPSHOT.report_options),
+                "source": ads_api.source_label,
+                **profile,
+            },
         )
-        lake = lake_io_manager.lake()
-        keys = write_document(lake, entities_prefix(account_api.account), document, FILE_NAME)
+        store = lake.lake()
+        keys = write_document(
+            store,
+            ENTITY_SNAPSHOT.lake_prefix(account_api.account),
+            document,
+            ENTITY_SNAPSHOT.file_name(True),
+        )
         return dg.MaterializeResult(
             metadata={
                 "source": ads_api.source_label,
-                "uri": dg.MetadataValue.path(lake.uri(keys[0])),
+                "uri": dg.MetadataValue.path(store.uri(keys[0])),
                 **{name: len(items) for name, items in listings.items()},
             }
         )
@@ -406,7 +371,7 @@ def build_entity_assets(
     entities = list(AD_ENTITIES.values())
     outs = {
         entity.name: dg.AssetOut(
-            key=silver_key(entity.table),
+            key=ADS_ENTITIES[entity.name].silver_key,
             group_name="silver",
             kinds={"polars", warehouse_kind},
             io_manager_key="warehouse_io_manager",
@@ -417,7 +382,7 @@ def build_entity_assets(
         for entity in entities
     }
     outs["quarantine"] = dg.AssetOut(
-        key=silver_key(ENTITIES_QUARANTINE_TABLE),
+        key=ENTITY_SNAPSHOT.quarantine_key,
         group_name="silver",
         kinds={"polars", warehouse_kind},
         io_manager_key="warehouse_io_manager",
@@ -433,13 +398,11 @@ def build_entity_assets(
         check_specs=dimension_check_specs(entities),
     )
     def dim_ads(
-        context: dg.AssetExecutionContext,
-        lake_io_manager: dg.ResourceParam[LakeIOManager],
-        warehouse: WarehouseResource,
+        context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource
     ) -> Iterator[dg.Output | dg.AssetCheckResult]:
         """Merge the account's newest entity snapshot into each dimension's stored history."""
         account = context.partition_key
-        document = _newest_snapshot(lake_io_manager.lake(), account)
+        document = newest_snapshot(lake.lake(), account)
         if document is None:
             raise dg.Failure(
                 f"No entity snapshot of account {account!r} in the lake: materialize "
@@ -479,7 +442,9 @@ def build_entity_assets(
                 },
             )
             checks.append(
-                one_current_version_per_key(silver_key(entity.table), history, entity.key_columns)
+                one_current_version_per_key(
+                    ADS_ENTITIES[entity.name].silver_key, history, entity.key_columns
+                )
             )
         quarantine_frame = pl.concat(quarantine)
         yield dg.Output(

@@ -16,6 +16,7 @@ from amazon_assets.commands import (
 )
 from amazon_assets.defs.advertising import ADS_ENTITIES_JOB, ADS_REPORTS_JOB
 from amazon_assets.defs.advertising.assets import oldest_requestable_day, utc_today
+from amazon_assets.defs.advertising.spec import ADS_REPORTS
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 
 
@@ -71,7 +72,8 @@ def demo(context: DemoContext) -> list[str]:
     entities = run_account_job(context.defs, ADS_ENTITIES_JOB, DEFAULT_ACCOUNT)
     reports = run_account_job(context.defs, ADS_REPORTS_JOB, DEFAULT_ACCOUNT, first, context.last)
     _, warehouse = warehouse_from_settings(settings)
-    table = warehouse.table(settings.bigquery_dataset, "fact_ads_sp_advertised_products")
+    products = ADS_REPORTS["spAdvertisedProduct"].silver_table
+    table = warehouse.table(settings.bigquery_dataset, products)
     totals = warehouse.query(
         f"select count(*) as rows, sum(cost) as cost, sum(sales_7d) as sales from {table} "
         f"where account = '{DEFAULT_ACCOUNT}' and report_date between '{first}' and '{context.last}'"

@@ -3,8 +3,9 @@ restatement lookback.
 
 Amazon revises ad metrics for weeks after the day (attribution windows close, invalid clicks are
 credited back; reported as up to ~28 days, airbyte issue #18929), so the reports refresh re-pulls
-the last `lookback_days` days (default 30, AMAZON_ASSETS_ADS_LOOKBACK_DAYS). It can never reach
-beyond the Ads API's 95-day retention, so older partitions are never requested nor replaced.
+the last `lookback_days` days (default the specs' `lookback_days`, 30;
+AMAZON_ASSETS_ADS_LOOKBACK_DAYS). It can never reach beyond the Ads API's 95-day retention, so
+older partitions are never requested nor replaced.
 Each registered account (`amazon-assets accounts add`) gets its own runs.
 """
 
@@ -12,11 +13,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from amazon_assets.defs.advertising.assets import ADS_REPORT_RETENTION_DAYS
+from amazon_assets.defs.advertising.spec import ADS_REPORT_RETENTION_DAYS, ADS_REPORTS
 from amazon_assets.partitions import ACCOUNTS
 from amazon_assets.schedules import NO_ACCOUNTS, build_daily_refresh_schedule
 
-DEFAULT_LOOKBACK_DAYS = 30
+# Every report type restates alike (spec.ADS_REPORTS): one lookback for the reports job.
+DEFAULT_LOOKBACK_DAYS = max(spec.lookback_days for spec in ADS_REPORTS.values())
 LOOKBACK_VARIABLE = "AMAZON_ASSETS_ADS_LOOKBACK_DAYS"
 
 
