@@ -13,7 +13,7 @@ from amazon_assets.defs.business_reports.checks import (
     unit_session_percentage_not_negative,
 )
 from amazon_assets.defs.seller_history.checks import evaluate_seller_checks
-from amazon_assets.defs.seller_history.silver import TABLES
+from amazon_assets.defs.seller_history.spec import ORDERS
 from amazon_assets.parsers.quarantine import ACCOUNT_QUARANTINE_SCHEMA, ACCOUNTING_SCHEMA
 from amazon_assets.quality import keys_not_null_and_unique
 
@@ -67,7 +67,7 @@ def _seller_key_check(facts: pl.DataFrame) -> dg.AssetCheckResult:
 
 
 def test_seller_history_key_check_fails_on_a_repeated_key_or_a_row_without_account_or_day() -> None:
-    table = TABLES["orders"]
+    table = ORDERS
     row = {column: None for column in table.schema.names()}
     row.update(account="acme", amazon_order_id="111-1", sku="SKU-1", report_date=DAY)
     other = {**row, "amazon_order_id": "111-2"}

@@ -32,6 +32,7 @@ import httpx
 
 from amazon_assets.defs.seller_history.bronze import AccountFetcher
 from amazon_assets.defs.seller_history.silver import load_silver
+from amazon_assets.defs.seller_history.spec import SPECS
 from amazon_assets.partitions import history_start
 from amazon_assets.resources.lake import LocalLake
 from amazon_assets.resources.sp_api import SpApiResource
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
     today = date.today()
     first, last = history_start(today, args.months), today - timedelta(days=1)
-    plan = planner.plan_requests(planner.SOURCES, first, last)
+    plan = planner.plan_requests(SPECS.values(), first, last)
     with tempfile.TemporaryDirectory(prefix="seller-bench-") as directory:
         home = Path(directory)
         port = _free_port()
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             fetched_real = time.monotonic() - started_real
             stats = httpx.get(f"{url}/_sandbox/stats", timeout=10).json()
             rows = {}
-            for source in planner.SOURCES:
+            for source in SPECS:
                 batch = load_silver(lake, source, DEFAULT_ACCOUNT, first, last, datetime.now(UTC))
                 rows[source] = batch.facts.height
             real = time.monotonic() - started_real
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         f"seller-history backfill: 1 account, {args.skus} SKUs, {first}..{last}, speed {args.speed:g}x"
     )
     print(
-        f"planned requests: {len(plan)} ({', '.join(f'{s} {sum(r.source == s for r in plan)}' for s in planner.SOURCES)})"
+        f"planned requests: {len(plan)} ({', '.join(f'{s} {sum(r.source == s for r in plan)}' for s in SPECS)})"
     )
     print("requests sent: " + ", ".join(f"{op} {n}" for op, n in sorted(stats["calls"].items())))
     print(

@@ -27,6 +27,7 @@ from amazon_assets.defs.seller_history import source_job_name
 from amazon_assets.defs.seller_history.assets import FETCH, MODE_TAG
 from amazon_assets.defs.seller_history.commands import add_account
 from amazon_assets.defs.seller_history.schedules import SELLER_HISTORY_JOB
+from amazon_assets.defs.seller_history.spec import ORDERS, SPECS
 from amazon_assets.onboarding import ONBOARDING_SENSOR
 from amazon_assets.partitions import ACCOUNTS, daily_partitions, history_start, partition_key
 from amazon_assets.resources.sp_api import SpApiResource
@@ -37,7 +38,7 @@ from amazon_assets.sources import planner
 
 YESTERDAY = date.today() - timedelta(days=1)
 ACCOUNT_NAMES = ("default", "eu")
-ORDERS_TYPE = planner.SOURCES[planner.ORDERS].report_type
+ORDERS_TYPE = ORDERS.report_type
 
 
 def seller_definitions(settings: Settings) -> dg.Definitions:
@@ -141,9 +142,9 @@ def test_backfill_two_accounts_interrupted_then_resumed(
     monkeypatch.setenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
     truth = seller_sandbox.seller_history
-    plan = planner.plan_requests(planner.SOURCES, first, YESTERDAY)
-    reports = [r for r in plan if planner.SOURCES[r.source].serving == planner.REPORT]
-    orders = [r for r in plan if r.source == planner.ORDERS]
+    plan = planner.plan_requests(SPECS.values(), first, YESTERDAY)
+    reports = [r for r in plan if r.spec.serving == planner.REPORT]
+    orders = [r for r in plan if r.spec is ORDERS]
 
     # Interrupt: Amazon ends each orders report FATAL, twice (the client retries once).
     seller_sandbox.faults.next_report_outcome(ORDERS_TYPE, "FATAL", times=2 * len(orders))
@@ -232,7 +233,7 @@ def test_malformed_rows_are_quarantined_and_the_rest_load(pipeline, seller_sandb
     first = YESTERDAY - timedelta(days=6)
     seller_sandbox.faults.malform_next_document()
     result = run(
-        defs, "default", first, YESTERDAY, job=source_job_name(planner.ORDERS), **{MODE_TAG: FETCH}
+        defs, "default", first, YESTERDAY, job=source_job_name(ORDERS.name), **{MODE_TAG: FETCH}
     )
     assert result.success
     quarantined = query(

@@ -13,9 +13,9 @@ import polars as pl
 import pytest
 
 from amazon_assets.defs.seller_history.assets import FETCH, MODE_TAG
+from amazon_assets.defs.seller_history.spec import SETTLEMENTS
 from amazon_assets.partitions import ACCOUNTS
 from amazon_assets.settings import Settings
-from amazon_assets.sources import planner
 from amazon_assets_tests.defs.test_seller_history import (
     query,
     run,
@@ -69,7 +69,7 @@ def test_an_eu_accounts_history_loads_exactly(
     requested = {
         report.request.marketplace_ids
         for report in eu_sandbox.app.store.list("eu")
-        if report.request.report_type != planner.SOURCES[planner.SETTLEMENTS].report_type
+        if report.request.report_type != SETTLEMENTS.report_type
     }
     assert requested == {EU_MARKETPLACES}
 

@@ -9,12 +9,11 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from amazon_assets.defs.seller_history.bronze import lake_prefix
 from amazon_assets.defs.seller_history.checks import evaluate_seller_checks
 from amazon_assets.defs.seller_history.silver import SilverBatch, load_silver
+from amazon_assets.defs.seller_history.spec import SETTLEMENTS
 from amazon_assets.quality import KEYS_CHECK
 from amazon_assets.resources.lake import BronzeDocument, LocalLake, write_document
-from amazon_assets.sources.planner import SETTLEMENTS, SOURCES
 
 ACCOUNT = "acme"
 START, END = date(2026, 1, 1), date(2026, 1, 14)
@@ -41,7 +40,7 @@ def settlement(principal: str) -> bytes:
 
 def store(lake: LocalLake, report_id: str, body: bytes, fetched_at: datetime) -> None:
     document = BronzeDocument(
-        source=SETTLEMENTS,
+        source=SETTLEMENTS.name,
         day=START,
         report_id=report_id,
         status="DONE",
@@ -49,21 +48,21 @@ def store(lake: LocalLake, report_id: str, body: bytes, fetched_at: datetime) ->
         content_type="text/tab-separated-values",
         fetched_at=fetched_at,
         metadata={
-            "report_type": SOURCES[SETTLEMENTS].report_type,
+            "report_type": SETTLEMENTS.report_type,
             "data_start": START.isoformat(),
             "data_end": END.isoformat(),
             "account": ACCOUNT,
         },
     )
-    write_document(lake, lake_prefix(SETTLEMENTS, ACCOUNT), document, "part-000.tsv")
+    write_document(lake, SETTLEMENTS.lake_prefix(ACCOUNT), document, SETTLEMENTS.file_name(False))
 
 
 def load(lake: LocalLake) -> tuple[SilverBatch, dg.AssetCheckResult]:
-    batch = load_silver(lake, SETTLEMENTS, ACCOUNT, START, END + timedelta(days=1), NOW)
+    batch = load_silver(lake, SETTLEMENTS.name, ACCOUNT, START, END + timedelta(days=1), NOW)
     [keys] = [
         result
         for result in evaluate_seller_checks(
-            SETTLEMENTS,
+            SETTLEMENTS.name,
             batch.facts,
             batch.quarantine,
             batch.summaries,

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from amazon_assets.defs.seller_history.spec import SPECS
 from amazon_assets.sources import planner
 from amazon_assets.sources.quotas import SP_API_QUOTAS
 
@@ -25,22 +26,22 @@ def test_windows_are_calendar_aligned_cover_every_day_once_newest_first() -> Non
         planner.aligned_windows(FIRST, LAST, 5)
 
 
-@pytest.mark.parametrize("source", sorted(planner.SOURCES))
+@pytest.mark.parametrize("source", sorted(SPECS))
 def test_each_source_respects_its_limit_and_covers_the_range(source: str) -> None:
-    requests = planner.plan_source(source, FIRST, LAST)
-    spec = planner.SOURCES[source]
+    spec = SPECS[source]
+    requests = planner.plan_source(spec, FIRST, LAST)
     ends = [r.end for r in requests]
     assert ends == sorted(ends, reverse=True)  # newest first
     if spec.window_months:
         days = {r.start + timedelta(days=i) for r in requests for i in range(r.days)}
         assert len(days) == sum(r.days for r in requests) == (LAST - FIRST).days + 1
-    if spec.max_window_days:
-        assert max(r.days for r in requests) <= spec.max_window_days
+    if spec.serving != planner.LISTED:  # a listing asks for no range
+        assert max(r.days for r in requests) <= spec.window_days
 
 
 def test_plan_is_smallest_for_each_window_size_and_stable_across_runs() -> None:
-    plan = planner.plan_requests(planner.SOURCES, FIRST, LAST)
-    counts = {s: sum(r.source == s for r in plan) for s in planner.SOURCES}
+    plan = planner.plan_requests(SPECS.values(), FIRST, LAST)
+    counts = {s: sum(r.source == s for r in plan) for s in SPECS}
     assert counts == {
         "orders": 19,
         "inventory_ledger": 19,
@@ -51,13 +52,16 @@ def test_plan_is_smallest_for_each_window_size_and_stable_across_runs() -> None:
         "financial_events": 7,
     }
     # Planning again (a resumed backfill) gives the same requests, so finished ones are skipped.
-    assert planner.plan_requests(planner.SOURCES, FIRST, LAST) == plan
+    assert planner.plan_requests(SPECS.values(), FIRST, LAST) == plan
     assert plan[0].end == LAST
 
 
 def test_refresh_lookbacks() -> None:
-    assert planner.refresh_range("orders", LAST) == (LAST - timedelta(days=29), LAST)
-    assert planner.LOOKBACK_DAYS["financial_events"] == 7
+    assert planner.refresh_range(SPECS["orders"], LAST) == (LAST - timedelta(days=29), LAST)
+    assert planner.refresh_range(SPECS["financial_events"], LAST) == (
+        LAST - timedelta(days=6),
+        LAST,
+    )
 
 
 def test_quota_lower_bound_is_the_slowest_bucket() -> None:
@@ -70,6 +74,6 @@ def test_quota_lower_bound_is_the_slowest_bucket() -> None:
     assert planner.quota_lower_bound(
         {}, report_types={"GET_SALES_AND_TRAFFIC_REPORT": 3}
     ) == pytest.approx(2 * 900)
-    plan = planner.plan_requests(planner.SOURCES, FIRST, LAST)
+    plan = planner.plan_requests(SPECS.values(), FIRST, LAST)
     operations = planner.expected_operations(plan, settlements_listed=6)
     assert operations["createReport"] == 47 and operations["getReportDocument"] == 53

@@ -18,11 +18,11 @@ from typing import Any
 import dagster as dg
 from dagster._core.storage.partition_status_cache import AssetPartitionStatus
 
-from amazon_assets.defs.seller_history.assets import SOURCE_NAMES, bronze_key
-from amazon_assets.defs.seller_history.silver import TABLES
+from amazon_assets.defs.seller_history.assets import SOURCE_NAMES
+from amazon_assets.defs.seller_history.spec import SPECS
 from amazon_assets.partitions import account_day_partitions, daily_partitions, partition_key
 from amazon_assets.settings import Settings
-from amazon_assets.sources.planner import SOURCES
+from amazon_assets.sources.planner import FINANCES
 from amazon_assets.sources.state import REQUESTED, StateStore
 
 RUNNING, QUEUED, DONE, FAILED = "running", "queued", "done", "failed"
@@ -61,7 +61,7 @@ class SourceProgress:
 
 
 def source_keys(source: str) -> list[dg.AssetKey]:
-    return [bronze_key(source), TABLES[source].asset_key]
+    return [SPECS[source].bronze_key, SPECS[source].silver_key]
 
 
 def account_progress(
@@ -85,7 +85,10 @@ def account_progress(
         for key in source_keys(source):
             statuses = instance.get_status_by_partition(key, keys, partitions) or {}
             counts.update(statuses.values())
-        report_type = SOURCES[source].report_type or "listFinancialEvents (Finances API)"
+        spec = SPECS[source]
+        report_type = (
+            f"{spec.report_type} (Finances API)" if spec.serving == FINANCES else spec.report_type
+        )
         rows.append(
             SourceProgress(
                 source=source,

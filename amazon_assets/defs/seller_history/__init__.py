@@ -5,16 +5,12 @@ from __future__ import annotations
 import dagster as dg
 
 from amazon_assets.asset_keys import silver_key
-from amazon_assets.defs.seller_history.assets import (
-    SOURCE_NAMES,
-    bronze_key,
-    build_seller_history_assets,
-)
+from amazon_assets.defs.seller_history.assets import SOURCE_NAMES, build_seller_history_assets
 from amazon_assets.defs.seller_history.schedules import (
     SELLER_HISTORY_JOB,
     build_seller_history_schedule,
 )
-from amazon_assets.defs.seller_history.silver import SETTLEMENT_SUMMARIES, TABLES
+from amazon_assets.defs.seller_history.spec import SETTLEMENT_SUMMARIES_TABLE, SETTLEMENTS, SPECS
 from amazon_assets.partitions import account_day_partitions
 from amazon_assets.settings import Settings
 
@@ -27,10 +23,11 @@ def source_job_name(source: str) -> str:
 def source_asset_keys(source: str) -> list[dg.AssetKey]:
     """A source's assets: its bronze documents, its silver facts and quarantine (and the
     settlement summaries for settlements)."""
-    tables = [TABLES[source].table, f"quarantine_{source}"]
-    if source == "settlements":
-        tables.append(SETTLEMENT_SUMMARIES.table)
-    return [bronze_key(source), *(silver_key(table) for table in tables)]
+    spec = SPECS[source]
+    keys = [spec.bronze_key, spec.silver_key, spec.quarantine_key]
+    if spec is SETTLEMENTS:
+        keys.append(silver_key(SETTLEMENT_SUMMARIES_TABLE))
+    return keys
 
 
 def build_seller_history_definitions(

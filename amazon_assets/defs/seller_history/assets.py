@@ -9,7 +9,8 @@ Run modes (run tag `amazon_assets/seller_history_mode`):
 - "backfill" (default, e.g. the UI's backfill page and the onboarding sensor): calendar-aligned
   windows over the run's days; windows already in bronze are skipped, so an interrupted backfill
   resumes where it stopped;
-- "refresh" (the daily schedule): each source re-fetches its own lookback (`planner.LOOKBACK_DAYS`);
+- "refresh" (the daily schedule): each source re-fetches its own lookback (its spec's
+  `lookback_days`, `defs/seller_history/spec.py`);
 - "fetch" (`amazon-assets ingest`): the run's days are fetched again whatever bronze holds.
 """
 
@@ -21,12 +22,18 @@ import dagster as dg
 import polars as pl
 
 from amazon_assets.asset_keys import silver_key
-from amazon_assets.defs.seller_history.bronze import AccountFetcher, lake_prefix
+from amazon_assets.defs.seller_history.bronze import AccountFetcher
 from amazon_assets.defs.seller_history.checks import (
     evaluate_seller_checks,
     seller_check_specs,
 )
-from amazon_assets.defs.seller_history.silver import SETTLEMENT_SUMMARIES, TABLES, load_silver
+from amazon_assets.defs.seller_history.silver import load_silver
+from amazon_assets.defs.seller_history.spec import (
+    SETTLEMENT_SUMMARIES_DESCRIPTION,
+    SETTLEMENT_SUMMARIES_TABLE,
+    SETTLEMENTS,
+    SPECS,
+)
 from amazon_assets.ingestion.bronze import SourceProgress
 from amazon_assets.parsers.quarantine import refused_rows
 from amazon_assets.partitions import days_by_account
@@ -38,23 +45,20 @@ from amazon_assets.sources.reuse import run_reuse_since
 
 MODE_TAG = "amazon_assets/seller_history_mode"
 BACKFILL, REFRESH, FETCH = "backfill", "refresh", "fetch"
-SOURCE_NAMES = tuple(planner.SOURCES)  # orders, inventory_ledger, ... financial_events
-
-
-def bronze_key(source: str) -> dg.AssetKey:
-    return dg.AssetKey(["bronze", source])
+SOURCE_NAMES = tuple(SPECS)  # orders, inventory_ledger, ... financial_events
 
 
 def plan_for_run(
     sources: Sequence[str], first: date, last: date, mode: str
 ) -> list[planner.PlannedRequest]:
     """The requests a run makes for one account."""
+    specs = [SPECS[source] for source in sources]
     if mode != REFRESH:
-        return planner.plan_requests(sources, first, last)
+        return planner.plan_requests(specs, first, last)
     plan = []
-    for source in sources:
-        start, end = planner.refresh_range(source, last)
-        plan.extend(planner.plan_source(source, max(start, first), end))
+    for spec in specs:
+        start, end = planner.refresh_range(spec, last)
+        plan.extend(planner.plan_source(spec, max(start, first), end))
     return sorted(plan, key=lambda r: (-r.end.toordinal(), r.source))
 
 
@@ -75,15 +79,16 @@ def _bronze_assets(
 ) -> dg.AssetsDefinition:
     specs = [
         dg.AssetSpec(
-            bronze_key(source),
+            spec.bronze_key,
             group_name="bronze",
-            kinds={"json" if source == planner.FINANCIAL_EVENTS else "tsv", lake_kind},
+            kinds={spec.file_extension, lake_kind},
             partitions_def=partitions_def,
-            description=f"Every raw {source.replace('_', ' ')} document, exactly as Amazon served it.",
-            metadata={"lake_prefix": lake_prefix(source, "<account>")},
+            description=f"Every raw {spec.name.replace('_', ' ')} document, exactly as Amazon "
+            "served it.",
+            metadata={"lake_prefix": spec.lake_prefix("<account>")},
             skippable=True,
         )
-        for source in SOURCE_NAMES
+        for spec in SPECS.values()
     ]
 
     @dg.multi_asset(
@@ -101,7 +106,7 @@ def _bronze_assets(
         lake: LakeResource,
     ) -> Iterator[dg.MaterializeResult]:
         """Fetch the selected sources for each account of the run, all requests at once."""
-        sources = [s for s in SOURCE_NAMES if bronze_key(s) in context.selected_asset_keys]
+        sources = [s for s, spec in SPECS.items() if spec.bronze_key in context.selected_asset_keys]
         mode = context.run.tags.get(MODE_TAG, BACKFILL)
         store = lake.lake()
         ranges = days_by_account(context.partition_keys)
@@ -129,7 +134,7 @@ def _bronze_assets(
             for account_progress in progress.values():
                 totals.add(account_progress.get(source, SourceProgress()))
             yield dg.MaterializeResult(
-                asset_key=bronze_key(source),
+                asset_key=SPECS[source].bronze_key,
                 metadata={
                     "source": sp_api.source_label,
                     "mode": mode,
@@ -146,7 +151,7 @@ def _silver_asset(
     partitions_def: dg.MultiPartitionsDefinition,
     warehouse_kind: str,
 ) -> dg.AssetsDefinition:
-    table = TABLES[source]
+    spec = SPECS[source]
     partition_expr = {"account": "account", "day": "report_date"}
 
     def out(silver_table: str, description: str, cluster_by: Sequence[str]) -> dg.AssetOut:
@@ -160,22 +165,22 @@ def _silver_asset(
         )
 
     outs = {
-        "facts": out(table.table, table.description, table.cluster_by),
+        "facts": out(spec.silver_table, spec.description, spec.cluster_by),
         "quarantine": out(
-            f"quarantine_{source}",
+            spec.quarantine_table,
             f"Rows of {source.replace('_', ' ')} documents that could not be typed, with the reason.",
             ("account",),
         ),
     }
-    if source == planner.SETTLEMENTS:
+    if spec is SETTLEMENTS:
         outs["summaries"] = out(
-            SETTLEMENT_SUMMARIES.table, SETTLEMENT_SUMMARIES.description, ("account",)
+            SETTLEMENT_SUMMARIES_TABLE, SETTLEMENT_SUMMARIES_DESCRIPTION, ("account",)
         )
 
     @dg.multi_asset(
-        name=table.table,
+        name=spec.silver_table,
         outs=outs,
-        deps=[bronze_key(source)],
+        deps=[spec.bronze_key],
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         check_specs=seller_check_specs(source),
@@ -208,7 +213,7 @@ def _silver_asset(
         )
         yield dg.Output(quarantine, output_name="quarantine", metadata={"rows": quarantine.height})
         summaries = None
-        if source == planner.SETTLEMENTS:
+        if spec is SETTLEMENTS:
             summaries = pl.concat([b.summaries for b in batches if b.summaries is not None])
             yield dg.Output(summaries, output_name="summaries", metadata={"rows": summaries.height})
         accounting = pl.concat([b.accounting for b in batches])

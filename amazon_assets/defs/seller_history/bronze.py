@@ -1,6 +1,7 @@
 """Seller-history bronze: run an account's planned requests concurrently and keep every document.
 
-Lake layout (one folder per document, the foundation's `write_document`):
+Lake layout (one folder per document, the foundation's `write_document`, under each spec's
+`lake_prefix`):
 `amazon/reports/<source>/us/account=<name>/run_date=<first day>/report_id=<id>/part-000.tsv.gz`
 for the six reports (settlements included) and
 `amazon/finances/financial_events/us/account=<name>/run_date=<first day>/report_id=none-<ts>/part-000.json.gz`
@@ -28,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from amazon_assets.defs.seller_history.spec import SETTLEMENTS, SPECS
 from amazon_assets.ingestion.bronze import (
     SourceProgress,
     StoredDocument,
@@ -36,32 +38,13 @@ from amazon_assets.ingestion.bronze import (
 )
 from amazon_assets.resources.lake import BronzeDocument, Lake, write_document
 from amazon_assets.resources.sp_api import SpApiResource
-from amazon_assets.sources.planner import (
-    FINANCES,
-    LISTED,
-    SOURCES,
-    PlannedRequest,
-)
+from amazon_assets.sources.planner import FINANCES, LISTED, PlannedRequest
 
 # One thread per request: they mostly sleep on quota buckets and report processing, and a
 # request queued behind others would leave its bucket idle (Finances pages run beside reports).
 MAX_WORKERS = 128
 # Amazon lists reports created in the last 90 days; ask for all of them (minus a margin for clocks).
 SETTLEMENT_LISTING = timedelta(days=90) - timedelta(minutes=5)
-
-
-def lake_prefix(source: str, account: str) -> str:
-    """Where an account's documents of one source live in the lake."""
-    family = "finances" if SOURCES[source].serving == FINANCES else "reports"
-    return f"amazon/{family}/{source}/us/account={account}"
-
-
-def file_name(document: BronzeDocument) -> str:
-    """part-000 with the extension of what the body is."""
-    kind = "json" if document.source == "financial_events" else "tsv"
-    return (
-        f"part-000.{kind}.gz" if document.content_type == "application/gzip" else f"part-000.{kind}"
-    )
 
 
 class AccountFetcher:
@@ -97,14 +80,14 @@ class AccountFetcher:
         for source in {request.source for request in plan}:
             self.progress[source] = SourceProgress()
         stored = {
-            source: stored_documents(self.lake, lake_prefix(source, self.account))
+            source: stored_documents(self.lake, SPECS[source].lake_prefix(self.account))
             for source in self.progress
         }
         for request in plan:
             progress = self.progress[request.source]
-            serving = SOURCES[request.source].serving
+            serving = request.spec.serving
             if serving == LISTED:
-                tasks.append((request, lambda: self._settlements(stored[SETTLEMENT_SOURCE])))
+                tasks.append((request, lambda: self._settlements(stored[SETTLEMENTS.name])))
                 continue
             progress.planned += 1
             if self.skip_stored and any(
@@ -130,7 +113,9 @@ class AccountFetcher:
         return self.progress
 
     def _store(self, source: str, document: BronzeDocument, requests: Mapping[str, int]) -> None:
-        write_document(self.lake, lake_prefix(source, self.account), document, file_name(document))
+        spec = SPECS[source]
+        gzipped = document.content_type == "application/gzip"
+        write_document(self.lake, spec.lake_prefix(self.account), document, spec.file_name(gzipped))
         with self._lock:
             self.progress[source].stored(document, requests)
             done = sum(p.done for p in self.progress.values())
@@ -142,10 +127,12 @@ class AccountFetcher:
         )
 
     def _report(self, request: PlannedRequest) -> None:
-        report_type = SOURCES[request.source].report_type
-        assert report_type is not None
         result = self.sp_api.fetch_report(
-            report_type, request.start, request.end, complete=False, reuse_since=self.reuse_since
+            request.spec.report_type,
+            request.start,
+            request.end,
+            complete=False,
+            reuse_since=self.reuse_since,
         )
         document = bronze_document(
             request.source, request.start, result, self.sp_api.source_label, self.account
@@ -187,13 +174,12 @@ class AccountFetcher:
 
     def _settlements(self, stored: list[StoredDocument]) -> None:
         """List the settlement reports Amazon holds; download those not yet in bronze."""
-        report_type = SOURCES[SETTLEMENT_SOURCE].report_type
-        assert report_type is not None
+        report_type = SETTLEMENTS.report_type
         listed = self.sp_api.list_reports([report_type], datetime.now(UTC) - SETTLEMENT_LISTING)
         known = {doc.report_id for doc in stored}
         new = [report for report in listed if report.get("reportId") not in known]
         with self._lock:
-            progress = self.progress[SETTLEMENT_SOURCE]
+            progress = self.progress[SETTLEMENTS.name]
             progress.planned += len(listed)
             progress.skipped += len(listed) - len(new)
             progress.requests["getReports"] += 1
@@ -204,7 +190,7 @@ class AccountFetcher:
             start = _day(report.get("dataStartTime")) or self.today
             end = _day(report.get("dataEndTime")) or start
             document = BronzeDocument(
-                source=SETTLEMENT_SOURCE,
+                source=SETTLEMENTS.name,
                 day=start,
                 report_id=str(report["reportId"]),
                 status="DONE",
@@ -223,10 +209,9 @@ class AccountFetcher:
                     "source": self.sp_api.source_label,
                 },
             )
-            self._store(SETTLEMENT_SOURCE, document, {"getReportDocument": 1})
+            self._store(SETTLEMENTS.name, document, {"getReportDocument": 1})
 
 
-SETTLEMENT_SOURCE = "settlements"
 _TSV = "text/tab-separated-values"
 
 

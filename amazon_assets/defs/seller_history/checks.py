@@ -11,10 +11,9 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
-from amazon_assets.defs.seller_history.silver import TABLES
+from amazon_assets.defs.seller_history.spec import FINANCIAL_EVENTS, SETTLEMENTS, SPECS
 from amazon_assets.parsers.quarantine import refused_rows, unaccounted
 from amazon_assets.quality import keys_not_null_and_unique
-from amazon_assets.sources import planner
 
 ROWS_CHECK = "every_document_row_loaded"
 EVENTS_CHECK = "every_event_accounted_for"
@@ -22,18 +21,18 @@ EVENTS_CHECK = "every_event_accounted_for"
 
 def accounting_check_name(source: str) -> str:
     """Finances are accounted for per page and event, reports per document and row."""
-    return EVENTS_CHECK if source == planner.FINANCIAL_EVENTS else ROWS_CHECK
+    return EVENTS_CHECK if source == FINANCIAL_EVENTS.name else ROWS_CHECK
 
 
 def seller_check_specs(source: str) -> list[dg.AssetCheckSpec]:
     """Keys unique and every row accounted for (blocking), no quarantined rows (warns);
     settlements reconcile (warns)."""
-    table = TABLES[source]
-    asset = table.asset_key
+    spec = SPECS[source]
+    asset = spec.silver_key
     accounted = (
         "Every event Amazon served on each page of each Finances window is in silver or "
         "refused into quarantine (rows + quarantined = events served, per page)."
-        if source == planner.FINANCIAL_EVENTS
+        if source == FINANCIAL_EVENTS.name
         else "Every data row of each document read is in silver or refused into quarantine."
     )
     specs = [
@@ -41,7 +40,7 @@ def seller_check_specs(source: str) -> list[dg.AssetCheckSpec]:
             "keys_not_null_and_unique",
             asset=asset,
             blocking=True,
-            description=f"({', '.join(table.key)}) is unique and report_date is not null.",
+            description=f"({', '.join(spec.natural_key)}) is unique and report_date is not null.",
         ),
         dg.AssetCheckSpec(
             accounting_check_name(source), asset=asset, blocking=True, description=accounted
@@ -53,7 +52,7 @@ def seller_check_specs(source: str) -> list[dg.AssetCheckSpec]:
             description="Warns when rows of the documents went to quarantine instead of silver.",
         ),
     ]
-    if source == planner.SETTLEMENTS:
+    if source == SETTLEMENTS.name:
         specs.append(
             dg.AssetCheckSpec(
                 "settlement_lines_sum_to_total",
@@ -140,15 +139,15 @@ def evaluate_seller_checks(
     """Every check of one source, for the partitions one run wrote. The key check sees the rows
     the documents gave: `facts` plus `key_conflicts`, the rows repeating a key with different
     values that silver set apart into quarantine (`silver.load_silver`)."""
-    table = TABLES[source]
-    asset = table.asset_key
+    spec = SPECS[source]
+    asset = spec.silver_key
     yield keys_not_null_and_unique(
         asset,
         pl.concat([facts, key_conflicts]),
-        table.key,
+        spec.natural_key,
         not_null=("account", "report_date"),
     )
     yield rows_accounted_for(asset, accounting_check_name(source), accounting)
     yield no_quarantined_rows(asset, quarantine)
-    if source == planner.SETTLEMENTS and summaries is not None:
+    if source == SETTLEMENTS.name and summaries is not None:
         yield settlement_lines_sum_to_total(asset, facts, summaries)

@@ -20,7 +20,7 @@ from amazon_assets.commands import (
 from amazon_assets.partitions import ACCOUNTS, HISTORY_MONTHS, history_start, register_account
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 
-# Command-line names of the sources -> planner source names.
+# Command-line names of the sources -> their specs' names (`defs/seller_history/spec.py`).
 SOURCE_COMMANDS = {
     "orders": "orders",
     "inventory-ledger": "inventory_ledger",
@@ -122,7 +122,7 @@ def demo(context: DemoContext) -> list[str]:
     """Seller history of the default account for the demo days, and what landed in silver."""
     from amazon_assets.defs.seller_history.assets import FETCH, MODE_TAG
     from amazon_assets.defs.seller_history.schedules import SELLER_HISTORY_JOB
-    from amazon_assets.defs.seller_history.silver import TABLES
+    from amazon_assets.defs.seller_history.spec import SPECS
     from amazon_assets.resources.warehouse import warehouse_from_settings
 
     settings = context.settings
@@ -137,14 +137,14 @@ def demo(context: DemoContext) -> list[str]:
     )
     _, warehouse = warehouse_from_settings(settings)
     counts = []
-    for table in TABLES.values():
-        name = warehouse.table(settings.bigquery_dataset, table.table)
+    for spec in SPECS.values():
+        name = warehouse.table(settings.bigquery_dataset, spec.silver_table)
         # The demo days of the demo account, like every other line of the demo.
         rows = warehouse.query(
             f"select count(*) as n from {name} where account = '{DEFAULT_ACCOUNT}' "
             f"and report_date between '{context.first}' and '{context.last}'"
         )["n"][0]
-        counts.append(f"{table.table} {rows}")
+        counts.append(f"{spec.silver_table} {rows}")
     return [
         f"seller history: {', '.join(counts)} rows for {context.first}..{context.last} "
         f"({time.monotonic() - started:.1f}s); {check_summary(result)}"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dagster as dg
 
 from amazon_assets.defs.seller_history.assets import MODE_TAG, REFRESH
+from amazon_assets.defs.seller_history.spec import SPECS
 from amazon_assets.schedules import build_daily_refresh_schedule
-from amazon_assets.sources.planner import LOOKBACK_DAYS
 
 SELLER_HISTORY_JOB = "seller_history_job"
 # The run spans the longest lookback so each source's silver re-derives every day it re-fetched.
-REFRESH_DAYS = max(days for days in LOOKBACK_DAYS.values())
+REFRESH_DAYS = max(spec.lookback_days for spec in SPECS.values())
 
 
 def build_seller_history_schedule(

@@ -21,11 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-import dagster as dg
 import polars as pl
 
-from amazon_assets.asset_keys import silver_key
-from amazon_assets.defs.seller_history.bronze import lake_prefix
+from amazon_assets.defs.seller_history.spec import (
+    FEE_PREVIEW,
+    FINANCIAL_EVENTS,
+    SETTLEMENTS,
+    SPECS,
+)
 from amazon_assets.ingestion.bronze import StoredDocument, stored_documents
 from amazon_assets.ingestion.silver import choose_documents
 from amazon_assets.parsers.quarantine import (
@@ -36,97 +39,16 @@ from amazon_assets.parsers.quarantine import (
 )
 from amazon_assets.parsers.seller_history import financial_events, settlements
 from amazon_assets.parsers.seller_history.customer_returns import CUSTOMER_RETURNS
-from amazon_assets.parsers.seller_history.fee_preview import FEE_PREVIEW_SCHEMA, fee_preview
+from amazon_assets.parsers.seller_history.fee_preview import fee_preview
 from amazon_assets.parsers.seller_history.inventory_ledger import INVENTORY_LEDGER
 from amazon_assets.parsers.seller_history.orders import ORDERS
 from amazon_assets.parsers.seller_history.reimbursements import REIMBURSEMENTS
 from amazon_assets.parsers.seller_history.tsv import FlatFile, ParsedDocument
 from amazon_assets.quality import conflicting_key_quarantine, separate_repeated_keys
 from amazon_assets.resources.lake import Lake
-from amazon_assets.sources import planner
 
 # Columns that say which document a row came from and when it was loaded, not what Amazon said.
 LINEAGE = ("report_id", "ingested_at")
-
-
-@dataclass(frozen=True)
-class SilverTable:
-    """One source's silver table: its name, schema and natural key."""
-
-    source: str
-    table: str
-    schema: pl.Schema
-    key: tuple[str, ...]
-    description: str
-    cluster_by: tuple[str, ...]
-
-    @property
-    def asset_key(self) -> dg.AssetKey:
-        return silver_key(self.table)
-
-
-def _flat(spec: FlatFile, description: str, cluster_by: tuple[str, ...]) -> SilverTable:
-    return SilverTable(
-        spec.source, f"fact_{spec.source}", spec.schema, spec.key, description, cluster_by
-    )
-
-
-FEE_PREVIEW_KEY = ("account", "report_date", "sku", "occurrence")
-TABLES: dict[str, SilverTable] = {
-    table.source: table
-    for table in (
-        _flat(
-            ORDERS, "All orders, one row per order item, by UTC purchase day.", ("account", "sku")
-        ),
-        _flat(
-            INVENTORY_LEDGER,
-            "Inventory ledger events (FBA), one row per event, by event day.",
-            ("account", "msku", "event_type"),
-        ),
-        SilverTable(
-            planner.FEE_PREVIEW,
-            "fact_fee_preview",
-            FEE_PREVIEW_SCHEMA,
-            FEE_PREVIEW_KEY,
-            "Estimated FBA fees per SKU, one row per SKU and snapshot day.",
-            ("account", "sku"),
-        ),
-        _flat(
-            REIMBURSEMENTS,
-            "FBA reimbursements, one row per reimbursement line, by approval day.",
-            ("account", "sku"),
-        ),
-        _flat(
-            CUSTOMER_RETURNS,
-            "FBA customer returns, one row per return line, by return day.",
-            ("account", "sku"),
-        ),
-        SilverTable(
-            planner.SETTLEMENTS,
-            "fact_settlements",
-            settlements.SETTLEMENTS_SCHEMA,
-            settlements.LINE_KEY,
-            "Settlement lines (V2 flat file), one row per amount, by posted day.",
-            ("account", "settlement_id"),
-        ),
-        SilverTable(
-            planner.FINANCIAL_EVENTS,
-            "fact_financial_events",
-            financial_events.FINANCIAL_EVENTS_SCHEMA,
-            financial_events.NATURAL_KEY,
-            "Financial events (Finances API), one row per event item component, by posted day.",
-            ("account", "event_type", "seller_sku"),
-        ),
-    )
-}
-SETTLEMENT_SUMMARIES = SilverTable(
-    planner.SETTLEMENTS,
-    "fact_settlement_summaries",
-    settlements.SETTLEMENT_SUMMARIES_SCHEMA,
-    settlements.SUMMARY_KEY,
-    "Settlement summaries: one row per settlement with its total and deposit date, by last day.",
-    ("account",),
-)
 
 
 @dataclass(frozen=True)
@@ -152,16 +74,16 @@ def _parse(
     document_id = _document_id(document)
     if bronze.status != "DONE":  # CANCELLED: Amazon had no data for the window
         empty = ParsedDocument(
-            pl.DataFrame(schema=TABLES[source].schema), pl.DataFrame(schema=QUARANTINE_SCHEMA), 0
+            pl.DataFrame(schema=SPECS[source].schema), pl.DataFrame(schema=QUARANTINE_SCHEMA), 0
         )
         return empty, None
     charset = bronze.metadata.get("charset")
-    if source == planner.FINANCIAL_EVENTS:
+    if source == FINANCIAL_EVENTS.name:
         parsed = financial_events.parse_financial_events(
             bronze.body, account=account, report_id=document_id, ingested_at=ingested_at
         )
         return parsed, None
-    if source == planner.SETTLEMENTS:
+    if source == SETTLEMENTS.name:
         settlement = settlements.parse_settlement(
             bronze.body,
             account=account,
@@ -172,7 +94,7 @@ def _parse(
         )
         parsed = ParsedDocument(settlement.lines, settlement.quarantine, settlement.document_rows)
         return parsed, settlement.summary
-    spec = fee_preview(document.data_end) if source == planner.FEE_PREVIEW else _FLAT[source]
+    spec = fee_preview(document.data_end) if source == FEE_PREVIEW.name else _FLAT[source]
     parsed = spec.parse(
         bronze.body,
         account=account,
@@ -190,7 +112,7 @@ _FLAT: dict[str, FlatFile] = {
 
 
 def _coverage(source: str) -> Callable[[StoredDocument], tuple[date, date]]:
-    if source == planner.FEE_PREVIEW:
+    if source == FEE_PREVIEW.name:
         return lambda doc: (doc.data_end, doc.data_end)  # rows are dated with the snapshot day
     return lambda doc: (doc.data_start, doc.data_end)
 
@@ -224,23 +146,21 @@ def _keep(frame: pl.DataFrame, days: list[date], fallback: date | None = None) -
 def _earliest_covering_start(source: str, first: date) -> date | None:
     """The earliest window start whose document can cover `first`: sidecars of windows starting
     before it are not read. None for settlements (Amazon chooses their periods)."""
-    spec = planner.SOURCES[source]
-    if spec.serving == planner.LISTED:
+    spec = SPECS[source]
+    if spec is SETTLEMENTS:
         return None
-    if spec.window_months:
-        return first - timedelta(days=31 * spec.window_months)
-    return first - timedelta(days=planner.FEE_PREVIEW_SPAN_DAYS)
+    return first - timedelta(days=spec.window_days - 1)
 
 
 def load_silver(
     lake: Lake, source: str, account: str, first: date, last: date, ingested_at: datetime
 ) -> SilverBatch:
     """The rows of [first, last] for one account and source, from the lake's documents."""
-    table = TABLES[source]
+    spec = SPECS[source]
     stored = stored_documents(
-        lake, lake_prefix(source, account), _earliest_covering_start(source, first), last
+        lake, spec.lake_prefix(account), _earliest_covering_start(source, first), last
     )
-    if source == planner.SETTLEMENTS:
+    if spec is SETTLEMENTS:
         chosen = _settlement_documents(stored, first, last)
     else:
         chosen = choose_documents(stored, first, last, _coverage(source))
@@ -262,18 +182,20 @@ def load_silver(
         document_rows += parsed.document_rows
     # Documents were read oldest first: an identical copy kept is the newest one.
     repeats = separate_repeated_keys(
-        pl.concat(facts) if facts else pl.DataFrame(schema=table.schema), table.key, LINEAGE
+        pl.concat(facts) if facts else pl.DataFrame(schema=spec.schema), spec.natural_key, LINEAGE
     )
     quarantine.append(
         conflicting_key_quarantine(
-            repeats.conflicting, table.key, source, ingested_at
+            repeats.conflicting, spec.natural_key, source, ingested_at
         ).with_columns(account=pl.lit(account))
     )
     summary_frame = None
-    if source == planner.SETTLEMENTS:
+    if spec is SETTLEMENTS:
         summary_frame = (
-            pl.concat(summaries) if summaries else pl.DataFrame(schema=SETTLEMENT_SUMMARIES.schema)
-        ).unique(subset=list(SETTLEMENT_SUMMARIES.key), keep="last", maintain_order=True)
+            pl.concat(summaries)
+            if summaries
+            else pl.DataFrame(schema=settlements.SETTLEMENT_SUMMARIES_SCHEMA)
+        ).unique(subset=list(settlements.SUMMARY_KEY), keep="last", maintain_order=True)
     quarantine_frame = pl.concat(
         [frame.cast(dict(ACCOUNT_QUARANTINE_SCHEMA)) for frame in quarantine]
     )
@@ -300,7 +222,7 @@ def _accounting(
     """How the document's rows (Finances: each page's events) are accounted for, counted before
     the days of the run are picked out of it."""
     document_id = _document_id(document)
-    if source == planner.FINANCIAL_EVENTS:
+    if source == FINANCIAL_EVENTS.name:
         return financial_events.page_accounting(document_id, parsed)
     loaded = parsed.facts.height + (summary.height if summary is not None else 0)
     return document_accounting(document_id, parsed.document_rows, loaded, parsed.quarantine)
