@@ -1,5 +1,5 @@
 """The silver loader's choice: for each (account, day), the newest stored document covering it
-(`newest_documents`); for documents that each hold a part of a day (Data Kiosk queries of 30
+(`newest_documents`, `newest_covering`); for documents that each hold a part of a day (Data Kiosk queries of 30
 ASINs), the newest of each part (`newest_document_parts`)."""
 
 from __future__ import annotations
@@ -52,21 +52,33 @@ def _stored_with_options(
     ]
 
 
+def newest_covering(
+    spec: DocumentSpec,
+    lake: Lake,
+    account: str,
+    first: date,
+    last: date,
+    coverage: Coverage = data_window,
+) -> dict[StoredDocument, list[date]]:
+    """For each day of [first, last], the newest stored document of `spec` covering it for
+    `account` (fetched with the spec's options), grouped by document. Only the sidecars of
+    windows that can cover those days are read."""
+    stored = _stored_with_options(spec, lake, account, first, last)
+    return choose_documents(stored, first, last, coverage)
+
+
 def newest_documents(
     spec: DocumentSpec, lake: Lake, account: str, days: Iterable[date]
 ) -> tuple[dict[date, StoredDocument], list[date]]:
-    """The newest stored document of `spec` covering each of `days` for `account` (fetched with
-    the spec's options), and the days no stored document covers. Only the sidecars of windows
-    that can cover those days are read."""
+    """The newest stored document of `spec` covering each of `days` for `account` (as
+    `newest_covering`), and the days no stored document covers."""
     days = sorted(set(days))
     if not days:
         return {}, []
-    first, last = days[0], days[-1]
-    stored = _stored_with_options(spec, lake, account, first, last)
     wanted = set(days)
     by_day = {
         day: document
-        for document, covered in choose_documents(stored, first, last).items()
+        for document, covered in newest_covering(spec, lake, account, days[0], days[-1]).items()
         for day in covered
         if day in wanted
     }

@@ -6,8 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from amazon_assets.defs.business_reports.spec import BUSINESS_REPORTS
+from amazon_assets.defs.seller_history.spec import ORDERS
 from amazon_assets.ingestion.bronze import reusable, stored_documents
-from amazon_assets.ingestion.silver import newest_documents
+from amazon_assets.ingestion.silver import newest_covering, newest_documents
+from amazon_assets.ingestion.spec import DocumentSpec
 from amazon_assets.resources.lake import SIDECAR_NAME, BronzeDocument, LocalLake, write_document
 
 SPEC = BUSINESS_REPORTS
@@ -97,3 +99,46 @@ def test_a_document_is_reused_when_final_or_fetched_since_reuse_since(tmp_path: 
     assert reusable(SPEC, by_day[settled], reuse_since=since)
     [other_options] = [doc for doc in documents if doc.report_options["asinGranularity"] == "CHILD"]
     assert not reusable(SPEC, other_options, reuse_since=since)  # never stands for another request
+
+
+def test_calendar_windows_are_chosen_from_the_sidecars_of_windows_that_can_cover_the_days(
+    tmp_path: Path,
+) -> None:
+    """Seller history's monthly orders windows and a later refresh window over their last days."""
+    lake = CountingLake(tmp_path)
+    months = [date(2026, m, 1) for m in range(1, 7)]
+    for start in months:
+        end = date(2026, start.month + 1, 1) - timedelta(days=1)
+        store_window(lake, ORDERS, start, end, NOW - timedelta(days=20))
+    store_window(lake, ORDERS, date(2026, 6, 2), date(2026, 6, 30), NOW)  # the refresh
+    lake.sidecars_read.clear()
+
+    chosen = newest_covering(ORDERS, lake, "acme", date(2026, 5, 30), date(2026, 6, 2))
+
+    assert {(doc.data_start, days[0], days[-1]) for doc, days in chosen.items()} == {
+        (date(2026, 5, 1), date(2026, 5, 30), date(2026, 5, 31)),
+        (date(2026, 6, 1), date(2026, 6, 1), date(2026, 6, 1)),
+        (date(2026, 6, 2), date(2026, 6, 2), date(2026, 6, 2)),
+    }
+    # A window starts at most 30 days before a day it covers: January..April were never read.
+    assert {key.split("/")[-3] for key in lake.sidecars_read} == {
+        "run_date=2026-05-01",
+        "run_date=2026-06-01",
+        "run_date=2026-06-02",
+    }
+
+
+def store_window(
+    lake: LocalLake, spec: DocumentSpec, start: date, end: date, fetched_at: datetime
+) -> None:
+    document = BronzeDocument(
+        source=spec.name,
+        day=start,
+        report_id=f"{start:%Y%m%d}-{fetched_at:%Y%m%d%H%M%S}",
+        status="DONE",
+        body=b"",
+        content_type="text/tab-separated-values",
+        fetched_at=fetched_at,
+        metadata={"data_start": start.isoformat(), "data_end": end.isoformat()},
+    )
+    write_document(lake, spec.lake_prefix("acme"), document, spec.file_name(False))

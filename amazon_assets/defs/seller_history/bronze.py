@@ -12,10 +12,13 @@ One document spans many day partitions (orders: a month), so this module writes 
 lake itself (the `lake` resource) instead of a day-keyed IO manager. All of an account's requests
 run at once in threads: createReport, getReportDocument and listFinancialEvents draw on their own
 persisted token buckets (`SpApiResource`), so the account's work finishes close to the bound the
-slowest bucket imposes. Resume: a planned window already in bronze is skipped; one whose report
-was created but not stored is resumed from the report ledger (`fetch_report(complete=False)`,
-closed with `complete_reports` once stored); a Finances window resumes after its last recorded
-page (pages are kept in the state store as they arrive, dropped once the document is stored).
+slowest bucket imposes. Each document is written the moment it arrives and only then is its
+report closed, the contract's order (`ingestion/bronze.py`). Resume: in a backfill, a planned
+window already in bronze is skipped (only the sidecars of the planned windows' first days are
+read, `ingestion.bronze.account_documents`); one whose report was created but not stored is
+resumed from the report ledger (`fetch_report(complete=False)`, closed with `complete_reports`
+once stored); a Finances window resumes after its last recorded page (pages are kept in the
+state store as they arrive, dropped once the document is stored).
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ from amazon_assets.defs.seller_history.spec import SETTLEMENTS, SPECS
 from amazon_assets.ingestion.bronze import (
     SourceProgress,
     StoredDocument,
+    account_documents,
     bronze_document,
-    stored_documents,
 )
 from amazon_assets.resources.lake import BronzeDocument, Lake, write_document
 from amazon_assets.resources.sp_api import SpApiResource
@@ -77,12 +80,11 @@ class AccountFetcher:
             # Once, before the concurrent requests: a refused login fails the run at once.
             self.sp_api.check_login()
         tasks: list[tuple[PlannedRequest, Callable[[], None]]] = []
-        for source in {request.source for request in plan}:
-            self.progress[source] = SourceProgress()
-        stored = {
-            source: stored_documents(self.lake, SPECS[source].lake_prefix(self.account))
-            for source in self.progress
-        }
+        planned: dict[str, list[PlannedRequest]] = {}
+        for request in plan:
+            planned.setdefault(request.source, []).append(request)
+        self.progress.update({source: SourceProgress() for source in planned})
+        stored = {source: self._stored(requests) for source, requests in planned.items()}
         for request in plan:
             progress = self.progress[request.source]
             serving = request.spec.serving
@@ -111,6 +113,18 @@ class AccountFetcher:
         if errors:
             raise errors[0]
         return self.progress
+
+    def _stored(self, requests: list[PlannedRequest]) -> list[StoredDocument]:
+        """The stored documents that can stand for some of one document's planned requests:
+        every settlement (Amazon chooses their periods); in a backfill, the documents of the
+        planned windows' first days (only their sidecars are read); else none."""
+        spec = requests[0].spec
+        if spec is SETTLEMENTS:
+            return account_documents(spec, self.lake, self.account)
+        if not self.skip_stored:
+            return []
+        starts = [request.start for request in requests]
+        return account_documents(spec, self.lake, self.account, min(starts), max(starts))
 
     def _store(self, source: str, document: BronzeDocument, requests: Mapping[str, int]) -> None:
         spec = SPECS[source]

@@ -1,10 +1,12 @@
 """Seller-history silver: an account's bronze documents -> typed rows of a range of days.
 
 Documents of one source overlap (a monthly backfill window, then daily refresh windows covering
-its last days), so each day takes its rows from the newest document covering it: overlapping
-windows and re-runs never double count, and a row Amazon dropped from a newer document
-disappears from silver too. Settlements are chosen by report id instead (Amazon generates them
-and chooses their periods), so every stored settlement is read.
+its last days), so each day takes its rows from the newest document covering it, the contract's
+silver choice (`ingestion.silver.newest_covering`: only the sidecars of windows that can cover
+the run's days are read; a fee preview covers its snapshot day only): overlapping windows and
+re-runs never double count, and a row Amazon dropped from a newer document disappears from
+silver too. Settlements are chosen by report id instead (Amazon generates them and chooses their
+periods), so every stored settlement is read.
 
 Rows repeating a natural key after that choice: copies identical in every column but their
 lineage (report id, load time) are reduced to the newest, counted (`identical_rows_dropped` in
@@ -17,7 +19,6 @@ blocking key check sees them (`SilverBatch.key_conflicts`), so it fails and a pe
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -29,8 +30,8 @@ from amazon_assets.defs.seller_history.spec import (
     SETTLEMENTS,
     SPECS,
 )
-from amazon_assets.ingestion.bronze import StoredDocument, stored_documents
-from amazon_assets.ingestion.silver import choose_documents
+from amazon_assets.ingestion.bronze import StoredDocument, account_documents
+from amazon_assets.ingestion.silver import data_window, newest_covering
 from amazon_assets.parsers.quarantine import (
     ACCOUNT_QUARANTINE_SCHEMA,
     ACCOUNTING_SCHEMA,
@@ -111,10 +112,9 @@ _FLAT: dict[str, FlatFile] = {
 }
 
 
-def _coverage(source: str) -> Callable[[StoredDocument], tuple[date, date]]:
-    if source == FEE_PREVIEW.name:
-        return lambda doc: (doc.data_end, doc.data_end)  # rows are dated with the snapshot day
-    return lambda doc: (doc.data_start, doc.data_end)
+def _snapshot_day(document: StoredDocument) -> tuple[date, date]:
+    """The day a fee preview covers: its rows are dated with the snapshot day, the window's last."""
+    return document.data_end, document.data_end
 
 
 def _settlement_documents(
@@ -143,27 +143,16 @@ def _keep(frame: pl.DataFrame, days: list[date], fallback: date | None = None) -
     return frame.filter(column.is_in(days))
 
 
-def _earliest_covering_start(source: str, first: date) -> date | None:
-    """The earliest window start whose document can cover `first`: sidecars of windows starting
-    before it are not read. None for settlements (Amazon chooses their periods)."""
-    spec = SPECS[source]
-    if spec is SETTLEMENTS:
-        return None
-    return first - timedelta(days=spec.window_days - 1)
-
-
 def load_silver(
     lake: Lake, source: str, account: str, first: date, last: date, ingested_at: datetime
 ) -> SilverBatch:
     """The rows of [first, last] for one account and source, from the lake's documents."""
     spec = SPECS[source]
-    stored = stored_documents(
-        lake, spec.lake_prefix(account), _earliest_covering_start(source, first), last
-    )
-    if spec is SETTLEMENTS:
-        chosen = _settlement_documents(stored, first, last)
+    if spec is SETTLEMENTS:  # every stored settlement: Amazon chooses their periods
+        chosen = _settlement_documents(account_documents(spec, lake, account), first, last)
     else:
-        chosen = choose_documents(stored, first, last, _coverage(source))
+        coverage = _snapshot_day if spec is FEE_PREVIEW else data_window
+        chosen = newest_covering(spec, lake, account, first, last, coverage)
     facts, quarantine, summaries, accounting = [], [], [], []
     document_rows = 0
     for document, days in sorted(chosen.items(), key=lambda item: item[0].fetched_at):
