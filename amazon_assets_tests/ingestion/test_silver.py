@@ -129,8 +129,14 @@ def test_calendar_windows_are_chosen_from_the_sidecars_of_windows_that_can_cover
 
 
 def store_window(
-    lake: LocalLake, spec: DocumentSpec, start: date, end: date, fetched_at: datetime
+    lake: LocalLake,
+    spec: DocumentSpec,
+    start: date,
+    end: date,
+    fetched_at: datetime,
+    account: str = "acme",
 ) -> None:
+    """A document of [start, end] as the bronze writer stores it (an empty body)."""
     document = BronzeDocument(
         source=spec.name,
         day=start,
@@ -141,4 +147,4 @@ def store_window(
         fetched_at=fetched_at,
         metadata={"data_start": start.isoformat(), "data_end": end.isoformat()},
     )
-    write_document(lake, spec.lake_prefix("acme"), document, spec.file_name(False))
+    write_document(lake, spec.lake_prefix(account), document, spec.file_name(False))
