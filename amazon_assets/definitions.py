@@ -9,6 +9,7 @@ import dagster as dg
 from amazon_assets.automation import automation_sensor, freshness_definitions
 from amazon_assets.defs.advertising import build_advertising_definitions
 from amazon_assets.defs.business_reports.definitions import build_business_reports_definitions
+from amazon_assets.defs.business_reports.spec import BUSINESS_REPORTS
 from amazon_assets.defs.mart.assets import build_mart_definitions
 from amazon_assets.defs.ml.assets import (
     PREDICTIONS_KEY,
@@ -17,7 +18,9 @@ from amazon_assets.defs.ml.assets import (
     study_storage_from_settings,
 )
 from amazon_assets.defs.product_signals.definitions import build_product_signals_definitions
+from amazon_assets.defs.product_signals.spec import PRODUCT_SIGNALS
 from amazon_assets.defs.seller_history import build_seller_history_definitions
+from amazon_assets.defs.seller_history.assets import SOURCE_NAMES
 from amazon_assets.notifiers import AlertNotifierResource
 from amazon_assets.onboarding import OnboardingScope, build_onboarding_sensor
 from amazon_assets.partitions import account_day_partitions, daily_partitions
@@ -73,12 +76,16 @@ def build_source_definitions(
     seller_history = build_seller_history_definitions(settings, partitions)
     onboarding = build_onboarding_sensor(
         [
-            OnboardingScope.of(seller_history),
+            OnboardingScope.of(seller_history, SOURCE_NAMES),
             # Without Data Kiosk every day is one of the app's 96 reports a day: the settling
             # window only (see amazon_assets/onboarding.py).
-            OnboardingScope.of(business_reports, None if settings.data_kiosk else SETTLING_DAYS),
+            OnboardingScope.of(
+                business_reports,
+                [BUSINESS_REPORTS.name],
+                None if settings.data_kiosk else SETTLING_DAYS,
+            ),
             # Amazon's catalog and prices describe the present: the newest day only.
-            OnboardingScope.of(product_signals, 1),
+            OnboardingScope.of(product_signals, [PRODUCT_SIGNALS.name], 1),
         ],
         account_day_partitions(partitions),
     )

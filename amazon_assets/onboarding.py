@@ -1,7 +1,9 @@
 """Onboarding: a newly registered seller account gets every per-account source, launched once.
 
 One asset backfill per new account (`amazon-assets accounts add`, or the accounts API), on the
-UI's backfill page. What it covers of each domain (`OnboardingScope`):
+UI's backfill page, tagged like the accounts API's jobs (`account_jobs.job_tags`, operation
+`onboarding`), so `/v1/jobs` lists it and the account's progress follows it. What it covers of
+each domain (`OnboardingScope`):
 - seller history: the whole partition range (18 months), which Amazon's reports serve;
 - business reports: with Data Kiosk on (`AMAZON_ASSETS_DATA_KIOSK=1`), the whole range too (its
   history from a few Data Kiosk queries, the 7-day settling window from 2 SKU reports, its
@@ -27,33 +29,35 @@ from dataclasses import dataclass
 import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
 
+from amazon_assets.account_jobs import ONBOARDING, job_tags
 from amazon_assets.defs.seller_history.assets import BACKFILL, MODE_TAG
 from amazon_assets.partitions import ACCOUNTS, account_of
 
 ONBOARDING_SENSOR = "seller_account_onboarding"
-# On each onboarding backfill: the account it onboards (the backfill's assets cover different
-# days, so Dagster lists no partition names for it).
-ONBOARDED_ACCOUNT_TAG = "amazon_assets/onboarded_account"
 
 
 @dataclass(frozen=True)
 class OnboardingScope:
-    """A domain's share of a new account's backfill: its materializable assets and how many of
-    the newest days they get (None: every day of the partition range)."""
+    """A domain's share of a new account's backfill: its materializable assets, the sources they
+    are (as the accounts API names them, for the backfill's tags) and how many of the newest days
+    they get (None: every day of the partition range)."""
 
     keys: tuple[dg.AssetKey, ...]
+    sources: tuple[str, ...]
     newest_days: int | None = None
 
     @classmethod
-    def of(cls, definitions: dg.Definitions, newest_days: int | None = None) -> OnboardingScope:
-        """Every materializable asset of a domain's `definitions`."""
+    def of(
+        cls, definitions: dg.Definitions, sources: Sequence[str], newest_days: int | None = None
+    ) -> OnboardingScope:
+        """Every materializable asset of a domain's `definitions`, which are `sources`."""
         keys = (
             key
             for assets in definitions.assets or []
             if isinstance(assets, dg.AssetsDefinition) and assets.is_materializable
             for key in assets.keys
         )
-        return cls(tuple(keys), newest_days)
+        return cls(tuple(keys), tuple(sources), newest_days)
 
     def days(self, days: Sequence[str]) -> Sequence[str]:
         """The days (oldest first) of the range `days` this scope backfills."""
@@ -122,7 +126,9 @@ def build_onboarding_sensor(
                 context.log.info(f"{account}: has data already; counted as onboarded")
                 continue
             subset = onboarding_subset(account, scopes, account_days, days)
-            tags = {MODE_TAG: BACKFILL, ONBOARDED_ACCOUNT_TAG: account}
+            first = min(scope.days(days)[0] for scope in scopes)
+            sources = [source for scope in scopes for source in scope.sources]
+            tags = {MODE_TAG: BACKFILL, **job_tags(account, ONBOARDING, sources, first, days[-1])}
             requests.append(dg.RunRequest.for_asset_graph_subset(subset, tags=tags))
             context.log.info(
                 f"{account}: backfilling "

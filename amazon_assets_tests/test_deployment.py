@@ -23,8 +23,9 @@ import duckdb
 import httpx
 import pytest
 
+from amazon_assets.account_jobs import ACCOUNT_TAG, OPERATION_TAG
 from amazon_assets.automation import AUTOMATION_SENSOR, FRESHNESS_SENSOR
-from amazon_assets.onboarding import ONBOARDED_ACCOUNT_TAG, ONBOARDING_SENSOR
+from amazon_assets.onboarding import ONBOARDING_SENSOR
 from amazon_assets_tests.test_cli import REPO_ROOT, amazon_assets, clean_env
 
 BIN = Path(sys.executable).parent
@@ -180,7 +181,8 @@ def test_a_running_deployment_onboards_an_account_and_keeps_every_layer_fresh(
             (
                 b
                 for b in dagster.backfills()
-                if {"key": ONBOARDED_ACCOUNT_TAG, "value": "acme"} in b["tags"]
+                if {"key": ACCOUNT_TAG, "value": "acme"} in b["tags"]
+                and {"key": OPERATION_TAG, "value": "onboarding"} in b["tags"]
             ),
             None,
         ),

@@ -201,12 +201,21 @@ class SalesAndTrafficBudget:
             self.application, day.isoformat(), request.account, request.purpose, self.daily
         )
         if total is None:
-            raise BudgetSpent(
-                f"The app's {self.daily} {REPORT_TYPE} requests for {day} are spent; "
-                f"{request.account}'s {request.day} ({request.purpose}) waits for "
-                f"{day + timedelta(days=1)}."
-            )
+            raise self.refusal(day, request)
         return total
+
+    def check(self, day: date, request: BudgetedRequest) -> None:
+        """BudgetSpent, without spending, when `day` has nothing left for `request`."""
+        if self.used(day) >= self.daily:
+            raise self.refusal(day, request)
+
+    def refusal(self, day: date, request: BudgetedRequest) -> BudgetSpent:
+        """The one sentence saying the day is spent and when `request` can be sent."""
+        return BudgetSpent(
+            f"The app's {self.daily} {REPORT_TYPE} requests for {day} are spent; "
+            f"{request.account}'s {request.day} ({request.purpose}) waits for "
+            f"{day + timedelta(days=1)}."
+        )
 
     def used(self, day: date) -> int:
         return sum(self.store.budget_used(self.application, day.isoformat()).values())

@@ -128,29 +128,3 @@ def consent(
     callback = answered.headers["location"]
     assert callback.startswith(f"{platform.api.url}/v1/amazon/oauth-callback?")
     return callback
-
-
-def stop_sensor(platform: Platform, name: str) -> None:
-    """Stop a sensor through the webserver's GraphQL API, as a person would in the UI."""
-    selector = {
-        "repositoryName": "__repository__",
-        "repositoryLocationName": "amazon_assets",
-        "sensorName": name,
-    }
-    query = """
-    query Sensor($selector: SensorSelector!) {
-      sensorOrError(sensorSelector: $selector) { __typename ... on Sensor { id } }
-    }"""
-    url = f"{platform.webserver_url}/graphql"
-    found = httpx.post(url, json={"query": query, "variables": {"selector": selector}}).json()
-    sensor = found["data"]["sensorOrError"]
-    assert sensor["__typename"] == "Sensor", sensor
-    mutation = """
-    mutation Stop($id: String) {
-      stopSensor(id: $id) {
-        __typename ... on StopSensorMutationResult { instigationState { status } }
-      }
-    }"""
-    stopped = httpx.post(url, json={"query": mutation, "variables": {"id": sensor["id"]}}).json()
-    answer = stopped["data"]["stopSensor"]
-    assert answer["instigationState"]["status"] == "STOPPED", answer

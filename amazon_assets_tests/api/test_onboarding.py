@@ -5,19 +5,30 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from sp_api.auth.access_token_client import cache as access_token_cache
 
+from amazon_assets.defs.business_reports.assets import app_budget
+from amazon_assets.defs.seller_history.assets import SOURCE_NAMES
 from amazon_assets.resources.sp_api import SpApiResource
 from amazon_assets.sandbox import SandboxConfig, SandboxServer
 from amazon_assets.sandbox.consent import selling_partner_id
 from amazon_assets.settings import SANDBOX_APPLICATION_ID, Settings
+from amazon_assets.sources.quotas import Clock
 from amazon_assets.sources.refusals import CredentialRefused
+from amazon_assets.sources.sales_and_traffic_budget import (
+    DAILY_REQUESTS,
+    SETTLING,
+    BudgetedRequest,
+    amazon_day,
+)
 from amazon_assets.sources.vault import ADS_API, SP_API, CredentialVault
 from amazon_assets_tests.api.onboarding import (
+    HISTORY_DAYS,
     Platform,
     consent,
     platform_environment,
@@ -260,8 +271,17 @@ def test_progress_before_any_run_is_queued_for_every_source(platform: Platform) 
     assert answer.status_code == 200, answer.text
     progress = answer.json()
     assert (progress["status"], progress["percentage"], progress["current"]) == ("queued", 0.0, 0)
-    assert len(progress["sources"]) == 7
-    assert all(s["total"] == 6 and s["status"] == "queued" for s in progress["sources"])
+    # What a backfill would cover: every source of the account (the sandbox serves it the Ads
+    # API), each its bronze and silver of its days (product signals the newest of the 3 days).
+    totals = {s["source"]: s["total"] for s in progress["sources"]}
+    assert totals == {
+        **dict.fromkeys(SOURCE_NAMES, 2 * HISTORY_DAYS),
+        "business_reports": 2 * HISTORY_DAYS,
+        "product_signals": 2,
+        "ads": 8 * HISTORY_DAYS,  # four report types, bronze and silver
+    }
+    assert all(s["status"] == "queued" for s in progress["sources"])
+    assert "spSearchTerm" in progress["sources"][-1]["report_type"]
     missing = httpx.get(
         f"{platform.api.url}/v1/accounts/nobody/progress", headers=platform.headers()
     )
@@ -280,3 +300,39 @@ def test_progress_socket_needs_an_admin(platform: Platform) -> None:
     with connect(url, additional_headers=platform.headers(), open_timeout=30) as socket:
         first = json.loads(socket.recv(timeout=60))
         assert first["event"] == "progress" and first["data"]["account"] == "acme"
+
+
+def test_business_reports_wait_when_the_apps_requests_of_the_day_are_spent(
+    platform: Platform,
+) -> None:
+    """The one sentence the asset's step would stop with, before anything is launched; other
+    sources do not wait."""
+    url, headers = platform.api.url, platform.headers()
+    httpx.post(f"{url}/v1/accounts", headers=headers, json={"name": "acme"})
+    resource = SpApiResource.from_settings(Settings.from_env(platform.env), "acme")
+    budget, clock = app_budget(resource), Clock(resource.clock_speed)
+    assert budget is not None
+    newest = datetime.now(UTC).date() - timedelta(days=1)
+    # The sandbox's Amazon day lasts 24 real seconds: again if one ended in between.
+    for _ in range(5):
+        day = amazon_day(clock)
+        while budget.used(day) < DAILY_REQUESTS:
+            budget.spend(day, BudgetedRequest("other", newest, SETTLING))
+        refused = httpx.post(
+            f"{url}/v1/accounts/acme/refresh",
+            headers=headers,
+            json={"sources": ["business_reports", "orders"]},
+            timeout=60,
+        )
+        if amazon_day(clock) == day:
+            break
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["detail"] == (
+        f"The app's 96 GET_SALES_AND_TRAFFIC_REPORT requests for {day} are spent; acme's "
+        f"{newest} (settling) waits for {day + timedelta(days=1)}."
+    )
+    orders = httpx.post(
+        f"{url}/v1/accounts/acme/refresh", headers=headers, json={"sources": ["orders"]}, timeout=60
+    )
+    assert orders.status_code == 400  # on its way to the Dagster webserver, not listening here
+    assert "(DAGSTER_WEBSERVER_URL) did not answer" in orders.json()["detail"]

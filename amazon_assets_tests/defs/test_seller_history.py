@@ -16,6 +16,8 @@ import duckdb
 import polars as pl
 import pytest
 
+from amazon_assets.account_jobs import ACCOUNT_TAG, ONBOARDING, job_tags
+from amazon_assets.api.services.sources import SOURCES
 from amazon_assets.cli import prepare_dagster_home
 from amazon_assets.commands import (
     ASSET_PARTITION_RANGE_END_TAG,
@@ -24,7 +26,7 @@ from amazon_assets.commands import (
 )
 from amazon_assets.definitions import build_definitions
 from amazon_assets.defs.seller_history import source_job_name
-from amazon_assets.defs.seller_history.assets import FETCH, MODE_TAG
+from amazon_assets.defs.seller_history.assets import FETCH, MODE_TAG, SOURCE_NAMES
 from amazon_assets.defs.seller_history.commands import add_account
 from amazon_assets.defs.seller_history.schedules import SELLER_HISTORY_JOB
 from amazon_assets.defs.seller_history.spec import ORDERS, SPECS
@@ -325,6 +327,28 @@ def test_accounts_add_registers_a_partition_and_the_sensor_backfills_it(pipeline
             f"newshop|{day}" for day in days[-newest:]
         ], key
     assert all(r.tags[MODE_TAG] == "backfill" for r in result.run_requests)
+    # Tagged like the accounts API's jobs: /v1/jobs lists it with its sources and days.
+    onboarded = [*SOURCE_NAMES, "business_reports", "product_signals"]
+    (newshop,) = [r for r in result.run_requests if r.tags[ACCOUNT_TAG] == "newshop"]
+    assert (
+        newshop.tags.items()
+        >= {
+            MODE_TAG: "backfill",
+            **job_tags("newshop", ONBOARDING, onboarded, days[0], days[-1]),
+        }.items()
+    )
+    # The accounts API's sources name the assets the sensor backfills, and between them every
+    # (account, day) asset of the graph (ads' where the account has the Ads API).
+    assert newshop.asset_graph_subset.asset_keys == {
+        key for source in onboarded for key in SOURCES[source].keys
+    }
+    graph = defs.resolve_asset_graph()
+    per_account_day = {
+        key
+        for key in graph.materializable_asset_keys
+        if isinstance(graph.get(key).partitions_def, dg.MultiPartitionsDefinition)
+    }
+    assert per_account_day == {key for source in SOURCES.values() for key in source.keys}
     assert json.loads(result.cursor) == ["default", "eu", "newshop"]
     with dg.DagsterInstance.get() as instance:
         again = sensor.evaluate_tick(

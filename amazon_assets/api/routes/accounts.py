@@ -24,6 +24,7 @@ from amazon_assets.api.schemas import problems
 from amazon_assets.api.security import SESSION_COOKIE, admin, admin_browser
 from amazon_assets.api.services import operations as ops_service
 from amazon_assets.api.services.progress import DONE, FAILED, account_progress
+from amazon_assets.api.services.sources import SOURCES
 from amazon_assets.defs.seller_history.assets import REFRESH
 
 router = APIRouter(tags=["accounts and operations"])
@@ -37,9 +38,20 @@ class NewAccount(BaseModel):
 
 
 class Sync(BaseModel):
-    sources: list[str] | None = Field(None, description="Default: every seller-history source.")
-    first: date | None = Field(None, description="Backfill: first day (default: history start).")
-    last: date | None = Field(None, description="Backfill: last day (default: yesterday).")
+    sources: list[str] | None = Field(
+        None,
+        description="Any of: " + ", ".join(SOURCES) + ". Default: every source of the account "
+        "(ads where it has the Ads API).",
+    )
+    first: date | None = Field(None, description="First day (default: history start).")
+    last: date | None = Field(None, description="Last day (default: yesterday).")
+    spend_budget: bool = Field(
+        False,
+        description="Without Data Kiosk: let business reports fetch days older than the 7-day "
+        "settling window, each one of the app's 96 GET_SALES_AND_TRAFFIC_REPORT requests a day "
+        "(without it, named business_reports with such days are refused; by default they get "
+        "the settling window).",
+    )
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -47,11 +59,14 @@ def _json(body: Any, status: int = 200) -> Response:
 
 
 async def _call(function: Any, *args: Any) -> Any:
-    """A service call in a thread; its one-sentence errors become 400 or 404."""
+    """A service call in a thread; its one-sentence errors become 400, 404 or 429 (the app's
+    sales-and-traffic requests of the day are spent)."""
     try:
         return await run_in_threadpool(function, *args)
     except (ops_service.UnknownAccount, ops_service.UnknownJob) as error:
         raise HTTPException(404, str(error)) from None
+    except ops_service.BudgetRefused as error:
+        raise HTTPException(429, str(error)) from None
     except ops_service.OperationError as error:
         raise HTTPException(400, str(error)) from None
 
@@ -115,6 +130,15 @@ async def enable_account(
     return _json(account.answer())
 
 
+_SYNC_PROBLEMS = problems(400, 401, 403, 404, 429)
+_SYNC_PROBLEMS[429] = {
+    **_SYNC_PROBLEMS[429],
+    "description": "Rate limit reached (see Retry-After), or business reports were asked for "
+    "and the app's 96 GET_SALES_AND_TRAFFIC_REPORT requests of the day are spent: one sentence "
+    "naming the day they wait for.",
+}
+
+
 async def _launch(request: Request, name: str, operation: str, body: Sync) -> Response:
     ops = _ops(request)
     backfill_id = await _call(
@@ -127,34 +151,39 @@ async def _launch(request: Request, name: str, operation: str, body: Sync) -> Re
         body.sources,
         body.first,
         body.last,
+        body.spend_budget,
     )
     job = await _call(ops_service.job, ops.instance(), backfill_id)
     return _json(job, 202)
 
 
-@router.post(
-    "/v1/accounts/{name}/refresh", status_code=202, responses=problems(400, 401, 403, 404, 429)
-)
+@router.post("/v1/accounts/{name}/refresh", status_code=202, responses=_SYNC_PROBLEMS)
 async def refresh_account(
     request: Request,
     name: str,
     principal: Annotated[Principal, Depends(admin)],
     body: Sync | None = None,
 ) -> Response:
-    """Re-fetch each chosen source's lookback window (a Dagster backfill, shown in the UI)."""
+    """Re-fetch each chosen source's lookback (seller history 90 days, the longest of its
+    sources', business reports 7, product signals the newest day, ads
+    AMAZON_ASSETS_ADS_LOOKBACK_DAYS), or the days given: one Dagster backfill, shown in the UI. 429 with one sentence when business
+    reports are chosen and the app's 96 GET_SALES_AND_TRAFFIC_REPORT requests of the day are
+    spent."""
     return await _launch(request, name, REFRESH, body or Sync())
 
 
-@router.post(
-    "/v1/accounts/{name}/backfill", status_code=202, responses=problems(400, 401, 403, 404)
-)
+@router.post("/v1/accounts/{name}/backfill", status_code=202, responses=_SYNC_PROBLEMS)
 async def backfill_account(
     request: Request,
     name: str,
     principal: Annotated[Principal, Depends(admin)],
     body: Sync | None = None,
 ) -> Response:
-    """Fetch the chosen sources and days that are not stored yet (a Dagster backfill)."""
+    """Fetch the chosen sources and days that are not stored yet: one Dagster backfill. Product
+    signals get the newest day only (Amazon describes the present), ads the days the Ads API
+    still serves (95), business reports without Data Kiosk the 7-day settling window unless
+    `spend_budget` (their history costs one of the app's 96 requests a day per day); 429 with one
+    sentence when those requests of the day are spent."""
     return await _launch(request, name, "backfill", body or Sync())
 
 
@@ -164,6 +193,10 @@ async def list_jobs(
     principal: Annotated[Principal, Depends(admin)],
     account: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
+    """Every account's jobs, newest first: refreshes and backfills launched here and the
+    onboarding sensor's backfill of a new account (operation `onboarding`), each with its
+    account, sources, days (over every source, and per source in `source_days`), status and
+    runs by status."""
     ops = _ops(request)
     return _json({"jobs": await _call(ops_service.jobs, ops.instance(), account)})
 
@@ -180,11 +213,13 @@ async def get_job(
 
 
 def _account_progress(ops: Operations, name: str) -> dict[str, Any]:
-    """Progress of the account's newest job here (its sources and days), else of its whole
-    history (the onboarding sensor's backfill)."""
+    """Progress of the account's newest job (launched here or the onboarding sensor's: each of
+    its sources over its days), else of what a backfill would cover."""
     ops_service.get_account(ops.instance(), ops.vault, name)
-    sources, days = ops_service.latest_scope(ops.instance(), name) or (None, None)
-    return account_progress(ops.settings, ops.instance(), ops.store, name, sources, days)
+    scope = ops_service.latest_scope(ops.instance(), name) or ops_service.sync_scope(
+        ops.settings, ops.vault, name, "backfill"
+    )
+    return account_progress(ops.settings, ops.instance(), ops.store, name, scope)
 
 
 async def _progress(ops: Operations, name: str) -> dict[str, Any]:

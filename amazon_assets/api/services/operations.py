@@ -2,32 +2,57 @@
 
 Accounts are Dagster's `accounts` dynamic partitions (registered the way `amazon-assets accounts
 add` does, so the onboarding sensor backfills them); what the vault knows about each is added.
-Refreshes and backfills are Dagster asset backfills launched through the webserver's GraphQL API
-(`launchPartitionBackfill`), so they show in the UI like any other and run on its daemon; jobs
-are those backfills, read back from the Dagster instance by their account tag.
+A refresh or backfill is one Dagster asset backfill launched through the webserver's GraphQL API
+(`launchPartitionBackfill`, each asset its own days: `services.sources`), so it shows in the UI
+like any other and runs on its daemon; jobs are those backfills and the onboarding sensor's, read
+back from the Dagster instance by their tags (`account_jobs`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
 from dagster._core.execution.backfill import BulkActionsFilter
 
-from amazon_assets.defs.seller_history import source_asset_keys
-from amazon_assets.defs.seller_history.assets import BACKFILL, MODE_TAG, REFRESH, SOURCE_NAMES
-from amazon_assets.defs.seller_history.schedules import REFRESH_DAYS
-from amazon_assets.partitions import ACCOUNTS, daily_partitions, partition_key, register_account
+from amazon_assets.account_jobs import (
+    ACCOUNT_TAG,
+    DAYS_TAG,
+    OPERATION_TAG,
+    SOURCES_TAG,
+    job_tags,
+)
+from amazon_assets.api.services.sources import (
+    SOURCES,
+    SourceRefused,
+    backfill_scope,
+    check_sources,
+    has_ads,
+    refresh_scope,
+    scope_range,
+)
+from amazon_assets.defs.business_reports.spec import BUSINESS_REPORTS
+from amazon_assets.defs.seller_history.assets import BACKFILL, MODE_TAG, REFRESH
+from amazon_assets.partitions import (
+    ACCOUNTS,
+    daily_partitions,
+    days_of_accounts,
+    partition_key,
+    register_account,
+)
 from amazon_assets.settings import Settings
+from amazon_assets.sources.sales_and_traffic_budget import (
+    SETTLING,
+    BudgetedRequest,
+    BudgetSpent,
+    amazon_day,
+    purpose_of,
+)
 from amazon_assets.sources.vault import CredentialVault
 
-ACCOUNT_TAG = "amazon_assets/account"
-OPERATION_TAG = "amazon_assets/operation"
-DAYS_TAG = "amazon_assets/days"
-SOURCES_TAG = "amazon_assets/sources"
 _LAUNCH = """
 mutation Launch($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
@@ -57,6 +82,10 @@ class UnknownAccount(OperationError):
 
 class UnknownJob(OperationError):
     """No such job (404)."""
+
+
+class BudgetRefused(OperationError):
+    """The app's sales-and-traffic requests of the day are spent (429)."""
 
 
 @dataclass(frozen=True)
@@ -115,16 +144,6 @@ def set_disabled(
     return get_account(instance, vault, name)
 
 
-def check_sources(sources: Sequence[str] | None) -> list[str]:
-    chosen = list(sources or SOURCE_NAMES)
-    unknown = [s for s in chosen if s not in SOURCE_NAMES]
-    if unknown:
-        raise OperationError(
-            f"unknown source {unknown[0]!r}; sources are {', '.join(SOURCE_NAMES)}."
-        )
-    return chosen
-
-
 def account_days(settings: Settings, first: date | None, last: date | None) -> list[date]:
     """The days of a backfill: default every partition day; bounded by the partitions."""
     keys = daily_partitions(settings).get_partition_keys()
@@ -148,35 +167,103 @@ def launch(
     sources: Sequence[str] | None = None,
     first: date | None = None,
     last: date | None = None,
+    spend_budget: bool = False,
 ) -> str:
     """Launch a refresh (each source's lookback, re-fetched) or a backfill (chosen days, stored
     documents kept) of `account` through the webserver's GraphQL API; the backfill id."""
     found = get_account(instance, vault, account)
     if found.disabled:
         raise OperationError(f"account {account!r} is disabled; enable it first.")
-    chosen = check_sources(sources)
-    if operation == REFRESH and first is None:
-        days = account_days(settings, None, None)
-        days = days[-REFRESH_DAYS:]
-    else:
-        days = account_days(settings, first, last)
-    keys = [key for source in chosen for key in source_asset_keys(source)]
+    scope = sync_scope(
+        settings, vault, account, operation, sources, first, last, spend_budget=spend_budget
+    )
+    if BUSINESS_REPORTS.name in scope:
+        check_budget(settings, account, scope[BUSINESS_REPORTS.name])
+    start, end = scope_range(scope)
+    tags = {
+        MODE_TAG: REFRESH if operation == REFRESH else BACKFILL,
+        **job_tags(account, operation, list(scope), start, end),
+    }
     params = {
-        "assetSelection": [{"path": key.path} for key in keys],
-        "partitionNames": [partition_key(account, day) for day in days],
-        "tags": [
-            {"key": MODE_TAG, "value": REFRESH if operation == REFRESH else BACKFILL},
-            {"key": ACCOUNT_TAG, "value": account},
-            {"key": OPERATION_TAG, "value": operation},
-            {"key": DAYS_TAG, "value": f"{days[0]}..{days[-1]}"},
-            {"key": SOURCES_TAG, "value": ",".join(chosen)},
+        "partitionsByAssets": [
+            {
+                "assetKey": {"path": key.path},
+                "partitions": {
+                    "ranges": [
+                        {
+                            "start": partition_key(account, days[0]),
+                            "end": partition_key(account, days[-1]),
+                        }
+                    ]
+                },
+            }
+            for source, days in scope.items()
+            for key in SOURCES[source].keys
         ],
+        "tags": [{"key": key, "value": value} for key, value in tags.items()],
     }
     answer = _graphql(settings, _LAUNCH, {"params": params})["launchPartitionBackfill"]
     if answer["__typename"] != "LaunchBackfillSuccess":
         detail = answer.get("message") or answer["__typename"]
         raise OperationError(f"Dagster refused the {operation} of {account!r}: {detail}")
     return answer["backfillId"]
+
+
+def sync_scope(
+    settings: Settings,
+    vault: CredentialVault,
+    account: str,
+    operation: str,
+    sources: Sequence[str] | None = None,
+    first: date | None = None,
+    last: date | None = None,
+    *,
+    spend_budget: bool = False,
+) -> dict[str, list[date]]:
+    """The days of each source a refresh or backfill of `account` covers (see
+    `services.sources`); refused in one sentence when it cannot be done as asked."""
+    try:
+        chosen = check_sources(sources, has_ads(settings, vault, account), account)
+        every_day = account_days(settings, None, None)
+        if operation == REFRESH and first is None and last is None:
+            return refresh_scope(settings, chosen, every_day)
+        return backfill_scope(
+            settings,
+            chosen,
+            account_days(settings, first, last),
+            chosen=bool(sources),
+            newest=every_day[-1],
+            today=datetime.now(UTC).date(),
+            spend_budget=spend_budget,
+        )
+    except SourceRefused as error:
+        raise OperationError(str(error)) from None
+
+
+def check_budget(settings: Settings, account: str, days: Sequence[date]) -> None:
+    """Refuse business reports when the day's share of the app's GET_SALES_AND_TRAFFIC_REPORT
+    requests is spent (the sentence the asset's step would stop with), before anything is
+    launched: every day of them needs a report, or with Data Kiosk the settling days."""
+    from amazon_assets.defs.business_reports.assets import app_budget
+    from amazon_assets.resources.sp_api import SpApiResource
+    from amazon_assets.sources.quotas import Clock
+
+    last_day = datetime.now(UTC).date() - timedelta(days=1)
+    reports = [d for d in days if not settings.data_kiosk or purpose_of(d, last_day) == SETTLING]
+    resource = SpApiResource.from_settings(settings, account)
+    # The resource names a real app's client id by its variable (runs resolve it): the budget
+    # is counted per app, so name it by its value.
+    budget = app_budget(
+        resource.model_copy(update={"client_id": settings.sp_api.credentials.client_id})
+    )
+    if budget is None or not reports:
+        return
+    newest = max(reports)
+    request = BudgetedRequest(account, newest, purpose_of(newest, last_day))
+    try:
+        budget.check(amazon_day(Clock(resource.clock_speed)), request)
+    except BudgetSpent as error:
+        raise BudgetRefused(str(error)) from None
 
 
 def _graphql(settings: Settings, query: str, variables: dict[str, Any]) -> dict[str, Any]:
@@ -195,7 +282,8 @@ def _graphql(settings: Settings, query: str, variables: dict[str, Any]) -> dict[
 
 
 def jobs(instance: dg.DagsterInstance, account: str | None = None, limit: int = 50) -> list[dict]:
-    """Refreshes and backfills launched here, newest first, with their status."""
+    """Refreshes and backfills of accounts (launched here or by the onboarding sensor), newest
+    first, with their status."""
     tags = {ACCOUNT_TAG: account} if account else None
     backfills = instance.get_backfills(
         filters=BulkActionsFilter(tags=tags) if tags else None, limit=limit
@@ -217,6 +305,7 @@ def job_answer(instance: dg.DagsterInstance, backfill: Any) -> dict[str, Any]:
         statuses[record.dagster_run.status.value] = (
             statuses.get(record.dagster_run.status.value, 0) + 1
         )
+    scope = job_scope(backfill)
     return {
         "id": backfill.backfill_id,
         "account": backfill.tags.get(ACCOUNT_TAG),
@@ -224,20 +313,41 @@ def job_answer(instance: dg.DagsterInstance, backfill: Any) -> dict[str, Any]:
         "status": backfill.status.value,
         "created_at": backfill.backfill_timestamp,
         "days": backfill.tags.get(DAYS_TAG),
-        "sources": backfill.tags.get(SOURCES_TAG, "").split(","),
+        "sources": list(scope),
+        "source_days": {
+            source: f"{days[0]}..{days[-1]}" if days else None for source, days in scope.items()
+        },
         "runs": statuses,
     }
 
 
-def latest_scope(instance: dg.DagsterInstance, account: str) -> tuple[list[str], list[date]] | None:
-    """The sources and days of the account's newest job launched here, if any."""
+def job_scope(backfill: Any) -> dict[str, list[date]]:
+    """The days of each source a job covers, as Dagster holds its target (per asset), else
+    its tags' days."""
+    sources = [s for s in backfill.tags.get(SOURCES_TAG, "").split(",") if s in SOURCES]
+    target = backfill.asset_backfill_data.target_subset if backfill.asset_backfill_data else None
+    scope: dict[str, list[date]] = {}
+    for source in sources:
+        key = SOURCES[source].progress_keys[0]
+        if target is not None and key in target.partitions_subsets_by_asset_key:
+            keys = target.get_partitions_subset(key).get_partition_keys()
+            scope[source] = sorted({d for days in days_of_accounts(keys).values() for d in days})
+        else:
+            scope[source] = _tag_days(backfill.tags.get(DAYS_TAG))
+    return scope
+
+
+def _tag_days(tag: str | None) -> list[date]:
+    if not tag:
+        return []
+    first, last = (date.fromisoformat(day) for day in tag.split(".."))
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def latest_scope(instance: dg.DagsterInstance, account: str) -> dict[str, list[date]] | None:
+    """The days of each source of the account's newest job (launched here or by the
+    onboarding sensor), if any."""
     backfills = instance.get_backfills(
         filters=BulkActionsFilter(tags={ACCOUNT_TAG: account}), limit=1
     )
-    if not backfills or DAYS_TAG not in backfills[0].tags:
-        return None
-    tags = backfills[0].tags
-    first, last = (date.fromisoformat(day) for day in tags[DAYS_TAG].split(".."))
-    sources = [s for s in tags.get(SOURCES_TAG, "").split(",") if s in SOURCE_NAMES]
-    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    return sources or list(SOURCE_NAMES), days
+    return job_scope(backfills[0]) if backfills else None

@@ -2,15 +2,16 @@
 
 Read from the Dagster instance (each asset's per-partition status: materialized, in progress,
 failed) and the report ledger (reports Amazon is still building). A source's work is its bronze
-documents and its silver facts for every day of the history: `current` counts the (asset, day)
-pairs materialized, `total` all of them, so 100 % means every day is in silver. The failure
+documents and its silver facts (`AccountSource.progress_keys`) for each of its days in the job:
+`current` counts the (asset, day) pairs materialized, `total` all of them, so 100 % means every
+day of the source is in silver. The failure
 message of the newest failed run of the account (one sentence, e.g. a revoked token) is included.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -18,11 +19,9 @@ from typing import Any
 import dagster as dg
 from dagster._core.storage.partition_status_cache import AssetPartitionStatus
 
-from amazon_assets.defs.seller_history.assets import SOURCE_NAMES
-from amazon_assets.defs.seller_history.spec import SPECS
+from amazon_assets.api.services.sources import SOURCES
 from amazon_assets.partitions import account_day_partitions, daily_partitions, partition_key
 from amazon_assets.settings import Settings
-from amazon_assets.sources.planner import FINANCES
 from amazon_assets.sources.state import REQUESTED, StateStore
 
 RUNNING, QUEUED, DONE, FAILED = "running", "queued", "done", "failed"
@@ -60,44 +59,33 @@ class SourceProgress:
         }
 
 
-def source_keys(source: str) -> list[dg.AssetKey]:
-    return [SPECS[source].bronze_key, SPECS[source].silver_key]
-
-
 def account_progress(
     settings: Settings,
     instance: dg.DagsterInstance,
     store: StateStore,
     account: str,
-    sources: list[str] | None = None,
-    days: list[date] | None = None,
+    scope: Mapping[str, Sequence[date]],
 ) -> dict[str, Any]:
-    """The account's progress per source over `sources` and `days` (default: every source, the
-    whole history)."""
-    daily = daily_partitions(settings)
-    days = days or [date.fromisoformat(key) for key in daily.get_partition_keys()]
-    partitions = account_day_partitions(daily)
-    keys = [partition_key(account, day) for day in days]
+    """The account's progress per source over each source's days in `scope` (a job's)."""
+    partitions = account_day_partitions(daily_partitions(settings))
     open_reports = _open_reports(store, account)
     rows: list[SourceProgress] = []
-    for source in sources or SOURCE_NAMES:
+    for name, days in scope.items():
+        source = SOURCES[name]
+        keys = [partition_key(account, day) for day in days]
         counts: Counter[AssetPartitionStatus | None] = Counter()
-        for key in source_keys(source):
+        for key in source.progress_keys:
             statuses = instance.get_status_by_partition(key, keys, partitions) or {}
             counts.update(statuses.values())
-        spec = SPECS[source]
-        report_type = (
-            f"{spec.report_type} (Finances API)" if spec.serving == FINANCES else spec.report_type
-        )
         rows.append(
             SourceProgress(
-                source=source,
-                report_type=report_type,
+                source=name,
+                report_type=source.report_type,
                 current=counts[AssetPartitionStatus.MATERIALIZED],
-                total=2 * len(keys),
+                total=len(source.progress_keys) * len(keys),
                 in_progress=counts[AssetPartitionStatus.IN_PROGRESS],
                 failed=counts[AssetPartitionStatus.FAILED],
-                reports_open=open_reports.get(report_type, 0),
+                reports_open=sum(open_reports.get(t, 0) for t in source.report_types),
             )
         )
     current = sum(s.current for s in rows)
@@ -112,10 +100,11 @@ def account_progress(
         if FAILED in statuses
         else QUEUED
     )
+    every_day = [d for days in scope.values() for d in days]
     answer = {
         "account": account,
-        "first_day": days[0].isoformat() if days else None,
-        "last_day": days[-1].isoformat() if days else None,
+        "first_day": min(every_day).isoformat() if every_day else None,
+        "last_day": max(every_day).isoformat() if every_day else None,
         "current": current,
         "total": total,
         "percentage": round(100 * current / total, 1) if total else 100.0,
