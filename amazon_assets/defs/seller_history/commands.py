@@ -17,19 +17,13 @@ from amazon_assets.commands import (
     embedded_sandbox,
     run_account_job,
 )
+from amazon_assets.defs.seller_history.spec import SPECS
 from amazon_assets.partitions import ACCOUNTS, HISTORY_MONTHS, history_start, register_account
 from amazon_assets.settings import DEFAULT_ACCOUNT, Settings
 
-# Command-line names of the sources -> their specs' names (`defs/seller_history/spec.py`).
-SOURCE_COMMANDS = {
-    "orders": "orders",
-    "inventory-ledger": "inventory_ledger",
-    "fee-preview": "fee_preview",
-    "reimbursements": "reimbursements",
-    "customer-returns": "customer_returns",
-    "settlements": "settlements",
-    "financial-events": "financial_events",
-}
+# Command-line names of the documents (`ingest orders`, `ingest inventory-ledger`, ...) -> their
+# specs' names (`defs/seller_history/spec.py`).
+SOURCE_COMMANDS = {name.replace("_", "-"): name for name in SPECS}
 
 
 def register(commands: argparse._SubParsersAction, ingest: argparse._SubParsersAction) -> None:
@@ -122,7 +116,6 @@ def demo(context: DemoContext) -> list[str]:
     """Seller history of the default account for the demo days, and what landed in silver."""
     from amazon_assets.defs.seller_history.assets import FETCH, MODE_TAG
     from amazon_assets.defs.seller_history.schedules import SELLER_HISTORY_JOB
-    from amazon_assets.defs.seller_history.spec import SPECS
     from amazon_assets.resources.warehouse import warehouse_from_settings
 
     settings = context.settings
