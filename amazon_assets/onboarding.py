@@ -10,7 +10,8 @@ each domain (`OnboardingScope`):
   newest day and the day leaving it, and Data Kiosk for the days between); without
   it, the settling window only: 7 of the app's 96 GET_SALES_AND_TRAFFIC_REPORT requests a day,
   where the history would take 541 more (5.6 days of the whole app's budget, every other account
-  waiting). That history is a deliberate backfill (README, "Seller history and accounts");
+  waiting). That history follows day by day, round-robin with every account's, through what the
+  budget leaves (`defs/business_reports/sensors.py`);
 - product signals: the newest day only, the one state Amazon's catalog and prices describe.
 
 The sensor targets every asset it may backfill (`asset_selection`), which is what lets the

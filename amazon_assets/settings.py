@@ -58,6 +58,8 @@ DEFAULT_SANDBOX_SPEED = 900.0  # 15 Amazon minutes per real second: the demo tak
 # notice a crash and launch again; one sales-and-traffic report per 15 minutes makes re-requesting
 # costly, while Amazon restates days over days, not within the hour.
 DEFAULT_REUSE_MINUTES = 60.0
+# Amazon's GET_SALES_AND_TRAFFIC_REPORT limit per application: one request per 15 minutes.
+SALES_AND_TRAFFIC_DAILY = 96
 EXECUTORS = ("default", "in_process", "celery", "k8s")
 # When the ranker retrains (UTC), once that day's labels and features have landed: Mondays.
 DEFAULT_RANKER_RETRAIN_CRON = "0 6 * * 1"
@@ -205,6 +207,9 @@ class Settings:
     # Sales-and-traffic history through Data Kiosk (the app has the Brand Analytics role);
     # off: every history day is one GET_SALES_AND_TRAFFIC_REPORT of the app's 96 a day.
     data_kiosk: bool = False
+    # The app's GET_SALES_AND_TRAFFIC_REPORT requests a day, at most Amazon's 96
+    # (AMAZON_ASSETS_SALES_AND_TRAFFIC_DAILY; fewer leave room for another tool on the same app).
+    sales_and_traffic_daily: int = SALES_AND_TRAFFIC_DAILY
     reuse_minutes: float = DEFAULT_REUSE_MINUTES  # AMAZON_ASSETS_REUSE_MINUTES
     ranker_retrain_cron: str = DEFAULT_RANKER_RETRAIN_CRON
     alerts_webhook_url: str | None = None
@@ -354,6 +359,13 @@ class Settings:
             start_date=_date(env, "AMAZON_ASSETS_START_DATE"),
             ads_lookback_days=_int(env, "AMAZON_ASSETS_ADS_LOOKBACK_DAYS", 30, 1, 95),
             data_kiosk=_int(env, "AMAZON_ASSETS_DATA_KIOSK", 0, 0, 1) == 1,
+            sales_and_traffic_daily=_int(
+                env,
+                "AMAZON_ASSETS_SALES_AND_TRAFFIC_DAILY",
+                SALES_AND_TRAFFIC_DAILY,
+                1,
+                SALES_AND_TRAFFIC_DAILY,
+            ),
             reuse_minutes=_float(env, "AMAZON_ASSETS_REUSE_MINUTES", DEFAULT_REUSE_MINUTES),
             ranker_retrain_cron=_cron(
                 env, "AMAZON_ASSETS_RANKER_RETRAIN_CRON", DEFAULT_RANKER_RETRAIN_CRON

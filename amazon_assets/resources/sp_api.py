@@ -52,6 +52,7 @@ from amazon_assets.resources.amazon_client import (
 from amazon_assets.settings import (
     DEFAULT_ACCOUNT,
     DEFAULT_REUSE_MINUTES,
+    SALES_AND_TRAFFIC_DAILY,
     US_MARKETPLACE_ID,
     Settings,
     env_suffix,
@@ -310,6 +311,8 @@ class SpApiResource(dg.ConfigurableResource):
     # The app has the Brand Analytics role (AMAZON_ASSETS_DATA_KIOSK): sales-and-traffic history
     # comes from Data Kiosk (`resources/data_kiosk.py`).
     data_kiosk: bool = False
+    # The app's GET_SALES_AND_TRAFFIC_REPORT requests a day (AMAZON_ASSETS_SALES_AND_TRAFFIC_DAILY).
+    sales_and_traffic_daily: int = SALES_AND_TRAFFIC_DAILY
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
         return masked_secrets(super().__repr_args__())
@@ -341,6 +344,7 @@ class SpApiResource(dg.ConfigurableResource):
             source_label=api.source_label,
             reuse_minutes=settings.reuse_minutes,
             data_kiosk=settings.data_kiosk,
+            sales_and_traffic_daily=settings.sales_and_traffic_daily,
             **credentials,
         )
 

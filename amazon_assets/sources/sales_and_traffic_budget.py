@@ -32,11 +32,12 @@ from datetime import date, timedelta
 from itertools import zip_longest
 
 from amazon_assets.errors import PermanentError
+from amazon_assets.settings import SALES_AND_TRAFFIC_DAILY
 from amazon_assets.sources.quotas import Clock
 from amazon_assets.sources.state import StateStore
 
 REPORT_TYPE = "GET_SALES_AND_TRAFFIC_REPORT"
-DAILY_REQUESTS = 96  # one per 15 minutes, per application
+DAILY_REQUESTS = SALES_AND_TRAFFIC_DAILY  # one per 15 minutes, per application
 SETTLING_DAYS = 7  # Amazon restates sales and traffic for about a week
 SETTLING, HISTORY = "settling", "history"
 HISTORY_ROUND_DAYS = 7  # history days of one account requested before the next account's turn
@@ -144,6 +145,32 @@ def plan_day(
     )
 
 
+def history_plan(
+    missing: Mapping[str, Sequence[date]],
+    settling_spent: Mapping[str, int],
+    last_day: date,
+    used_before: int,
+    budget: int = DAILY_REQUESTS,
+) -> DayPlan:
+    """What the day's budget buys of the accounts' `missing` history days (in the order of the
+    mapping's accounts), once each account's settling window is served: the window's requests
+    its refresh has not spent today (`settling_spent`) come first, whether it has run yet or
+    not, then the history round-robin across accounts, newest day first (`plan_day`)."""
+    window = settling_requests(last_day, data_kiosk=False)
+    return plan_day(
+        [
+            AccountNeeds(
+                account,
+                window[settling_spent.get(account, 0) :],
+                tuple(sorted(days, reverse=True)),
+            )
+            for account, days in missing.items()
+        ],
+        used_before=used_before,
+        budget=budget,
+    )
+
+
 def request_order(
     days_by_account: Mapping[str, Sequence[date]],
     last_day: date,
@@ -218,11 +245,15 @@ class SalesAndTrafficBudget:
         )
 
     def used(self, day: date) -> int:
-        return sum(self.store.budget_used(self.application, day.isoformat()).values())
+        return sum(self.counts(day).values())
+
+    def counts(self, day: date) -> dict[tuple[str, str], int]:
+        """(account, purpose) -> requests counted on `day`."""
+        return self.store.budget_used(self.application, day.isoformat())
 
     def metadata(self, day: date) -> dict[str, int]:
         """Budget used and left on `day`, per purpose, for an asset's metadata in the UI."""
-        counts = self.store.budget_used(self.application, day.isoformat())
+        counts = self.counts(day)
         used = sum(counts.values())
         return {
             "sales_and_traffic_budget_used": used,

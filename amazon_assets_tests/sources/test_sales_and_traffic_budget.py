@@ -18,6 +18,7 @@ from amazon_assets.sources.sales_and_traffic_budget import (
     SalesAndTrafficBudget,
     amazon_day,
     history_days,
+    history_plan,
     kiosk_batches,
     kiosk_queries,
     plan_day,
@@ -78,6 +79,29 @@ def test_with_data_kiosk_twenty_accounts_take_two_settling_requests_each():
 def test_a_budget_partly_used_earlier_today_is_respected():
     plan = plan_day(_needs(3, data_kiosk=False), used_before=90)
     assert len(plan.requests) == 6 and plan.used == 96 and plan.settling_left_out == 15
+
+
+def test_history_gets_what_the_windows_not_yet_refreshed_today_leave():
+    """Before the morning refresh every account's window is kept (one with its history complete
+    too); a window refreshed already is not kept twice; history goes round-robin, newest first,
+    in what is left."""
+    older = history_days(FIRST, LAST)
+    missing = {"acme": older[:5], "zeta": older[2:4], "done": ()}
+    before = history_plan(missing, {}, LAST, used_before=0, budget=25)
+    assert [(r.account, r.day) for r in before.requests if r.purpose == HISTORY] == [
+        ("acme", older[0]),
+        ("zeta", older[2]),
+        ("acme", older[1]),
+        ("zeta", older[3]),
+    ]
+    assert sum(r.purpose == SETTLING for r in before.requests) == 21 and before.left == 0
+    # acme's refresh spent its 7 this morning: those 7 count as used, not kept again.
+    after = history_plan(missing, {"acme": 7}, LAST, used_before=7, budget=25)
+    assert sum(r.purpose == SETTLING for r in after.requests) == 14
+    assert len([r for r in after.requests if r.purpose == HISTORY]) == 4 and after.left == 0
+    # Four spent elsewhere today: the windows take the rest, history waits.
+    spent = history_plan(missing, {}, LAST, used_before=4, budget=25)
+    assert {r.purpose for r in spent.requests} == {SETTLING} and spent.history_left_out == 7
 
 
 def test_history_and_kiosk_counts_for_18_months():

@@ -65,7 +65,9 @@ def app_budget(sp_api: SpApiResource) -> SalesAndTrafficBudget | None:
     if not sp_api.pace_requests:
         return None
     application = f"{sp_api.endpoint.rstrip('/')}|{sp_api.client_id}"
-    return SalesAndTrafficBudget(open_state_store(sp_api.state_path), application)
+    return SalesAndTrafficBudget(
+        open_state_store(sp_api.state_path), application, sp_api.sales_and_traffic_daily
+    )
 
 
 PARTITION_EXPR = {"account": "account", "day": "report_date"}

@@ -9,6 +9,7 @@ import dagster as dg
 
 from amazon_assets.defs.business_reports.assets import build_business_report_assets
 from amazon_assets.defs.business_reports.commands import BUSINESS_REPORTS_JOB
+from amazon_assets.defs.business_reports.sensors import build_history_sensor
 from amazon_assets.defs.business_reports.spec import BUSINESS_REPORTS
 from amazon_assets.partitions import account_day_partitions
 from amazon_assets.schedules import build_daily_refresh_schedule
@@ -19,8 +20,8 @@ def build_business_reports_definitions(
     lake_kind: str,
     warehouse_kind: str,
 ) -> dg.Definitions:
-    """Bronze documents, silver facts and their checks, the job and its daily schedule, on
-    (account, day) partitions."""
+    """Bronze documents, silver facts and their checks, the job, its daily schedule and the
+    history sensor (`sensors.py`), on (account, day) partitions."""
     account_days = account_day_partitions(partitions)
     assets = build_business_report_assets(account_days, lake_kind, warehouse_kind)
     job = dg.define_asset_job(
@@ -43,6 +44,13 @@ def build_business_reports_definitions(
                 per_account=True,
                 description="Every morning (UTC), one run per account refreshes the 7 days "
                 "ending yesterday (Amazon restates them).",
+            )
+        ],
+        sensors=[
+            build_history_sensor(
+                [key for asset in assets for key in asset.keys],
+                account_days,
+                partitions.start.date(),
             )
         ],
     )
