@@ -160,6 +160,30 @@ def test_data_kiosk_serves_the_history_and_the_window_between_two_sku_reports(
     ].item() == len(facts)
 
 
+def test_a_window_without_sales_is_empty_provisional_days_not_missing_ones(
+    amazon_home: Path, sandbox_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An account selling since yesterday: Data Kiosk has no ASIN for the days between the
+    window's two reports, so no trends query; its answer (no data) makes them empty days, each
+    provisional, not days silver waits for."""
+    sandbox = sandbox_factory(start_date=SETTLING[-1])
+    monkeypatch.setenv("SP_API_ENDPOINT", sandbox.url)
+    monkeypatch.setenv("SP_API_LWA_TOKEN_URL", sandbox.token_url)
+    monkeypatch.setenv("AMAZON_ASSETS_SANDBOX_SPEED", str(sandbox.config.speed))
+    monkeypatch.setenv("AMAZON_ASSETS_START_DATE", SETTLING[0].isoformat())
+    monkeypatch.setenv("AMAZON_ASSETS_DATA_KIOSK", "1")
+    settings = Settings.from_env()
+    assert run_days(build_definitions(settings), SETTLING[0], SETTLING[-1]).success
+    assert sandbox.calls("createReport") == 2
+    assert sandbox.calls("createQuery") == 1  # the ASIN list only: no ASIN to ask trends for
+    statuses = _silver(
+        settings,
+        f"select report_date, status, rows from amazon_econ.{DAY_STATUS_TABLE} order by 1",
+    )
+    assert statuses.rows()[1:-1] == [(day, "provisional", 0) for day in SETTLING[1:-1]]
+    assert statuses.rows()[-1][2] > 0  # yesterday's SKU report has its first day's sales
+
+
 def _stored(fetched_at: datetime, asins: tuple[str, ...] = ()) -> StoredDocument:
     return StoredDocument(
         f"sidecar-{fetched_at.isoformat()}-{len(asins)}",

@@ -37,6 +37,7 @@ from amazon_assets.parsers.data_kiosk import (
 from amazon_assets.parsers.quarantine import ACCOUNT_QUARANTINE_SCHEMA, quarantine_frame
 from amazon_assets.parsers.sales_and_traffic import parse_sales_and_traffic
 from amazon_assets.partitions import days_of_accounts
+from amazon_assets.resources.data_kiosk import child_asins
 from amazon_assets.resources.lake import Lake, LakeResource
 from amazon_assets.resources.sp_api import SpApiResource
 from amazon_assets.sources.quotas import Clock
@@ -121,6 +122,15 @@ def report_or_kiosk(
         if (kept := [day for day in covered if day not in chosen])
     }
     return chosen, rest
+
+
+def kiosk_empty_days(store: Lake, account: str, days: list[date]) -> dict[date, datetime]:
+    """Of `days` (no trends document covers them), those whose newest stored ASIN list
+    (salesAndTrafficByAsin over a range holding them) named no child ASIN: Amazon had no data,
+    so no trends query was asked; each is an empty day as of that list's fetch time."""
+    lists, _ = newest_documents(DATA_KIOSK_ASINS, store, account, days)
+    empty = {doc: not child_asins(doc.read(store).body) for doc in set(lists.values())}
+    return {day: document.fetched_at for day, document in lists.items() if empty[document]}
 
 
 @dataclass
@@ -329,7 +339,9 @@ def build_business_report_assets(
             )
             chosen, kiosk = report_or_kiosk(reports, kiosk_parts)
             uncovered = [day for day in uncovered if day not in reports]
-            missing += [f"{account} {day}" for day in uncovered]
+            for day, fetched_at in kiosk_empty_days(store, account, uncovered).items():
+                statuses[(account, day)] = day_status(day, fetched_at.date(), KIOSK.lookback_days)
+            missing += [f"{account} {day}" for day in uncovered if (account, day) not in statuses]
             for day, stored in sorted(chosen.items()):
                 statuses[(account, day)] = day_status(
                     day, stored.fetched_at.date(), SPEC.lookback_days
