@@ -7,6 +7,7 @@ settling windows keep 14 of it, so the sensor launches 2 history days, one per a
 newest), and its next tick says in one sentence that the day is spent. Dagster's run queue holds
 every launched run (max_concurrent_runs 0), the onboarding backfills' too: what the runs fetch
 and spend is proven by the business-reports tests; here it is what the sensor launches and says.
+A disabled account's share is proven on one tick evaluated in process.
 """
 
 from __future__ import annotations
@@ -16,10 +17,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
 
-from amazon_assets.account_jobs import HISTORY, OPERATION_TAG
+from amazon_assets.account_jobs import ACCOUNT_TAG, HISTORY, OPERATION_TAG
+from amazon_assets.definitions import build_definitions
 from amazon_assets.defs.business_reports.sensors import HISTORY_SENSOR, HISTORY_TAG
+from amazon_assets.defs.business_reports.spec import BUSINESS_REPORTS
+from amazon_assets.partitions import partition_key, register_account
+from amazon_assets.resources.sp_api import SpApiResource
+from amazon_assets.settings import Settings
+from amazon_assets.sources.vault import vault_for
 from amazon_assets_tests.test_cli import REPO_ROOT, amazon_assets, clean_env
 from amazon_assets_tests.test_deployment import BIN, LOCATION, Dagster, wait_for
 
@@ -148,3 +156,33 @@ def test_the_sensor_spends_what_the_windows_leave_on_history_round_robin_then_sa
         "sales_and_traffic_budget_left_for_history": 0,
         "sales_and_traffic_history_days_missing": len(ACCOUNTS) * HISTORY_DAYS,
     }.items() <= observations(dagster)[0].items()
+
+
+def test_a_disabled_account_keeps_none_of_the_day_and_gets_no_history(
+    amazon_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One tick, as the daemon evaluates it: a cap of 9 is acme's window (7) and two history
+    days; the disabled account (its runs fail at once) keeps nothing and gets nothing."""
+    monkeypatch.setenv(
+        "AMAZON_ASSETS_START_DATE", (YESTERDAY - timedelta(days=6 + HISTORY_DAYS)).isoformat()
+    )
+    monkeypatch.setenv("AMAZON_ASSETS_SANDBOX_SPEED", "1")
+    monkeypatch.setenv("AMAZON_ASSETS_SALES_AND_TRAFFIC_DAILY", "9")
+    settings = Settings.from_env()
+    repository = build_definitions(settings).get_repository_def()
+    vault_for(settings.state_location).set_disabled("gone", True)
+    with dg.DagsterInstance.get() as instance:
+        for account in ("gone", "acme"):
+            register_account(instance, account)
+        context = dg.build_sensor_context(
+            instance=instance,
+            repository_def=repository,
+            resources={"sp_api": SpApiResource.from_settings(settings)},
+        )
+        result = repository.get_sensor_def(HISTORY_SENSOR).evaluate_tick(context)
+    [request] = result.run_requests
+    assert request.tags[ACCOUNT_TAG] == "acme"
+    bronze = request.asset_graph_subset.get_partitions_subset(BUSINESS_REPORTS.bronze_key)
+    assert set(bronze.get_partition_keys()) == {
+        partition_key("acme", YESTERDAY - timedelta(days=offset)) for offset in (7, 8)
+    }

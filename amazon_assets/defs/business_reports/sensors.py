@@ -41,6 +41,7 @@ from amazon_assets.sources.sales_and_traffic_budget import (
     history_days,
     history_plan,
 )
+from amazon_assets.sources.vault import vault_for
 
 HISTORY_SENSOR = "sales_and_traffic_history"
 # On each history backfill: the budget's day it spends (its assets' partitions name the days).
@@ -113,9 +114,12 @@ def build_history_sensor(
         launched = set(cursor.get("launched", [])) if cursor.get("day") == str(day) else set()
         older = history_days(first_day, last_day)
         known = stored | in_flight | launched
+        # A disabled account's runs fail at once: its window takes none of the day, nor history.
+        disabled = vault_for(sp_api.state_path).disabled_accounts()
         missing = {
             account: [d for d in older if partition_key(account, d) not in known]
             for account in context.instance.get_dynamic_partitions(ACCOUNTS.name)
+            if account not in disabled
         }
         counts = budget.counts(day)
         settling_spent = Counter(
