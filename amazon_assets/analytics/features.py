@@ -65,6 +65,13 @@ ASIN_FEATURES: tuple[str, ...] = (
     "sessions_onset_worst_5d",
     "rank_vs_traffic_onset_1d",
     "rank_vs_traffic_onset_3d",
+    "bsr_onset_z_1d",
+    "bsr_onset_z_3d",
+    "bsr_onset_worst_3d_z",
+    "conversion_onset_3d",
+    "bsr_step_1d",
+    "bsr_step_worst_2d",
+    "bsr_step_worst_3d",
     "price_vs_median_30d",
     "ad_click_share_7d",
     "ad_impressions_trend",
@@ -86,6 +93,12 @@ PEER_RELATIVE = (
     "bsr_onset_7d",
     "bsr_onset_worst_3d",
     "bsr_onset_worst_5d",
+    "bsr_onset_z_1d",
+    "bsr_onset_z_3d",
+    "conversion_onset_3d",
+    "bsr_step_1d",
+    "bsr_step_worst_2d",
+    "bsr_step_worst_3d",
 )
 FEATURE_COLUMNS: tuple[str, ...] = ASIN_FEATURES + tuple(
     f"{name}_vs_peers" for name in PEER_RELATIVE
@@ -170,6 +183,25 @@ def _onset_worst(log_value: str, days: int, worst: str) -> pl.Expr:
     )
 
 
+def _onset_z(onset: pl.Expr, log_value: str) -> pl.Expr:
+    """An onset in units of the series' own spread: the standard deviation of its in-stock days
+    over the baseline's days. A product whose rank wobbles little moves as far on a first day of
+    growth as a volatile one does on an ordinary day; against its own spread, it stands out."""
+    return _ratio(onset, _roll(pl.col(log_value), "std", BASELINE_DAYS, prior=True))
+
+
+def _conversion_onset(days: int) -> pl.Expr:
+    """In-stock conversion of the last `days` days against the BASELINE_DAYS days before, less 1."""
+    c = pl.col
+    return _ratio(
+        _ratio(_roll(c("_units_in"), "sum", days), _roll(c("_sessions_in"), "sum", days)),
+        _ratio(
+            _roll(c("_units_in"), "sum", BASELINE_DAYS, prior=True),
+            _roll(c("_sessions_in"), "sum", BASELINE_DAYS, prior=True),
+        ),
+    ).sub(1)
+
+
 def _slope(y: str, t: str, days: int) -> pl.Expr:
     """Least-squares slope of y on t per day, from rolling means: cov(t, y) / var(t)."""
     mask = pl.col(y).is_not_null()
@@ -243,6 +275,9 @@ def features_asin_daily(mart: pl.LazyFrame) -> pl.LazyFrame:
             (pl.col("_day") - pl.col("_day").min()).cast(f64).alias("_t"),
             # Steps between consecutive rows of one ASIN; an ASIN's first row has none.
             pl.when(~pl.col("_new_asin")).then(pl.col("_log_bsr").diff()).alias("_log_bsr_step"),
+            pl.when(~pl.col("_new_asin"))
+            .then(pl.col("_log_bsr_in").diff())
+            .alias("_log_bsr_in_step"),
             pl.col("_reviews")
             .forward_fill(limit=CARRY_DAYS)
             .diff()
@@ -317,16 +352,21 @@ def features_asin_daily(mart: pl.LazyFrame) -> pl.LazyFrame:
             (-_onset("_log_bsr_in", 3) - _onset("_log_sessions_in", 3)).alias(
                 "rank_vs_traffic_onset_3d"
             ),
-            # Conversion of the last week against the four weeks before, in-stock days only.
-            _ratio(
-                _ratio(_roll(c("_units_in"), "sum", 7), _roll(c("_sessions_in"), "sum", 7)),
-                _ratio(
-                    _roll(c("_units_in"), "sum", BASELINE_DAYS, prior=True),
-                    _roll(c("_sessions_in"), "sum", BASELINE_DAYS, prior=True),
-                ),
-            )
-            .sub(1)
-            .alias("conversion_onset_7d"),
+            _onset_z(_onset("_log_bsr_in", 1), "_log_bsr_in").alias("bsr_onset_z_1d"),
+            _onset_z(_onset("_log_bsr_in", 3), "_log_bsr_in").alias("bsr_onset_z_3d"),
+            _onset_z(_onset_worst("_log_bsr_in", 3, "max"), "_log_bsr_in").alias(
+                "bsr_onset_worst_3d_z"
+            ),
+            # Day-over-day rank steps between in-stock days, and the weakest of the last 2 and 3:
+            # a take-off's rank improves day after day from its onset, while a spike or deal
+            # jumps once and then holds.
+            c("_log_bsr_in_step").alias("bsr_step_1d"),
+            _roll(c("_log_bsr_in_step"), "max", 2, min_samples=2).alias("bsr_step_worst_2d"),
+            _roll(c("_log_bsr_in_step"), "max", 3, min_samples=3).alias("bsr_step_worst_3d"),
+            # Conversion of the last 3 days and week against the four weeks before, in-stock
+            # days only: a take-off converts better from its first day, a spike of visits not.
+            _conversion_onset(3).alias("conversion_onset_3d"),
+            _conversion_onset(7).alias("conversion_onset_7d"),
             # A deal of the last days shows as a price below the month's median.
             _ratio(c("_price"), _roll(c("_price"), "median", 30, prior=True))
             .sub(1)

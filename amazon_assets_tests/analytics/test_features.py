@@ -169,6 +169,34 @@ def test_worst_day_onset_moves_for_growth_that_lasts_not_for_a_spike() -> None:
     assert _at(features, "sessions_onset_worst_3d", 39) == pytest.approx(
         math.log(80) - math.log(10)
     )
+    # Day-over-day steps: the spike jumps once and holds (its weakest step of 2 days is 0), the
+    # climb improves on each of its days (rank 1000 -> 500 -> 250 -> 125 -> 100).
+    assert _at(features, "bsr_step_1d", 28) == pytest.approx(math.log(100 / 1000))
+    assert _at(features, "bsr_step_worst_2d", 29) == pytest.approx(0.0)
+    assert _at(features, "bsr_step_worst_3d", 37) == pytest.approx(math.log(0.5))
+    assert _at(features, "bsr_step_worst_2d", 38) == pytest.approx(math.log(100 / 125))
+
+
+def test_onset_in_units_of_the_ranks_spread_and_three_day_conversion() -> None:
+    # Four weeks of a rank wobbling between 1000 and 1200 at 10 % conversion; from day 28 on,
+    # rank 300 and 20 % conversion.
+    bsr = [1000, 1200] * 14 + [300] * 4
+    units = [10] * 28 + [20] * 4
+    features = _features(one_asin(32, sessions=[100] * 32, units_ordered=units, bsr=bsr))
+    baseline = np.log(bsr[:28])  # the 28 days before day 28
+    z = (math.log(300) - np.median(baseline)) / np.std(baseline, ddof=1)
+    assert _at(features, "bsr_onset_z_1d", 28) == pytest.approx(z)
+    # Day 30: the baseline is days 2..29, two of them already at rank 300.
+    baseline = np.log(bsr[2:30])
+    z = (math.log(300) - np.median(baseline)) / np.std(baseline, ddof=1)
+    assert _at(features, "bsr_onset_z_3d", 30) == pytest.approx(z)
+    assert _at(features, "bsr_onset_worst_3d_z", 30) == pytest.approx(z)
+    assert _at(features, "conversion_onset_3d", 30) == pytest.approx(
+        (60 / 300) / (sum(units[2:30]) / 2_800) - 1
+    )
+    # A rank that never moved has no spread: no z-score rather than an infinite one.
+    flat = _features(one_asin(32, sessions=[100] * 32, bsr=[1000] * 28 + [300] * 4))
+    assert _at(flat, "bsr_onset_z_1d", 28) is None
 
 
 def test_peer_relative_features_subtract_the_category_days_median() -> None:
