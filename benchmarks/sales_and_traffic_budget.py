@@ -16,7 +16,8 @@ What it does, in a temporary directory (removed at the end unless --keep):
    Dagster run per account); prints the GET_SALES_AND_TRAFFIC_REPORT requests and the Data
    Kiosk queries per account (the sandbox's request log, the bronze asset's `calls_*` metadata)
    next to the Reports-only path, and the simulated days until every account's history is in;
-   daily refresh: from the start of the next simulated day, `--days` days; each day every
+   daily refresh: `--days` simulated days (the first at once if most of the current day is
+   left, else from the next; the others from each day's start); each day every
    account's settling window (`ingest business-reports --account A --days 7`), the way the daily
    schedule's runs refresh it (AMAZON_ASSETS_REUSE_MINUTES=1: nothing of the day before is
    reused). Prints each day's budget used and left (the bronze asset's
@@ -26,8 +27,8 @@ What it does, in a temporary directory (removed at the end unless --keep):
    settling windows first) come from the planner the assets spend the budget by
    (`plan_day`), not from runs: at 96 requests a day they would take months of simulated time.
 
-Child processes only run the command's own entry point (`amazon_assets.cli.main`) once per
-account, so each pays for loading Dagster and the code location once, not once per account.
+Each child process calls the command's own entry point (`amazon_assets.cli.main`) for its
+accounts in turn, so it loads Dagster and the code location once, not once per account.
 """
 
 from __future__ import annotations
@@ -241,8 +242,9 @@ def history(args, sandbox: SandboxServer, home: Path) -> dict[str, int]:
         f"{per_account:g} (sandbox log), {min(queries, default=0)}..{max(queries, default=0)} "
         f"(bronze metadata calls_createQuery)"
     )
+    complete = "every account's" if len(done) == len(accounts) else f"{len(done)} accounts'"
     print(
-        f"  every account's history in after {simulated_days:.2f} simulated days "
+        f"  {complete} history in after {simulated_days:.2f} simulated days "
         f"({time.monotonic() - real_started:.0f} real seconds)"
     )
     print(f"  Reports API only (the planner, no runs): {plan_reports_only(accounts, first, last)}")
