@@ -276,7 +276,6 @@ def write_reports(
     `before_request(day)` runs before each createReport sent to Amazon (a budget may refuse
     it); a report resumed from the ledger is no new request and does not run it."""
     account = sp_api.account
-    prefix = spec.lake_prefix(account)
     progress = SourceProgress()
     if not first_days:
         return progress
@@ -302,14 +301,30 @@ def write_reports(
         document = bronze_document(
             spec.name, start, result, sp_api.source_label, account, spec.report_options
         )
-        write_document(lake, prefix, document, spec.file_name(result.compression == "GZIP"))
-        sp_api.complete_reports([result.report_id])  # closed only once stored
-        progress.stored(document, result.requests)
+        gzipped = result.compression == "GZIP"
+        store_then_close(sp_api, lake, spec, account, document, gzipped, result.requests, progress)
         log(
             f"{account} {start}: report {result.report_id} {result.status} "
             f"({progress.done} of {len(first_days)} days in bronze)"
         )
     return progress
+
+
+def store_then_close(
+    client: SpApiResource | AdsApiResource,
+    lake: Lake,
+    spec: DocumentSpec,
+    account: str,
+    document: BronzeDocument,
+    gzipped: bool,
+    requests: Mapping[str, int],
+    progress: SourceProgress,
+) -> None:
+    """Write a fetched report's document to the lake, and only then close its report in the
+    ledger: the order the contract's crash safety rests on (see the module's docstring)."""
+    write_document(lake, spec.lake_prefix(account), document, spec.file_name(gzipped))
+    client.complete_reports([document.report_id])
+    progress.stored(document, requests)
 
 
 def ads_bronze_document(
@@ -359,9 +374,7 @@ def write_ads_reports(
             spec.report_type, start, end, complete=False, reuse_since=reuse_since
         )
         document = ads_bronze_document(spec, result, profile, ads_api.source_label)
-        write_document(lake, spec.lake_prefix(account), document, spec.file_name(True))
-        ads_api.complete_reports([result.report_id])  # closed only once stored
-        progress.stored(document, result.requests)
+        store_then_close(ads_api, lake, spec, account, document, True, result.requests, progress)
         log(
             f"{account} {start}: {spec.report_type} report {result.report_id} "
             f"({progress.done} of {len(first_days)} days in bronze)"
